@@ -1,0 +1,41 @@
+/** POST /api/v1/requests: guards → JSON body → validate, transform, invoke the brain → envelope. */
+import middy from '@middy/core';
+import httpJsonBodyParser from '@middy/http-json-body-parser';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { createBrainClient } from '../../shared/brain/client.js';
+import { createDocumentClient, createLambdaClient } from '../../shared/clients.js';
+import { loadConfig, requestsConfigSchema } from '../../shared/config.js';
+import { errorEnvelope, requestGuards } from '../../shared/http/middleware.js';
+import { IdempotencyStore } from '../../shared/idempotency/store.js';
+import { createLogger, createMetrics } from '../../shared/observability.js';
+import { createRequestProcessor } from '../../shared/requests/process.js';
+
+const config = loadConfig(requestsConfigSchema);
+const logger = createLogger('requests');
+const metrics = createMetrics('requests');
+
+const processRequest = createRequestProcessor({
+  invokeBrain: createBrainClient({
+    lambda: createLambdaClient({ endpoint: config.LAMBDA_ENDPOINT, requestTimeoutMs: config.BRAIN_TIMEOUT_MS + 1000 }),
+    functionName: config.BRAIN_FUNCTION_NAME,
+    timeoutMs: config.BRAIN_TIMEOUT_MS,
+    logger,
+  }),
+  idempotency: new IdempotencyStore({
+    client: createDocumentClient({ endpoint: config.DYNAMODB_ENDPOINT }),
+    tableName: config.IDEMPOTENCY_TABLE,
+    inProgressMs: config.BRAIN_TIMEOUT_MS + 5000,
+  }),
+  logger,
+  metrics,
+});
+
+// requestGuards already checked the media type case-insensitively (middy's own check only
+// reads two spellings of the header); the option exists in the implementation, not its types.
+const jsonParserOptions = { disableContentTypeCheck: true };
+
+export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
+  .use(errorEnvelope(logger))
+  .use(requestGuards({ allowedMethod: 'POST' }))
+  .use(httpJsonBodyParser(jsonParserOptions))
+  .handler(async (event) => processRequest(event, event.body as unknown));

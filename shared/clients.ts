@@ -1,0 +1,52 @@
+/**
+ * AWS SDK clients, created once per container and reused by every invocation. Endpoints
+ * are overridable so the same code talks to DynamoDB Local and the local Invoke API.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+export interface ClientOptions {
+  endpoint?: string;
+  region?: string;
+  /** Milliseconds to wait for a connection and for an answer; bounded so nothing hangs. */
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  maxAttempts?: number;
+}
+
+/** Local endpoints need some credentials; real AWS uses the function's role. */
+function localCredentials(endpoint: string | undefined) {
+  return endpoint && !process.env.AWS_ACCESS_KEY_ID
+    ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+    : {};
+}
+
+export function createDocumentClient(options: ClientOptions = {}): DynamoDBDocumentClient {
+  const client = new DynamoDBClient({
+    region: options.region ?? process.env.AWS_REGION ?? 'us-east-1',
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...localCredentials(options.endpoint),
+    maxAttempts: options.maxAttempts ?? 3,
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: options.connectionTimeoutMs ?? 1000,
+      requestTimeout: options.requestTimeoutMs ?? 3000,
+    }),
+  });
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+export function createLambdaClient(options: ClientOptions = {}): LambdaClient {
+  return new LambdaClient({
+    region: options.region ?? process.env.AWS_REGION ?? 'us-east-1',
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...localCredentials(options.endpoint),
+    // The brain pays money: never retry an Invoke behind the caller's back.
+    maxAttempts: options.maxAttempts ?? 1,
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: options.connectionTimeoutMs ?? 2000,
+      requestTimeout: options.requestTimeoutMs ?? 25_000,
+    }),
+  });
+}

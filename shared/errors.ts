@@ -1,0 +1,133 @@
+/**
+ * One error module for every answer keygate gives: the functions, API Gateway's gateway
+ * responses and the local runtime all build their envelope from here (SPEC §3).
+ */
+
+export const ERROR_CODES = [
+  'invalid_json',
+  'invalid_request',
+  'unauthorized',
+  'not_found',
+  'method_not_allowed',
+  'idempotency_conflict',
+  'payload_too_large',
+  'unsupported_media_type',
+  'rate_limited',
+  'internal_error',
+  'brain_error',
+  'brain_unavailable',
+  'brain_timeout',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export function statusOf(code: ErrorCode): number {
+  switch (code) {
+    case 'invalid_json':
+    case 'invalid_request':
+      return 400;
+    case 'unauthorized':
+      return 401;
+    case 'not_found':
+      return 404;
+    case 'method_not_allowed':
+      return 405;
+    case 'idempotency_conflict':
+      return 409;
+    case 'payload_too_large':
+      return 413;
+    case 'unsupported_media_type':
+      return 415;
+    case 'rate_limited':
+      return 429;
+    case 'internal_error':
+      return 500;
+    case 'brain_error':
+      return 502;
+    case 'brain_unavailable':
+      return 503;
+    case 'brain_timeout':
+      return 504;
+  }
+}
+
+/**
+ * Messages callers see by default; 5xx ones say what to do, never what broke inside.
+ * No double quotes or backslashes: gateway response templates embed them in JSON verbatim.
+ */
+export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
+  invalid_json: 'Request body is not valid JSON.',
+  invalid_request: 'Request body does not match the schema; see details.',
+  unauthorized: 'Invalid API key. Send it as Authorization: Bearer <key> or X-API-Key: <key>.',
+  not_found: 'No such resource. The API serves POST /api/v1/requests.',
+  method_not_allowed: 'Method not allowed. Use POST /api/v1/requests.',
+  idempotency_conflict: 'Idempotency-Key was already used with a different request body.',
+  payload_too_large: 'Request body is larger than 1 MB.',
+  unsupported_media_type: 'Send the body as JSON with Content-Type: application/json.',
+  rate_limited: 'Too many requests; slow down and retry later.',
+  internal_error: 'Internal error. Retry later; if it persists, contact support with the request_id.',
+  brain_error: 'The brain failed to process the request. Retry later with the same request_id in mind.',
+  brain_unavailable: 'The brain is busy. Retry after a short pause.',
+  brain_timeout: 'The brain did not answer in time. Retry later.',
+};
+
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+export interface ErrorEnvelope {
+  success: false;
+  error: { code: ErrorCode; message: string; details?: ErrorDetail[] };
+  request_id: string;
+}
+
+export function errorEnvelope(
+  code: ErrorCode,
+  requestId: string,
+  message: string = DEFAULT_MESSAGES[code],
+  details?: ErrorDetail[],
+): ErrorEnvelope {
+  return {
+    success: false,
+    error: { code, message, ...(details && details.length > 0 ? { details } : {}) },
+    request_id: requestId,
+  };
+}
+
+/** Thrown inside the request path; `expose` (status < 500) decides whether its message is shown. */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly expose: boolean;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string = DEFAULT_MESSAGES[code],
+    readonly details?: ErrorDetail[],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'HttpError';
+    this.status = statusOf(code);
+    this.expose = this.status < 500;
+  }
+
+  /** The caller-facing message: the real one for 4xx, the generic one for 5xx. */
+  publicMessage(): string {
+    return this.expose ? this.message : DEFAULT_MESSAGES[this.code];
+  }
+}
+
+/** Authorizer refusal messages (SPEC §3): the gateway response shows them to the caller. */
+export const AUTH_MESSAGES = {
+  missing: 'Missing API key. Send it as Authorization: Bearer <key> or X-API-Key: <key>.',
+  conflicting: 'Two different API keys were sent (Authorization and X-API-Key); send one.',
+  malformed: 'Invalid API key.',
+  unknown: 'Invalid API key.',
+  revoked: 'API key has been revoked.',
+  expired: 'API key has expired.',
+  suspended: 'API key belongs to a suspended account.',
+  unavailable: 'API key could not be verified right now; retry shortly.',
+} as const;
+
+export type AuthRefusalReason = keyof typeof AUTH_MESSAGES;

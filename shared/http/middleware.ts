@@ -1,0 +1,75 @@
+/**
+ * middy middlewares of the requests function: the envelope for every error, and the
+ * checks API Gateway's order of operations implies (auth, 405, 415, 413) before parsing.
+ */
+import type { MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { type ErrorCode, HttpError } from '../errors.js';
+import { errorResponse, getHeader } from '../http.js';
+import type { LogSink } from '../observability.js';
+import { MAX_BODY_BYTES } from '../schemas/api-request.js';
+
+type ProxyMiddleware = MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult>;
+
+
+const JSON_MEDIA_TYPE = /^application\/json[ \t]*(;.*)?$/i;
+
+export function requestIdOf(event: Partial<APIGatewayProxyEvent> | null | undefined): string {
+  const id = event?.requestContext?.requestId;
+  return typeof id === 'string' && id.length > 0 ? id : 'unknown';
+}
+
+/** Turns any thrown error into the envelope; 5xx show a generic message, details go to the log. */
+export function errorEnvelope(logger: Pick<LogSink, 'error'>): ProxyMiddleware {
+  return {
+    onError: async (request) => {
+      const error = request.error;
+      const requestId = requestIdOf(request.event);
+      if (error instanceof HttpError) {
+        if (!error.expose) {
+          logger.error('request failed', {
+            request_id: requestId,
+            code: error.code,
+            cause: error.cause instanceof Error ? `${error.cause.name}: ${error.cause.message}` : undefined,
+          });
+        }
+        request.response = errorResponse(error.code, requestId, error.publicMessage(), error.details);
+        return;
+      }
+      const middyError = error as { statusCode?: number; cause?: { package?: string } } | null;
+      if (middyError?.cause?.package === '@middy/http-json-body-parser') {
+        request.response = errorResponse('invalid_json', requestId);
+        return;
+      }
+      logger.error('unexpected error', {
+        request_id: requestId,
+        error_name: error instanceof Error ? error.name : 'unknown',
+        error_message: error instanceof Error ? error.message : String(error),
+        stack: error instanceof Error ? error.stack : undefined,
+      });
+      request.response = errorResponse('internal_error', requestId);
+    },
+  };
+}
+
+function fail(code: ErrorCode): never {
+  throw new HttpError(code);
+}
+
+/** Authentication is API Gateway's first step; then 405, 415, 413 in SPEC §3's order. */
+export function requestGuards(options: { allowedMethod: string }): ProxyMiddleware {
+  return {
+    before: async (request) => {
+      const event = request.event;
+      const context = event.requestContext?.authorizer;
+      if (!context || typeof context.userId !== 'string' || typeof context.keyId !== 'string') fail('unauthorized');
+      if (event.httpMethod !== options.allowedMethod) fail('method_not_allowed');
+      const contentType = getHeader(event.headers, 'content-type');
+      if (!contentType || !JSON_MEDIA_TYPE.test(contentType)) fail('unsupported_media_type');
+      const body = event.body;
+      if (body === null || body === undefined || body === '') fail('invalid_json');
+      const bytes = event.isBase64Encoded ? Buffer.from(body, 'base64').length : Buffer.byteLength(body, 'utf8');
+      if (bytes > MAX_BODY_BYTES) fail('payload_too_large');
+    },
+  };
+}

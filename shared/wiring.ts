@@ -1,0 +1,22 @@
+/**
+ * Builds the domain services from a function's configuration. Functions call these once
+ * at cold start; tests and the local runtime call them with their own clients.
+ */
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { LogSink } from './keys/service.js';
+import { createKeyService } from './keys/service.js';
+import { ApiKeyRepository } from './repositories/api-keys.js';
+import { UserRepository } from './repositories/users.js';
+
+export interface KeyStoreTables {
+  apiKeys: string;
+  users: string;
+}
+
+export function createKeyServiceFor(client: DynamoDBDocumentClient, tables: KeyStoreTables, logger: LogSink) {
+  return createKeyService({
+    keys: new ApiKeyRepository({ client, tableName: tables.apiKeys, usersTableName: tables.users }),
+    users: new UserRepository(client, tables.users),
+    logger,
+  });
+}
