@@ -32,7 +32,7 @@ const processRequest = createRequestProcessor({
 
 // requestGuards already checked the media type case-insensitively (middy's own check only
 // reads two spellings of the header); the option exists in the implementation, not its types.
-const jsonParserOptions = { disableContentTypeCheck: true };
+const jsonParserOptions = { disableContentTypeCheck: true, disableContentTypeError: false };
 
 export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
   .use(errorEnvelope(logger))

@@ -1,0 +1,90 @@
+/**
+ * The one typed stage configuration (SPEC §7). The stack and the local runtime (throttle)
+ * read it; `-c brainFunctionArn=` overrides the brain per deployment.
+ */
+import { z } from 'zod';
+
+export const STAGE_NAMES = ['dev', 'staging', 'prod'] as const;
+export type StageName = (typeof STAGE_NAMES)[number];
+
+export const TLS_SECURITY_POLICY = 'SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09';
+
+const customDomainSchema = z.object({
+  domainName: z.string().min(3),
+  certificateArn: z.string().startsWith('arn:'),
+  hostedZoneId: z.string().min(1),
+  hostedZoneName: z.string().min(1),
+  /** STRICT rejects requests whose SNI/Host do not match the domain; BASIC for migrations. */
+  endpointAccessMode: z.enum(['STRICT', 'BASIC']).default('STRICT'),
+});
+
+export const stageConfigSchema = z.object({
+  stage: z.enum(STAGE_NAMES),
+  /** Deploy functions/reference-brain as the brain (dev only). */
+  deployReferenceBrain: z.boolean(),
+  brainFunctionArn: z.string().startsWith('arn:').optional(),
+  retainData: z.boolean(),
+  pointInTimeRecovery: z.boolean(),
+  logRetentionDays: z.number().int().positive(),
+  throttle: z.object({ rateLimit: z.number().positive(), burstLimit: z.number().int().positive() }),
+  brainTimeoutMs: z.number().int().min(1000).max(28_000),
+  alarmEmail: z.email().optional(),
+  customDomain: customDomainSchema.optional(),
+});
+
+export type StageConfig = z.infer<typeof stageConfigSchema>;
+
+export const STAGES: Record<StageName, StageConfig> = {
+  dev: {
+    stage: 'dev',
+    deployReferenceBrain: true,
+    retainData: false,
+    pointInTimeRecovery: true,
+    logRetentionDays: 7,
+    throttle: { rateLimit: 50, burstLimit: 100 },
+    brainTimeoutMs: 25_000,
+  },
+  staging: {
+    stage: 'staging',
+    deployReferenceBrain: false,
+    retainData: true,
+    pointInTimeRecovery: true,
+    logRetentionDays: 30,
+    throttle: { rateLimit: 200, burstLimit: 400 },
+    brainTimeoutMs: 25_000,
+  },
+  prod: {
+    stage: 'prod',
+    deployReferenceBrain: false,
+    retainData: true,
+    pointInTimeRecovery: true,
+    logRetentionDays: 365,
+    throttle: { rateLimit: 1000, burstLimit: 2000 },
+    brainTimeoutMs: 25_000,
+  },
+};
+
+export class StageConfigError extends Error {
+  override readonly name = 'StageConfigError';
+}
+
+/** Resolves `-c stage=` and overrides into a validated config, with errors a human can act on. */
+export function resolveStage(stage: unknown, overrides: { brainFunctionArn?: unknown } = {}): StageConfig {
+  if (typeof stage !== 'string' || !(STAGE_NAMES as readonly string[]).includes(stage)) {
+    throw new StageConfigError(
+      `Unknown stage ${JSON.stringify(stage)}. Use -c stage=${STAGE_NAMES.join('|')}.`,
+    );
+  }
+  const base = STAGES[stage as StageName];
+  const brainFunctionArn =
+    typeof overrides.brainFunctionArn === 'string' && overrides.brainFunctionArn !== ''
+      ? overrides.brainFunctionArn
+      : base.brainFunctionArn;
+  const config = stageConfigSchema.parse({ ...base, ...(brainFunctionArn ? { brainFunctionArn } : {}) });
+  if (!config.deployReferenceBrain && !config.brainFunctionArn) {
+    throw new StageConfigError(
+      `Stage "${config.stage}" needs the brain's Lambda ARN: set brainFunctionArn in infra/stages.ts or pass -c brainFunctionArn=arn:aws:lambda:REGION:ACCOUNT:function:NAME.`,
+    );
+  }
+  return config;
+}
