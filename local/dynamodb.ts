@@ -40,7 +40,9 @@ export async function freePort(): Promise<number> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -73,7 +75,9 @@ async function waitUntilReady(endpoint: string, child: ChildProcess, timeoutMs: 
 }
 
 /** Starts DynamoDB Local in memory; `-sharedDb` so every client (any region or credentials) sees the same tables. */
-export async function startDynamoDbLocal(options: { port?: number; timeoutMs?: number } = {}): Promise<RunningDynamoDb> {
+export async function startDynamoDbLocal(
+  options: { port?: number; timeoutMs?: number } = {},
+): Promise<RunningDynamoDb> {
   const port = options.port ?? (await freePort());
   const child = spawn({ port, sharedDb: true, stdio: 'pipe' });
   let stderr = '';
@@ -82,7 +86,9 @@ export async function startDynamoDbLocal(options: { port?: number; timeoutMs?: n
   });
   child.stdout?.resume();
   const spawnFailure = new Promise<never>((_, reject) => {
-    child.once('error', (error: NodeJS.ErrnoException) => reject(error.code === 'ENOENT' ? new JavaMissingError() : error));
+    child.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'ENOENT' ? new JavaMissingError() : error),
+    );
   });
   const endpoint = `http://127.0.0.1:${port}`;
   const stop = async () => {
@@ -113,15 +119,17 @@ export async function createTables(client: DynamoDBClient, names: TableNames): P
       if (!(error instanceof ResourceInUseException)) throw error;
     }
     if (table.timeToLiveAttribute) {
-      await client.send(
-        new UpdateTimeToLiveCommand({
-          TableName: tableName,
-          TimeToLiveSpecification: { AttributeName: table.timeToLiveAttribute, Enabled: true },
-        }),
-      ).catch((error: unknown) => {
-        // Already enabled on a reused table is fine.
-        if (!(error instanceof Error) || !/already enabled/i.test(error.message)) throw error;
-      });
+      await client
+        .send(
+          new UpdateTimeToLiveCommand({
+            TableName: tableName,
+            TimeToLiveSpecification: { AttributeName: table.timeToLiveAttribute, Enabled: true },
+          }),
+        )
+        .catch((error: unknown) => {
+          // Already enabled on a reused table is fine.
+          if (!(error instanceof Error) || !/already enabled/i.test(error.message)) throw error;
+        });
     }
   }
 }

@@ -110,7 +110,10 @@ export function toCreateTableInput(table: TableDefinition, tableName: string): C
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType })),
+    AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({
+      AttributeName,
+      AttributeType,
+    })),
     KeySchema: [{ AttributeName: table.partitionKey.name, KeyType: 'HASH' }],
     ...(table.globalSecondaryIndexes.length > 0 && {
       GlobalSecondaryIndexes: table.globalSecondaryIndexes.map((index) => ({

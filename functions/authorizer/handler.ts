@@ -15,6 +15,10 @@ const client = createDocumentClient({
   requestTimeoutMs: 1500,
   maxAttempts: 2,
 });
-const keys = createKeyServiceFor(client, { apiKeys: config.API_KEYS_TABLE, users: config.USERS_TABLE }, logger);
+const keys = createKeyServiceFor(
+  client,
+  { apiKeys: config.API_KEYS_TABLE, users: config.USERS_TABLE },
+  logger,
+);
 
 export const handler = createAuthorizer({ keys, logger, metrics });

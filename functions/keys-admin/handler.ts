@@ -16,7 +16,9 @@ const keysAdmin = createKeysAdmin({
 
 /** Who invoked us, where Lambda tells: the CLI sends `{custom: {actor}}` as client context. */
 function actorOf(context: Context | undefined): string {
-  const custom = (context?.clientContext as { Custom?: unknown; custom?: unknown } | undefined)?.Custom as { actor?: unknown } | undefined;
+  const custom = (context?.clientContext as { Custom?: unknown; custom?: unknown } | undefined)?.Custom as
+    | { actor?: unknown }
+    | undefined;
   if (typeof custom?.actor === 'string' && custom.actor.length <= 256) return custom.actor;
   return context?.identity?.cognitoIdentityId ?? 'unknown';
 }

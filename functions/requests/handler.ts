@@ -16,7 +16,10 @@ const metrics = createMetrics('requests');
 
 const processRequest = createRequestProcessor({
   invokeBrain: createBrainClient({
-    lambda: createLambdaClient({ endpoint: config.LAMBDA_ENDPOINT, requestTimeoutMs: config.BRAIN_TIMEOUT_MS + 1000 }),
+    lambda: createLambdaClient({
+      endpoint: config.LAMBDA_ENDPOINT,
+      requestTimeoutMs: config.BRAIN_TIMEOUT_MS + 1000,
+    }),
     functionName: config.BRAIN_FUNCTION_NAME,
     timeoutMs: config.BRAIN_TIMEOUT_MS,
     logger,

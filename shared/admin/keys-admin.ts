@@ -1,9 +1,12 @@
 /** keys-admin: validates an ops event and runs it against the key service (SPEC §6). */
-import { DEFAULT_LIST_LIMIT, type AdminEvent, adminEventSchema } from '../schemas/admin.js';
-import { issuesToDetails } from '../schemas/api-request.js';
-import type { KeyService, LogSink } from '../keys/service.js';
 
-export type AdminAnswer = { ok: true; [field: string]: unknown } | { ok: false; error: { code: string; message: string } };
+import type { KeyService, LogSink } from '../keys/service.js';
+import { type AdminEvent, adminEventSchema, DEFAULT_LIST_LIMIT } from '../schemas/admin.js';
+import { issuesToDetails } from '../schemas/api-request.js';
+
+export type AdminAnswer =
+  | { ok: true; [field: string]: unknown }
+  | { ok: false; error: { code: string; message: string } };
 
 export interface KeysAdminDeps {
   keys: KeyService;
@@ -24,6 +27,10 @@ async function run(keys: KeyService, event: AdminEvent): Promise<AdminAnswer> {
       return keys.revokeKey(event);
     case 'rotate':
       return keys.rotate(event);
+    case 'suspend-user':
+      return keys.setUserSuspended(event.userId, true);
+    case 'reactivate-user':
+      return keys.setUserSuspended(event.userId, false);
   }
 }
 

@@ -9,8 +9,13 @@ import { apiRequestSchema } from '../schemas/api-request.js';
 import { apiSuccessSchema } from '../schemas/brain.js';
 import { ROUTES } from './routes.js';
 
-export function requestBodyJsonSchema(target: 'draft-4' | 'openapi-3.0' = 'draft-4'): Record<string, unknown> {
-  return z.toJSONSchema(apiRequestSchema, { target, io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+export function requestBodyJsonSchema(
+  target: 'draft-4' | 'openapi-3.0' = 'draft-4',
+): Record<string, unknown> {
+  return z.toJSONSchema(apiRequestSchema, { target, io: 'input', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
 }
 
 const errorEnvelopeSchema = z.object({
@@ -24,7 +29,9 @@ const errorEnvelopeSchema = z.object({
 });
 
 const jsonContent = (schema: z.ZodType) => ({
-  'application/json': { schema: z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'output', unrepresentable: 'any' }) },
+  'application/json': {
+    schema: z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'output', unrepresentable: 'any' }),
+  },
 });
 
 const STANDARD_HEADERS = {
@@ -51,7 +58,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     info: {
       title: 'keygate API',
       version: '1.0.0',
-      description: 'Call the agentic brain with an API key. Generated from the zod schemas by `npm run openapi`.',
+      description:
+        'Call the agentic brain with an API key. Generated from the zod schemas by `npm run openapi`.',
     },
     components: {
       securitySchemes: {
@@ -80,7 +88,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           },
           responses: {
             '200': {
-              description: 'The brain decided (approved, rejected, escalated, …); success is true only when approved.',
+              description:
+                'The brain decided (approved, rejected, escalated, …); success is true only when approved.',
               headers: STANDARD_HEADERS,
               content: jsonContent(apiSuccessSchema),
             },

@@ -54,7 +54,11 @@ export interface GatewayResponseDefinition {
   messageFromAuthorizer: boolean;
 }
 
-const response = (type: GatewayResponseType, code: ErrorCode, messageFromAuthorizer = false): GatewayResponseDefinition => ({
+const response = (
+  type: GatewayResponseType,
+  code: ErrorCode,
+  messageFromAuthorizer = false,
+): GatewayResponseDefinition => ({
   type,
   code,
   statusCode: statusOf(code),
@@ -94,6 +98,8 @@ export function gatewayResponseHeaders(definition: GatewayResponseDefinition): R
 
 /** The envelope as an API Gateway mapping template (VTL); messages contain no quotes by design. */
 export function gatewayResponseTemplate(definition: GatewayResponseDefinition): string {
-  const message = definition.messageFromAuthorizer ? '$context.authorizer.message' : DEFAULT_MESSAGES[definition.code];
+  const message = definition.messageFromAuthorizer
+    ? '$context.authorizer.message'
+    : DEFAULT_MESSAGES[definition.code];
   return `{"success":false,"error":{"code":"${definition.code}","message":"${message}"},"request_id":"$context.requestId"}`;
 }

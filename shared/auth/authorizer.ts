@@ -2,7 +2,7 @@
  * The REQUEST authorizer's logic. Fails closed: every path that is not a verified,
  * active key — including any DynamoDB failure — returns a Deny, never throws, never Allows.
  */
-import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { AUTH_MESSAGES, type AuthRefusalReason } from '../errors.js';
 import { hashKey, hashPrefix } from '../keys/format.js';
@@ -32,7 +32,9 @@ export function createAuthorizer(deps: AuthorizerDeps) {
     return denyPolicy(methodArn, reason, AUTH_MESSAGES[reason]);
   }
 
-  return async function authorize(event: APIGatewayRequestAuthorizerEvent | null | undefined): Promise<APIGatewayAuthorizerResult> {
+  return async function authorize(
+    event: APIGatewayRequestAuthorizerEvent | null | undefined,
+  ): Promise<APIGatewayAuthorizerResult> {
     const methodArn = typeof event?.methodArn === 'string' ? event.methodArn : '';
     // The console's Test button sends `headers: null`: that is a missing key, not a crash.
     const extracted = extractApiKey(event?.headers, event?.multiValueHeaders);
@@ -42,7 +44,8 @@ export function createAuthorizer(deps: AuthorizerDeps) {
       const result = await keys.verify(extracted.key);
       if (!result.ok) {
         // Malformed keys were refused without a database call; others get a hash prefix to trace.
-        const fields = result.reason === 'malformed' ? {} : { hash_prefix: hashPrefix(hashKey(extracted.key)) };
+        const fields =
+          result.reason === 'malformed' ? {} : { hash_prefix: hashPrefix(hashKey(extracted.key)) };
         return refuse(methodArn, result.reason, fields);
       }
       count('allowed');

@@ -1,7 +1,9 @@
 /** Reads the API key from `Authorization: Bearer <key>` or `X-API-Key` (SPEC §3), case-insensitively. */
 import type { AuthRefusalReason } from '../errors.js';
 
-export type ExtractedKey = { ok: true; key: string } | { ok: false; reason: Extract<AuthRefusalReason, 'missing' | 'conflicting' | 'malformed'> };
+export type ExtractedKey =
+  | { ok: true; key: string }
+  | { ok: false; reason: Extract<AuthRefusalReason, 'missing' | 'conflicting' | 'malformed'> };
 
 type HeaderMap = Record<string, string | undefined> | null | undefined;
 type MultiHeaderMap = Record<string, string[] | undefined> | null | undefined;

@@ -7,7 +7,6 @@ import { HttpError } from '../errors.js';
 import type { LogSink } from '../observability.js';
 import { type BrainDecisionAnswer, type BrainRequest, brainAnswerSchema } from '../schemas/brain.js';
 
-
 export interface BrainClientOptions {
   lambda: LambdaClient;
   functionName: string;
@@ -88,7 +87,10 @@ export function createBrainClient(options: BrainClientOptions) {
     try {
       payload = JSON.parse(text);
     } catch (error) {
-      logger.error('brain answered non-JSON', { request_id: request.request_id, payload: text.slice(0, 2000) });
+      logger.error('brain answered non-JSON', {
+        request_id: request.request_id,
+        payload: text.slice(0, 2000),
+      });
       throw brainError('brain_error', error);
     }
     const parsed = brainAnswerSchema.safeParse(payload);

@@ -41,7 +41,13 @@ export const PRICE_TABLE: Record<string, Record<string, ModelPrice>> = {
 };
 
 /** Provider `reference` test models, like a payment provider's test cards. */
-export const TEST_MODELS = ['test-reject', 'test-error', 'test-malformed', 'test-timeout', 'test-throttle'] as const;
+export const TEST_MODELS = [
+  'test-reject',
+  'test-error',
+  'test-malformed',
+  'test-timeout',
+  'test-throttle',
+] as const;
 
 export const DEFAULT_MAX_COST_USD = 0.5;
 export const DEFAULT_OUTPUT_TOKENS = 256;
@@ -68,7 +74,14 @@ export function estimateInputTokens(request: BrainRequest): number {
   return Math.max(1, Math.ceil(characters / 4));
 }
 
-function decision(request: BrainRequest, outcome: 'approved' | 'rejected', reasoning: string, confidence: number, checked: string[], violations: string[]) {
+function decision(
+  request: BrainRequest,
+  outcome: 'approved' | 'rejected',
+  reasoning: string,
+  confidence: number,
+  checked: string[],
+  violations: string[],
+) {
   return {
     decision_id: `dec_${digest(`decision:${request.request_id}`).slice(0, 24)}`,
     outcome,
@@ -107,7 +120,11 @@ export async function referenceBrain(event: unknown, options: ReferenceBrainOpti
       case 'test-reject':
         return reject(request, 'test model test-reject always rejects', checked, 'test_reject');
       case 'test-error':
-        return { success: false, error: { code: 'provider_error', detail: 'simulated provider failure' }, message: 'Simulated brain failure (test-error).' };
+        return {
+          success: false,
+          error: { code: 'provider_error', detail: 'simulated provider failure' },
+          message: 'Simulated brain failure (test-error).',
+        };
       case 'test-malformed':
         return { success: 'maybe', verdict: 'outside the contract (test-malformed)' };
       case 'test-timeout':
@@ -120,14 +137,24 @@ export async function referenceBrain(event: unknown, options: ReferenceBrainOpti
 
   const price = PRICE_TABLE[request.api_provider]?.[request.model_name];
   if (!price) {
-    return reject(request, `${request.api_provider}/${request.model_name} is not on the allow-list`, checked, 'allow_list');
+    return reject(
+      request,
+      `${request.api_provider}/${request.model_name} is not on the allow-list`,
+      checked,
+      'allow_list',
+    );
   }
   const inputTokens = estimateInputTokens(request);
   const outputTokens = request.request_params.max_tokens ?? DEFAULT_OUTPUT_TOKENS;
   const estimated = round((inputTokens * price.input + outputTokens * price.output) / 1000);
   const maxCost = options.maxCostUsd ?? DEFAULT_MAX_COST_USD;
   if (estimated > maxCost) {
-    return reject(request, `estimated cost ${estimated} USD exceeds the ${maxCost} USD per-request ceiling`, checked, 'cost_ceiling');
+    return reject(
+      request,
+      `estimated cost ${estimated} USD exceeds the ${maxCost} USD per-request ceiling`,
+      checked,
+      'cost_ceiling',
+    );
   }
 
   // Deterministic "actual" usage: the answer uses about half the allowed output tokens.
@@ -137,7 +164,14 @@ export async function referenceBrain(event: unknown, options: ReferenceBrainOpti
   const transaction = digest(`payment:${request.request_id}`);
   return {
     success: true,
-    decision: decision(request, 'approved', `allowed model, estimated cost ${estimated} USD within the ${maxCost} USD ceiling`, 0.95, checked, []),
+    decision: decision(
+      request,
+      'approved',
+      `allowed model, estimated cost ${estimated} USD within the ${maxCost} USD ceiling`,
+      0.95,
+      checked,
+      [],
+    ),
     response: {
       provider: request.api_provider,
       model: request.model_name,

@@ -11,7 +11,6 @@ import { MAX_BODY_BYTES } from '../schemas/api-request.js';
 
 type ProxyMiddleware = MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult>;
 
-
 const JSON_MEDIA_TYPE = /^application\/json[ \t]*(;.*)?$/i;
 
 export function requestIdOf(event: Partial<APIGatewayProxyEvent> | null | undefined): string {
@@ -62,13 +61,16 @@ export function requestGuards(options: { allowedMethod: string }): ProxyMiddlewa
     before: async (request) => {
       const event = request.event;
       const context = event.requestContext?.authorizer;
-      if (!context || typeof context.userId !== 'string' || typeof context.keyId !== 'string') fail('unauthorized');
+      if (!context || typeof context.userId !== 'string' || typeof context.keyId !== 'string')
+        fail('unauthorized');
       if (event.httpMethod !== options.allowedMethod) fail('method_not_allowed');
       const contentType = getHeader(event.headers, 'content-type');
       if (!contentType || !JSON_MEDIA_TYPE.test(contentType)) fail('unsupported_media_type');
       const body = event.body;
       if (body === null || body === undefined || body === '') fail('invalid_json');
-      const bytes = event.isBase64Encoded ? Buffer.from(body, 'base64').length : Buffer.byteLength(body, 'utf8');
+      const bytes = event.isBase64Encoded
+        ? Buffer.from(body, 'base64').length
+        : Buffer.byteLength(body, 'utf8');
       if (bytes > MAX_BODY_BYTES) fail('payload_too_large');
     },
   };

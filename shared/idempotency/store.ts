@@ -93,7 +93,8 @@ export class IdempotencyStore {
       if (!(error instanceof ConditionalCheckFailedException) || !error.Item) throw error;
       const existing = unmarshall(error.Item) as IdempotencyItem;
       if (existing.body_hash !== item.body_hash) return { kind: 'conflict', reason: 'different_body' };
-      if (existing.status === 'completed' && existing.answer) return { kind: 'replay', answer: existing.answer };
+      if (existing.status === 'completed' && existing.answer)
+        return { kind: 'replay', answer: existing.answer };
       return { kind: 'conflict', reason: 'in_progress' };
     }
   }
@@ -112,16 +113,18 @@ export class IdempotencyStore {
 
   /** After a non-200 outcome the same key may be retried. */
   async release(recordId: string): Promise<void> {
-    await this.options.client.send(
-      new DeleteCommand({
-        TableName: this.options.tableName,
-        Key: { id: recordId },
-        ConditionExpression: '#status = :inProgress',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':inProgress': 'in_progress' },
-      }),
-    ).catch((error: unknown) => {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    });
+    await this.options.client
+      .send(
+        new DeleteCommand({
+          TableName: this.options.tableName,
+          Key: { id: recordId },
+          ConditionExpression: '#status = :inProgress',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':inProgress': 'in_progress' },
+        }),
+      )
+      .catch((error: unknown) => {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      });
   }
 }

@@ -56,7 +56,8 @@ export interface UserView {
 }
 
 export function toKeyMetadata(item: ApiKeyItem, now: Date): KeyMetadata {
-  const expired = item.status === 'active' && item.expires_at !== undefined && item.expires_at <= now.toISOString();
+  const expired =
+    item.status === 'active' && item.expires_at !== undefined && item.expires_at <= now.toISOString();
   return {
     keyId: item.key_id,
     userId: item.user_id,

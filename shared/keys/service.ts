@@ -6,9 +6,23 @@
 import { randomBytes } from 'node:crypto';
 import type { LogSink } from '../observability.js';
 import type { ApiKeyRepository } from '../repositories/api-keys.js';
-import { KeyCollisionError, KeyStateError, UserExistsError, UserNotActiveError } from '../repositories/errors.js';
+import {
+  KeyCollisionError,
+  KeyStateError,
+  UserExistsError,
+  UserNotActiveError,
+} from '../repositories/errors.js';
 import type { UserRepository } from '../repositories/users.js';
-import { CURRENT_HASH_VERSION, cryptoRandom, generateKey, hashKey, hashPrefix, isWellFormedKey, type RandomSource, toBase62 } from './format.js';
+import {
+  CURRENT_HASH_VERSION,
+  cryptoRandom,
+  generateKey,
+  hashKey,
+  hashPrefix,
+  isWellFormedKey,
+  type RandomSource,
+  toBase62,
+} from './format.js';
 import { type ApiKeyItem, type KeyMetadata, toKeyMetadata, toUserView, type UserView } from './model.js';
 
 export type { LogSink };
@@ -112,12 +126,19 @@ export function createKeyService(options: KeyServiceOptions) {
       };
       try {
         await keys.create(item);
-        logger.info('api key created', { key_id: item.key_id, user_id: item.user_id, project_id: item.project_id });
+        logger.info('api key created', {
+          key_id: item.key_id,
+          user_id: item.user_id,
+          project_id: item.project_id,
+        });
         return { ok: true, apiKey: generated.key, key: toKeyMetadata(item, now), item };
       } catch (error) {
         if (error instanceof UserNotActiveError) return USER_REFUSALS[error.reason]();
         if (error instanceof KeyCollisionError) {
-          logger.warn('api key hash collision, retrying with a fresh key', { attempt, hash_prefix: hashPrefix(generated.hash) });
+          logger.warn('api key hash collision, retrying with a fresh key', {
+            attempt,
+            hash_prefix: hashPrefix(generated.hash),
+          });
           continue;
         }
         throw error;
@@ -127,7 +148,10 @@ export function createKeyService(options: KeyServiceOptions) {
     return refuse('key_generation_failed', 'Could not generate a unique key; retry.');
   }
 
-  async function resolveProject(userId: string, projectId: string | undefined): Promise<Result<{ projectId: string }>> {
+  async function resolveProject(
+    userId: string,
+    projectId: string | undefined,
+  ): Promise<Result<{ projectId: string }>> {
     const user = await users.find(userId);
     if (!user) return USER_REFUSALS.missing();
     if (user.status !== 'active') return USER_REFUSALS.suspended();
@@ -140,7 +164,10 @@ export function createKeyService(options: KeyServiceOptions) {
   }
 
   return {
-    async createUser(input: { userId: string; defaultProjectId?: string }): Promise<Result<{ user: UserView }>> {
+    async createUser(input: {
+      userId: string;
+      defaultProjectId?: string;
+    }): Promise<Result<{ user: UserView }>> {
       const item = {
         user_id: input.userId,
         status: 'active' as const,
@@ -150,7 +177,8 @@ export function createKeyService(options: KeyServiceOptions) {
       try {
         await users.create(item);
       } catch (error) {
-        if (error instanceof UserExistsError) return refuse('user_exists', `User "${input.userId}" already exists.`);
+        if (error instanceof UserExistsError)
+          return refuse('user_exists', `User "${input.userId}" already exists.`);
         throw error;
       }
       return { ok: true, user: toUserView(item) };
@@ -185,7 +213,11 @@ export function createKeyService(options: KeyServiceOptions) {
       }
       const project = await resolveProject(input.userId, input.projectId);
       if (!project.ok) return project;
-      const issued = await issueKey({ ...input, projectId: project.projectId, ...(expiresAt ? { expiresAt } : {}) });
+      const issued = await issueKey({
+        ...input,
+        projectId: project.projectId,
+        ...(expiresAt ? { expiresAt } : {}),
+      });
       if (!issued.ok) return issued;
       return { ok: true, apiKey: issued.apiKey, key: issued.key };
     },
@@ -195,7 +227,12 @@ export function createKeyService(options: KeyServiceOptions) {
       if (!isWellFormedKey(candidate)) return { ok: false, reason: 'malformed' };
       const outcome = await keys.verifyAndCount(hashKey(candidate), clock());
       if (!outcome.ok) return outcome;
-      return { ok: true, userId: outcome.item.user_id, keyId: outcome.item.key_id, projectId: outcome.item.project_id };
+      return {
+        ok: true,
+        userId: outcome.item.user_id,
+        keyId: outcome.item.key_id,
+        projectId: outcome.item.project_id,
+      };
     },
 
     async listKeys(input: {
@@ -206,7 +243,7 @@ export function createKeyService(options: KeyServiceOptions) {
       let startKey: Record<string, unknown> | undefined;
       if (input.nextToken !== undefined) {
         startKey = decodeToken(input.nextToken, input.userId);
-        if (!startKey) return refuse('invalid_next_token', 'nextToken is not one this user\'s list returned.');
+        if (!startKey) return refuse('invalid_next_token', "nextToken is not one this user's list returned.");
       }
       const page = await keys.listByUser(input.userId, input.limit, startKey);
       const now = clock();
@@ -223,7 +260,11 @@ export function createKeyService(options: KeyServiceOptions) {
       return { ok: true, key: toKeyMetadata(item, clock()) };
     },
 
-    async revokeKey(input: { userId: string; keyId: string; reason?: string }): Promise<Result<{ key: KeyMetadata }>> {
+    async revokeKey(input: {
+      userId: string;
+      keyId: string;
+      reason?: string;
+    }): Promise<Result<{ key: KeyMetadata }>> {
       const item = await findKey(input.userId, input.keyId);
       if (!item) return refuse('key_not_found', `User "${input.userId}" has no key "${input.keyId}".`);
       const now = clock();
@@ -232,7 +273,8 @@ export function createKeyService(options: KeyServiceOptions) {
         logger.info('api key revoked', { key_id: item.key_id, user_id: item.user_id });
         return { ok: true, key: toKeyMetadata(revoked, now) };
       } catch (error) {
-        if (error instanceof KeyStateError) return refuse('key_not_active', `Key "${input.keyId}" is already revoked.`);
+        if (error instanceof KeyStateError)
+          return refuse('key_not_active', `Key "${input.keyId}" is already revoked.`);
         throw error;
       }
     },
@@ -255,12 +297,15 @@ export function createKeyService(options: KeyServiceOptions) {
 
       const now = clock();
       const isActive = (item: ApiKeyItem) =>
-        item.status === 'active' && !item.rotated_at && (!item.expires_at || item.expires_at > now.toISOString());
+        item.status === 'active' &&
+        !item.rotated_at &&
+        (!item.expires_at || item.expires_at > now.toISOString());
       let candidates: ApiKeyItem[];
       if (input.keyId) {
         const item = await findKey(input.userId, input.keyId);
         if (!item) return refuse('key_not_found', `User "${input.userId}" has no key "${input.keyId}".`);
-        if (!isActive(item)) return refuse('key_not_active', `Key "${input.keyId}" is not active; nothing to rotate.`);
+        if (!isActive(item))
+          return refuse('key_not_active', `Key "${input.keyId}" is not active; nothing to rotate.`);
         candidates = [item];
       } else {
         candidates = (await keys.findUserKeys(input.userId, { activeOnly: true })).filter(isActive);
@@ -270,17 +315,25 @@ export function createKeyService(options: KeyServiceOptions) {
       const retired: KeyMetadata[] = [];
       for (const item of candidates) {
         const expiresAt =
-          graceEnd && item.expires_at && item.expires_at < graceEnd.toISOString() ? new Date(item.expires_at) : graceEnd;
+          graceEnd && item.expires_at && item.expires_at < graceEnd.toISOString()
+            ? new Date(item.expires_at)
+            : graceEnd;
         try {
           retired.push(toKeyMetadata(await keys.retire(item.key_hash, now, expiresAt), now));
         } catch (error) {
           if (!(error instanceof KeyStateError)) throw error;
-          if (input.keyId) return refuse('key_not_active', `Key "${input.keyId}" was retired concurrently; nothing to rotate.`);
+          if (input.keyId)
+            return refuse(
+              'key_not_active',
+              `Key "${input.keyId}" was retired concurrently; nothing to rotate.`,
+            );
         }
       }
 
       const projectId =
-        input.keyId && candidates[0] ? candidates[0].project_id : (user.default_project_id ?? DEFAULT_PROJECT_ID);
+        input.keyId && candidates[0]
+          ? candidates[0].project_id
+          : (user.default_project_id ?? DEFAULT_PROJECT_ID);
       const name = input.name ?? (input.keyId ? candidates[0]?.name : undefined);
       const issued = await issueKey({ userId: input.userId, projectId, ...(name ? { name } : {}) });
       if (!issued.ok) return issued;

@@ -80,7 +80,9 @@ export class ApiKeyRepository {
   }
 
   async findByHash(keyHash: string): Promise<ApiKeyItem | undefined> {
-    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { key_hash: keyHash } }));
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { key_hash: keyHash } }),
+    );
     return Item as ApiKeyItem | undefined;
   }
 
@@ -137,7 +139,10 @@ export class ApiKeyRepository {
   }
 
   /** Every key of the user whose GSI projection matches; pages through the index. */
-  async findUserKeys(userId: string, filter: { keyId?: string; activeOnly?: boolean }): Promise<ApiKeyItem[]> {
+  async findUserKeys(
+    userId: string,
+    filter: { keyId?: string; activeOnly?: boolean },
+  ): Promise<ApiKeyItem[]> {
     const conditions: string[] = [];
     const values: Record<string, unknown> = { ':user': userId };
     const names: Record<string, string> = {};
@@ -177,7 +182,12 @@ export class ApiKeyRepository {
       ConditionExpression: 'attribute_exists(key_hash) AND #status = :active',
       UpdateExpression: 'SET #status = :revoked, revoked_at = :now, revoked_reason = :reason',
       ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':active': 'active', ':revoked': 'revoked', ':now': now.toISOString(), ':reason': reason },
+      ExpressionAttributeValues: {
+        ':active': 'active',
+        ':revoked': 'revoked',
+        ':now': now.toISOString(),
+        ':reason': reason,
+      },
     });
   }
 
@@ -198,8 +208,14 @@ export class ApiKeyRepository {
     if (!expiresAt) {
       return this.conditionalUpdate({
         ...common,
-        UpdateExpression: 'SET #status = :revoked, revoked_at = :now, revoked_reason = :reason, rotated_at = :now',
-        ExpressionAttributeValues: { ':active': 'active', ':revoked': 'revoked', ':now': nowIso, ':reason': 'rotated' },
+        UpdateExpression:
+          'SET #status = :revoked, revoked_at = :now, revoked_reason = :reason, rotated_at = :now',
+        ExpressionAttributeValues: {
+          ':active': 'active',
+          ':revoked': 'revoked',
+          ':now': nowIso,
+          ':reason': 'rotated',
+        },
       });
     }
     return this.conditionalUpdate({
@@ -224,7 +240,9 @@ export class ApiKeyRepository {
     }
   }
 
-  private async conditionalUpdate(input: ConstructorParameters<typeof UpdateCommand>[0]): Promise<ApiKeyItem> {
+  private async conditionalUpdate(
+    input: ConstructorParameters<typeof UpdateCommand>[0],
+  ): Promise<ApiKeyItem> {
     try {
       const { Attributes } = await this.client.send(new UpdateCommand({ ...input, ReturnValues: 'ALL_NEW' }));
       return Attributes as ApiKeyItem;

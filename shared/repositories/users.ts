@@ -12,7 +12,11 @@ export class UserRepository {
   async create(item: UserItem): Promise<void> {
     try {
       await this.client.send(
-        new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(user_id)' }),
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(user_id)',
+        }),
       );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) throw new UserExistsError('user already exists');
@@ -35,9 +39,14 @@ export class UserRepository {
           Key: { user_id: userId },
           ConditionExpression: 'attribute_exists(user_id)',
           UpdateExpression:
-            status === 'suspended' ? 'SET #status = :status, suspended_at = :now' : 'SET #status = :status REMOVE suspended_at',
+            status === 'suspended'
+              ? 'SET #status = :status, suspended_at = :now'
+              : 'SET #status = :status REMOVE suspended_at',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':status': status, ...(status === 'suspended' ? { ':now': now.toISOString() } : {}) },
+          ExpressionAttributeValues: {
+            ':status': status,
+            ...(status === 'suspended' ? { ':now': now.toISOString() } : {}),
+          },
           ReturnValues: 'ALL_NEW',
         }),
       );

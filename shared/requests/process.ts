@@ -1,13 +1,13 @@
 /** The requests function's domain: validate, transform, (idempotently) invoke the brain, answer. */
-import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { InvokeBrain } from '../brain/client.js';
 import { type ErrorDetail, HttpError } from '../errors.js';
+import { requestIdOf } from '../http/middleware.js';
 import { getHeader, jsonResponse } from '../http.js';
 import type { IdempotencyStore } from '../idempotency/store.js';
-import type { LogSink } from '../observability.js';
-import { requestIdOf } from '../http/middleware.js';
 import { DEFAULT_PROJECT_ID } from '../keys/service.js';
+import type { LogSink } from '../observability.js';
 import { apiRequestSchema, issuesToDetails, MAX_IDEMPOTENCY_KEY_LENGTH } from '../schemas/api-request.js';
 import type { ApiSuccess } from '../schemas/brain.js';
 import { type CallerIdentity, toBrainRequest } from './transform.js';
@@ -44,7 +44,10 @@ function invalid(details: ErrorDetail[]): HttpError {
 
 function callerOf(event: APIGatewayProxyEvent): CallerIdentity {
   const context = event.requestContext.authorizer ?? {};
-  const projectId = typeof context.projectId === 'string' && context.projectId !== '' ? context.projectId : DEFAULT_PROJECT_ID;
+  const projectId =
+    typeof context.projectId === 'string' && context.projectId !== ''
+      ? context.projectId
+      : DEFAULT_PROJECT_ID;
   return { userId: String(context.userId), keyId: String(context.keyId), projectId };
 }
 
@@ -58,13 +61,21 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     metric.addMetric('BrainOutcome', MetricUnit.Count, 1);
   }
 
-  return async function processRequest(event: APIGatewayProxyEvent, body: unknown): Promise<APIGatewayProxyResult> {
+  return async function processRequest(
+    event: APIGatewayProxyEvent,
+    body: unknown,
+  ): Promise<APIGatewayProxyResult> {
     const requestId = requestIdOf(event);
     const caller = callerOf(event);
 
     const idempotencyKey = getHeader(event.headers, 'idempotency-key');
-    if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
-      throw invalid([{ path: 'Idempotency-Key', message: `must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters` }]);
+    if (
+      idempotencyKey !== undefined &&
+      (idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)
+    ) {
+      throw invalid([
+        { path: 'Idempotency-Key', message: `must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters` },
+      ]);
     }
     if (exceedsDepth(body, MAX_BODY_DEPTH)) {
       throw invalid([{ path: '', message: `body nests deeper than ${MAX_BODY_DEPTH} levels` }]);
@@ -78,10 +89,19 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     if (idempotencyKey !== undefined) {
       const outcome = await idempotency.begin(caller.userId, idempotencyKey, body);
       if (outcome.kind === 'replay') {
-        logger.info('idempotent replay', { request_id: requestId, original_request_id: outcome.answer.requestId, key_id: caller.keyId });
-        return jsonResponse(outcome.answer.statusCode, JSON.parse(outcome.answer.body), outcome.answer.requestId, {
-          'Idempotent-Replayed': 'true',
+        logger.info('idempotent replay', {
+          request_id: requestId,
+          original_request_id: outcome.answer.requestId,
+          key_id: caller.keyId,
         });
+        return jsonResponse(
+          outcome.answer.statusCode,
+          JSON.parse(outcome.answer.body),
+          outcome.answer.requestId,
+          {
+            'Idempotent-Replayed': 'true',
+          },
+        );
       }
       if (outcome.kind === 'conflict') {
         throw new HttpError(
@@ -117,7 +137,10 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
         await idempotency.complete(claim, { statusCode: 200, body: JSON.stringify(answer), requestId });
       } catch (error) {
         // The caller still gets its answer; a repeat sees 409 until the claim lapses.
-        logger.error('idempotency record not stored', { request_id: requestId, error_name: error instanceof Error ? error.name : 'unknown' });
+        logger.error('idempotency record not stored', {
+          request_id: requestId,
+          error_name: error instanceof Error ? error.name : 'unknown',
+        });
       }
     }
     return jsonResponse(200, answer, requestId);

@@ -51,6 +51,10 @@ export const rotateKeysEvent = z.strictObject({
   name: name.optional(),
 });
 
+/** Beyond SPEC §6: suspension is stamped onto the user's keys so verification stays one UpdateItem. */
+export const suspendUserEvent = z.strictObject({ action: z.literal('suspend-user'), userId });
+export const reactivateUserEvent = z.strictObject({ action: z.literal('reactivate-user'), userId });
+
 export const adminEventSchema = z.discriminatedUnion('action', [
   createUserEvent,
   createKeyEvent,
@@ -58,8 +62,19 @@ export const adminEventSchema = z.discriminatedUnion('action', [
   getKeyEvent,
   revokeKeyEvent,
   rotateKeysEvent,
+  suspendUserEvent,
+  reactivateUserEvent,
 ]);
 
 export type AdminEvent = z.infer<typeof adminEventSchema>;
 export type AdminAction = AdminEvent['action'];
-export const ADMIN_ACTIONS: readonly AdminAction[] = ['create-user', 'create', 'list', 'get', 'revoke', 'rotate'];
+export const ADMIN_ACTIONS: readonly AdminAction[] = [
+  'create-user',
+  'create',
+  'list',
+  'get',
+  'revoke',
+  'rotate',
+  'suspend-user',
+  'reactivate-user',
+];

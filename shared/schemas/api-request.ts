@@ -10,7 +10,15 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const CONTROL_OR_FORMAT = /[\p{Cc}\p{Cf}]/u;
 
 export const PROVIDER_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-export const OPERATION_TYPES = ['chat', 'completion', 'embedding', 'image', 'audio', 'vision', 'code'] as const;
+export const OPERATION_TYPES = [
+  'chat',
+  'completion',
+  'embedding',
+  'image',
+  'audio',
+  'vision',
+  'code',
+] as const;
 export const MESSAGE_ROLES = ['system', 'user', 'assistant', 'tool'] as const;
 
 export const messageSchema = z.strictObject({
@@ -57,7 +65,10 @@ export const apiRequestSchema = z
       .string()
       .min(1)
       .max(128)
-      .refine((model) => !CONTROL_OR_FORMAT.test(model), 'model must not contain control or format characters'),
+      .refine(
+        (model) => !CONTROL_OR_FORMAT.test(model),
+        'model must not contain control or format characters',
+      ),
     operation_type: z.enum(OPERATION_TYPES),
     messages: z.array(messageSchema).min(1).max(256).optional(),
     prompt: z.string().min(1).max(100_000).optional(),
@@ -70,7 +81,11 @@ export const apiRequestSchema = z
   })
   .superRefine((body, ctx) => {
     if (body.messages === undefined && body.prompt === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['messages'], message: 'one of "messages" or "prompt" is required' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['messages'],
+        message: 'one of "messages" or "prompt" is required',
+      });
     }
   });
 
