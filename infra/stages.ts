@@ -2,7 +2,7 @@
  * The one typed stage configuration (SPEC §7). The stack and the local runtime (throttle)
  * read it; `-c brainFunctionArn=` overrides the brain per deployment.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const STAGE_NAMES = ['dev', 'staging', 'prod'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];

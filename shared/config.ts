@@ -1,22 +1,31 @@
 /**
- * Function configuration, parsed once at cold start with zod so a missing or wrong
- * variable fails the init, not a request. Each function reads only what it needs.
+ * Function configuration, parsed once at cold start so a missing or wrong variable fails
+ * the init, not a request. zod/mini: the authorizer needs no other zod, and the classic
+ * build would add ~70 KB to its bundle (measured by `npm run bench`).
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
-const optionalUrl = z.url().optional();
+const optionalUrl = z.optional(z.url());
+const tableName = z.string().check(z.minLength(1));
 
 export const tablesConfigSchema = z.object({
-  API_KEYS_TABLE: z.string().min(1),
-  USERS_TABLE: z.string().min(1),
+  API_KEYS_TABLE: tableName,
+  USERS_TABLE: tableName,
   DYNAMODB_ENDPOINT: optionalUrl,
 });
 
 export const requestsConfigSchema = z.object({
-  IDEMPOTENCY_TABLE: z.string().min(1),
-  BRAIN_FUNCTION_NAME: z.string().min(1),
+  IDEMPOTENCY_TABLE: tableName,
+  BRAIN_FUNCTION_NAME: z.string().check(z.minLength(1)),
   /** Below API Gateway's 29 s integration limit so we answer 504 ourselves. */
-  BRAIN_TIMEOUT_MS: z.coerce.number().int().min(100).max(28_000).default(25_000),
+  BRAIN_TIMEOUT_MS: z._default(
+    z.coerce.number().check(
+      z.refine((value) => Number.isInteger(value), 'must be an integer'),
+      z.minimum(100),
+      z.maximum(28_000),
+    ),
+    25_000,
+  ),
   LAMBDA_ENDPOINT: optionalUrl,
   DYNAMODB_ENDPOINT: optionalUrl,
 });
@@ -28,8 +37,11 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-export function loadConfig<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv = process.env): z.infer<T> {
-  const parsed = schema.safeParse(env);
+export function loadConfig<T extends z.ZodMiniType>(
+  schema: T,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<T> {
+  const parsed = z.safeParse(schema, env);
   if (!parsed.success) {
     const problems = parsed.error.issues
       .map((issue) => `${issue.path.join('.')}: ${issue.message}`)

@@ -3,7 +3,7 @@
  * (never hand-copied). `npm run openapi` writes docs/openapi.json; a test keeps it current;
  * the stack uses `requestBodyJsonSchema('draft-4')` as the API Gateway model.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ERROR_CODES, statusOf } from '../errors.js';
 import { apiRequestSchema } from '../schemas/api-request.js';
 import { apiSuccessSchema } from '../schemas/brain.js';

@@ -1,5 +1,5 @@
 /** keys-admin events (SPEC §6), validated at the function's edge. */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const MAX_GRACE_SECONDS = 604_800;
 export const MAX_LIST_LIMIT = 1000;

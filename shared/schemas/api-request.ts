@@ -1,5 +1,5 @@
 /** The public request body of POST /api/v1/requests (SPEC §3), strict everywhere. */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ErrorDetail } from '../errors.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;

@@ -1,5 +1,5 @@
 /** The brain contract (SPEC §4), shared by the requests function and the reference brain. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { MESSAGE_ROLES, OPERATION_TYPES } from './api-request.js';
 
 export const brainRequestSchema = z.strictObject({
