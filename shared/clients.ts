@@ -7,6 +7,11 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
+/** Anything that instruments an SDK client (Powertools Tracer's captureAWSv3Client). */
+export interface ClientInstrumentation {
+  captureAWSv3Client<T>(client: T): T;
+}
+
 export interface ClientOptions {
   endpoint?: string;
   region?: string;
@@ -14,6 +19,7 @@ export interface ClientOptions {
   connectionTimeoutMs?: number;
   requestTimeoutMs?: number;
   maxAttempts?: number;
+  tracer?: ClientInstrumentation;
 }
 
 /** Local endpoints need some credentials; real AWS uses the function's role. */
@@ -34,11 +40,12 @@ export function createDocumentClient(options: ClientOptions = {}): DynamoDBDocum
       requestTimeout: options.requestTimeoutMs ?? 3000,
     }),
   });
+  options.tracer?.captureAWSv3Client(client);
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 
 export function createLambdaClient(options: ClientOptions = {}): LambdaClient {
-  return new LambdaClient({
+  const client = new LambdaClient({
     region: options.region ?? process.env.AWS_REGION ?? 'us-east-1',
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...localCredentials(options.endpoint),
@@ -49,4 +56,6 @@ export function createLambdaClient(options: ClientOptions = {}): LambdaClient {
       requestTimeout: options.requestTimeoutMs ?? 25_000,
     }),
   });
+  options.tracer?.captureAWSv3Client(client);
+  return client;
 }

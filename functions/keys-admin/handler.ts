@@ -3,22 +3,25 @@ import type { Context } from 'aws-lambda';
 import { createKeysAdmin } from '../../shared/admin/keys-admin.js';
 import { createDocumentClient } from '../../shared/clients.js';
 import { loadConfig, tablesConfigSchema } from '../../shared/config.js';
-import { createLogger } from '../../shared/observability.js';
+import { createLogger, createTracer } from '../../shared/observability.js';
 import { createKeyServiceFor } from '../../shared/wiring.js';
 
 const config = loadConfig(tablesConfigSchema);
 const logger = createLogger('keys-admin');
-const client = createDocumentClient({ endpoint: config.DYNAMODB_ENDPOINT });
+const tracer = createTracer('keys-admin');
+const client = createDocumentClient({ endpoint: config.DYNAMODB_ENDPOINT, tracer });
 const keysAdmin = createKeysAdmin({
   keys: createKeyServiceFor(client, { apiKeys: config.API_KEYS_TABLE, users: config.USERS_TABLE }, logger),
   logger,
 });
 
-/** Who invoked us, where Lambda tells: the CLI sends `{custom: {actor}}` as client context. */
+/**
+ * Who invoked us, where Lambda tells: the CLI sends `{"custom": {"actor": …}}` as client
+ * context (the runtime passes the decoded JSON as is; the typings spell it `Custom`).
+ */
 function actorOf(context: Context | undefined): string {
-  const custom = (context?.clientContext as { Custom?: unknown; custom?: unknown } | undefined)?.Custom as
-    | { actor?: unknown }
-    | undefined;
+  const clientContext = context?.clientContext as { Custom?: unknown; custom?: unknown } | undefined;
+  const custom = (clientContext?.custom ?? clientContext?.Custom) as { actor?: unknown } | undefined;
   if (typeof custom?.actor === 'string' && custom.actor.length <= 256) return custom.actor;
   return context?.identity?.cognitoIdentityId ?? 'unknown';
 }

@@ -1,4 +1,5 @@
 /** POST /api/v1/requests: guards → JSON body → validate, transform, invoke the brain → envelope. */
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
@@ -7,25 +8,27 @@ import { createDocumentClient, createLambdaClient } from '../../shared/clients.j
 import { loadConfig, requestsConfigSchema } from '../../shared/config.js';
 import { errorEnvelope, requestGuards } from '../../shared/http/middleware.js';
 import { IdempotencyStore } from '../../shared/idempotency/store.js';
-import { createLogger, createMetrics } from '../../shared/observability.js';
+import { createLogger, createMetrics, createTracer } from '../../shared/observability.js';
 import { createRequestProcessor } from '../../shared/requests/process.js';
 
 const config = loadConfig(requestsConfigSchema);
 const logger = createLogger('requests');
 const metrics = createMetrics('requests');
+const tracer = createTracer('requests');
 
 const processRequest = createRequestProcessor({
   invokeBrain: createBrainClient({
     lambda: createLambdaClient({
       endpoint: config.LAMBDA_ENDPOINT,
       requestTimeoutMs: config.BRAIN_TIMEOUT_MS + 1000,
+      tracer,
     }),
     functionName: config.BRAIN_FUNCTION_NAME,
     timeoutMs: config.BRAIN_TIMEOUT_MS,
     logger,
   }),
   idempotency: new IdempotencyStore({
-    client: createDocumentClient({ endpoint: config.DYNAMODB_ENDPOINT }),
+    client: createDocumentClient({ endpoint: config.DYNAMODB_ENDPOINT, tracer }),
     tableName: config.IDEMPOTENCY_TABLE,
     inProgressMs: config.BRAIN_TIMEOUT_MS + 5000,
   }),
@@ -38,6 +41,7 @@ const processRequest = createRequestProcessor({
 const jsonParserOptions = { disableContentTypeCheck: true, disableContentTypeError: false };
 
 export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
+  .use(captureLambdaHandler(tracer, { captureResponse: false }))
   .use(errorEnvelope(logger))
   .use(requestGuards({ allowedMethod: 'POST' }))
   .use(httpJsonBodyParser(jsonParserOptions))
