@@ -5,7 +5,6 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
 
 export const METRICS_NAMESPACE = 'keygate';
 
@@ -22,11 +21,6 @@ export function redactingReplacer(_key: string, value: unknown): unknown {
 
 export function createLogger(serviceName: string): Logger {
   return new Logger({ serviceName, jsonReplacerFn: redactingReplacer });
-}
-
-/** X-Ray subsegments for SDK calls; Powertools turns itself off outside Lambda. */
-export function createTracer(serviceName: string): Tracer {
-  return new Tracer({ serviceName });
 }
 
 export function createMetrics(serviceName: string): Metrics {

@@ -5,7 +5,8 @@ import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } fro
 import { createAuthorizer } from '../../shared/auth/authorizer.js';
 import { createDocumentClient } from '../../shared/clients.js';
 import { loadConfig, tablesConfigSchema } from '../../shared/config.js';
-import { createLogger, createMetrics, createTracer } from '../../shared/observability.js';
+import { createLogger, createMetrics } from '../../shared/observability.js';
+import { createTracer } from '../../shared/tracing.js';
 import { createKeyServiceFor } from '../../shared/wiring.js';
 
 const config = loadConfig(tablesConfigSchema);

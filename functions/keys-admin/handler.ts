@@ -3,7 +3,8 @@ import type { Context } from 'aws-lambda';
 import { createKeysAdmin } from '../../shared/admin/keys-admin.js';
 import { createDocumentClient } from '../../shared/clients.js';
 import { loadConfig, tablesConfigSchema } from '../../shared/config.js';
-import { createLogger, createTracer } from '../../shared/observability.js';
+import { createLogger } from '../../shared/observability.js';
+import { createTracer } from '../../shared/tracing.js';
 import { createKeyServiceFor } from '../../shared/wiring.js';
 
 const config = loadConfig(tablesConfigSchema);

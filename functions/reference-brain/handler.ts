@@ -1,18 +1,26 @@
 /** Reference brain Lambda (stage dev and the local stack): deterministic, simulated payments. */
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { referenceBrain } from '../../shared/brain/reference.js';
 import { createLogger } from '../../shared/observability.js';
+import { createTracer } from '../../shared/tracing.js';
 
 const logger = createLogger('reference-brain');
+const tracer = createTracer('reference-brain');
 const maxCostUsd = Number(process.env.REFERENCE_BRAIN_MAX_COST_USD ?? '') || undefined;
 
-export const handler = async (event: unknown, context?: Context): Promise<unknown> => {
+async function answer(event: unknown, context?: Context): Promise<unknown> {
   // test-timeout stalls until just before this function's own timeout.
   const stallMs = Math.max(0, (context?.getRemainingTimeInMillis?.() ?? 30_000) - 100);
-  const answer = await referenceBrain(event, { maxCostUsd, stallMs });
+  const result = await referenceBrain(event, { maxCostUsd, stallMs });
   logger.info('reference brain answered', {
     request_id: (event as { request_id?: unknown } | null)?.request_id,
-    outcome: (answer as { decision?: { outcome?: string } }).decision?.outcome ?? 'failure',
+    outcome: (result as { decision?: { outcome?: string } }).decision?.outcome ?? 'failure',
   });
-  return answer;
-};
+  return result;
+}
+
+export const handler = middy<unknown, unknown>()
+  .use(captureLambdaHandler(tracer, { captureResponse: false }))
+  .handler((event, context) => answer(event, context));

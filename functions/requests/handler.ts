@@ -8,8 +8,9 @@ import { createDocumentClient, createLambdaClient } from '../../shared/clients.j
 import { loadConfig, requestsConfigSchema } from '../../shared/config.js';
 import { errorEnvelope, requestGuards } from '../../shared/http/middleware.js';
 import { IdempotencyStore } from '../../shared/idempotency/store.js';
-import { createLogger, createMetrics, createTracer } from '../../shared/observability.js';
+import { createLogger, createMetrics } from '../../shared/observability.js';
 import { createRequestProcessor } from '../../shared/requests/process.js';
+import { createTracer } from '../../shared/tracing.js';
 
 const config = loadConfig(requestsConfigSchema);
 const logger = createLogger('requests');
