@@ -29,6 +29,8 @@ export function createMetrics(serviceName: string): Metrics {
 
 /** The logging port of the domain: Powertools' Logger satisfies it, tests pass a recorder. */
 export interface LogSink {
+  /** Optional: recorders in tests may leave it out. */
+  debug?(message: string, attributes: Record<string, unknown>): void;
   info(message: string, attributes: Record<string, unknown>): void;
   warn(message: string, attributes: Record<string, unknown>): void;
   error(message: string, attributes: Record<string, unknown>): void;

@@ -13,17 +13,18 @@ import { allowPolicy, denyPolicy } from './policy.js';
 
 export interface AuthorizerDeps {
   keys: Pick<KeyService, 'verify'>;
-  logger: Pick<LogSink, 'info' | 'error'>;
-  metrics: Pick<Metrics, 'singleMetric'>;
+  logger: Pick<LogSink, 'debug' | 'info' | 'error'>;
+  metrics: Pick<Metrics, 'addDimension' | 'addMetric' | 'publishStoredMetrics'>;
 }
 
 export function createAuthorizer(deps: AuthorizerDeps) {
   const { keys, logger, metrics } = deps;
 
+  /** One EMF line per decision, on the shared instance (a singleMetric() per call costs more). */
   function count(outcome: 'allowed' | AuthRefusalReason): void {
-    const metric = metrics.singleMetric();
-    metric.addDimension('outcome', outcome);
-    metric.addMetric('AuthDecision', MetricUnit.Count, 1);
+    metrics.addDimension('outcome', outcome);
+    metrics.addMetric('AuthDecision', MetricUnit.Count, 1);
+    metrics.publishStoredMetrics();
   }
 
   function refuse(methodArn: string, reason: AuthRefusalReason, fields: Record<string, unknown> = {}) {
@@ -49,7 +50,8 @@ export function createAuthorizer(deps: AuthorizerDeps) {
         return refuse(methodArn, result.reason, fields);
       }
       count('allowed');
-      logger.info('request allowed', { key_id: result.keyId, user_id: result.userId });
+      // Debug only: API Gateway's access log and the requests function already record each call.
+      logger.debug?.('request allowed', { key_id: result.keyId, user_id: result.userId });
       return allowPolicy(methodArn, result);
     } catch (error) {
       // DynamoDB down, throttled or slow: refuse, and make the failure visible to ops.

@@ -1,0 +1,82 @@
+/**
+ * Cold start: minified bundle bytes and module-init time (median of N fresh `node`
+ * processes importing the bundle) of every function, beside the floor — a handler that
+ * only creates a DynamoDB client.
+ */
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { bundleFunction } from './lib/bundle.js';
+import { round, summarize } from './lib/stats.js';
+
+export const COLD_START_SUBJECTS = [
+  { name: 'floor (DynamoDB client only)', id: 'floor', entry: 'bench/fixtures/floor-handler.ts' },
+  { name: 'authorizer', id: 'authorizer', entry: 'functions/authorizer/handler.ts' },
+  {
+    name: 'authorizer without Tracer',
+    id: 'authorizer-untraced',
+    entry: 'bench/fixtures/authorizer-untraced.ts',
+  },
+  { name: 'requests', id: 'requests', entry: 'functions/requests/handler.ts' },
+  { name: 'keys-admin', id: 'keys-admin', entry: 'functions/keys-admin/handler.ts' },
+  { name: 'reference-brain', id: 'reference-brain', entry: 'functions/reference-brain/handler.ts' },
+] as const;
+
+/** What the functions read at init; no network is touched while importing. */
+const FUNCTION_ENV = {
+  API_KEYS_TABLE: 'bench-ApiKeys',
+  USERS_TABLE: 'bench-Users',
+  IDEMPOTENCY_TABLE: 'bench-Idempotency',
+  BRAIN_FUNCTION_NAME: 'reference-brain',
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'bench',
+  AWS_SECRET_ACCESS_KEY: 'bench',
+  POWERTOOLS_SERVICE_NAME: 'keygate',
+  POWERTOOLS_METRICS_NAMESPACE: 'keygate',
+};
+
+function initTimeMs(file: string): number {
+  const script = `const t0 = performance.now(); await import(${JSON.stringify(resolve(file))}); process.stdout.write(String(performance.now() - t0));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    env: { PATH: process.env.PATH ?? '', ...FUNCTION_ENV },
+    encoding: 'utf8',
+  });
+  return Number(out);
+}
+
+export interface ColdStartRow {
+  function: string;
+  bundle_bytes: number;
+  init_median_ms: number;
+  init_p90_ms: number;
+  init_vs_floor: number;
+  bytes_vs_floor: number;
+}
+
+export async function runColdStart(runs = 20): Promise<ColdStartRow[]> {
+  const bundles = [];
+  for (const subject of COLD_START_SUBJECTS)
+    bundles.push({ subject, ...(await bundleFunction(subject.id, subject.entry)) });
+  // Interleave the subjects run by run so machine noise hits all of them alike.
+  const samples = new Map<string, number[]>(bundles.map((bundle) => [bundle.subject.id, []]));
+  initTimeMs(bundles[0]?.file ?? ''); // warm the filesystem cache once
+  for (let run = 0; run < runs; run += 1) {
+    for (const bundle of bundles) samples.get(bundle.subject.id)?.push(initTimeMs(bundle.file));
+  }
+  const floor = bundles[0];
+  const floorInit = summarize(samples.get('floor') ?? []).median_ms;
+  return bundles.map((bundle) => {
+    const init = summarize(samples.get(bundle.subject.id) ?? []);
+    return {
+      function: bundle.subject.name,
+      bundle_bytes: bundle.bytes,
+      init_median_ms: init.median_ms,
+      init_p90_ms: init.p90_ms,
+      init_vs_floor: round(init.median_ms / floorInit, 2),
+      bytes_vs_floor: round(bundle.bytes / (floor?.bytes ?? 1), 2),
+    };
+  });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.table(await runColdStart(Number(process.env.BENCH_RUNS ?? 20)));
+}
