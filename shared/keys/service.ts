@@ -78,6 +78,9 @@ function encodeToken(lastKey: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(lastKey), 'utf8').toString('base64url');
 }
 
+/** The attributes of the user index's LastEvaluatedKey: table key + index keys, all strings. */
+const TOKEN_ATTRIBUTES = ['created_at', 'key_hash', 'user_id'];
+
 function decodeToken(token: string, userId: string): Record<string, unknown> | undefined {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
@@ -86,7 +89,9 @@ function decodeToken(token: string, userId: string): Record<string, unknown> | u
       typeof parsed === 'object' &&
       !Array.isArray(parsed) &&
       (parsed as Record<string, unknown>).user_id === userId &&
-      Object.values(parsed).every((value) => typeof value === 'string')
+      // Anything else would make the Query fail with a ValidationException (a throw, not a refusal).
+      Object.keys(parsed).sort().join() === TOKEN_ATTRIBUTES.join() &&
+      Object.values(parsed).every((value) => typeof value === 'string' && value.length > 0)
     ) {
       return parsed as Record<string, unknown>;
     }

@@ -1,0 +1,83 @@
+/** The key store (service + repositories) wired to test tables, with an injectable clock and random source. */
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { RandomSource } from '../../shared/keys/format.js';
+import type { ApiKeyItem } from '../../shared/keys/model.js';
+import { createKeyService, type KeyService } from '../../shared/keys/service.js';
+import type { LogSink } from '../../shared/observability.js';
+import { ApiKeyRepository } from '../../shared/repositories/api-keys.js';
+import { UserRepository } from '../../shared/repositories/users.js';
+import type { TestTables } from './dynamo.js';
+import { silentLogger } from './logs.js';
+
+export interface TestClock {
+  (): Date;
+  set(instant: Date | string): void;
+  advance(ms: number): void;
+}
+
+/** A clock that stands still until the test moves it. */
+export function testClock(start: Date | string = new Date()): TestClock {
+  let now = new Date(start).getTime();
+  const clock = (() => new Date(now)) as TestClock;
+  clock.set = (instant) => {
+    now = new Date(instant).getTime();
+  };
+  clock.advance = (ms) => {
+    now += ms;
+  };
+  return clock;
+}
+
+export interface TestKeyStore {
+  service: KeyService;
+  keys: ApiKeyRepository;
+  users: UserRepository;
+}
+
+export function keyStoreFor(
+  tables: Pick<TestTables, 'doc' | 'names'>,
+  options: { clock?: () => Date; random?: RandomSource; maxCreateAttempts?: number; logger?: LogSink } = {},
+): TestKeyStore {
+  const keys = new ApiKeyRepository({
+    client: tables.doc,
+    tableName: tables.names.apiKeys,
+    usersTableName: tables.names.users,
+  });
+  const users = new UserRepository(tables.doc, tables.names.users);
+  const service = createKeyService({
+    keys,
+    users,
+    logger: options.logger ?? silentLogger,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.random ? { random: options.random } : {}),
+    ...(options.maxCreateAttempts ? { maxCreateAttempts: options.maxCreateAttempts } : {}),
+  });
+  return { service, keys, users };
+}
+
+/** Every item of the ApiKeys table (a full scan: proof of what was, or was not, written). */
+export async function scanApiKeys(tables: Pick<TestTables, 'doc' | 'names'>): Promise<ApiKeyItem[]> {
+  const items: ApiKeyItem[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await tables.doc.send(
+      new ScanCommand({ TableName: tables.names.apiKeys, ConsistentRead: true, ExclusiveStartKey: startKey }),
+    );
+    items.push(...((page.Items ?? []) as ApiKeyItem[]));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
+
+/** Unwraps an `{ok:true}` result or fails the test with the refusal. */
+export function expectOk<T extends { ok: boolean }>(result: T): Extract<T, { ok: true }> {
+  if (!result.ok) throw new Error(`expected ok, got ${JSON.stringify(result)}`);
+  return result as Extract<T, { ok: true }>;
+}
+
+let userCounter = 0;
+/** A user id unique within the test file. */
+export function uniqueUserId(label = 'user'): string {
+  userCounter += 1;
+  return `${label}-${userCounter}-${Date.now().toString(36)}`;
+}
