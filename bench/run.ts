@@ -1,0 +1,154 @@
+/**
+ * `npm run bench`: every benchmark of SPEC §9 in one run, side by side, on this machine.
+ * Writes bench/results/<timestamp>.json and latest.json, prints a Markdown table and
+ * replaces the README's table between the bench markers.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { AuthorizerBenchResult } from './authorizer.js';
+import { type ColdStartRow, runColdStart } from './cold-start.js';
+import type { RequestPathResult } from './request-path.js';
+
+const RESULTS_DIR = 'bench/results';
+const README = 'README.md';
+const START_MARKER = '<!-- bench:start -->';
+const END_MARKER = '<!-- bench:end -->';
+const COMMAND = 'npm run bench';
+
+/** Runs a bench entry in a child so the functions' own log lines go to /dev/null, not into the table. */
+function runChild(entry: string, outFile: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, outFile], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, POWERTOOLS_TRACE_ENABLED: 'false' },
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${entry} exited with ${code}`))));
+  });
+}
+
+function machine() {
+  const cpu = cpus();
+  return {
+    cpu: cpu[0]?.model.trim() ?? 'unknown',
+    cores: cpu.length,
+    memory_gib: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+  };
+}
+
+function table(header: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function markdown(
+  date: string,
+  host: ReturnType<typeof machine>,
+  auth: AuthorizerBenchResult,
+  cold: ColdStartRow[],
+  path: RequestPathResult,
+): string {
+  const kb = (bytes: number) => `${Math.round(bytes / 1024)} KB`;
+  return [
+    `Measured ${date} with \`${COMMAND}\` on ${host.cpu}, ${host.cores} cores, ${host.memory_gib} GiB, Node.js ${host.node} (${host.platform}); DynamoDB Local. Milliseconds are this-machine figures; the ratios are what carries over.`,
+    '',
+    `**Authorizer vs a bare UpdateItem of the same item** (${auth.iterations} interleaved pairs; target ≤ 1.10):`,
+    '',
+    table(
+      ['', 'median ms', 'p90 ms', 'p99 ms'],
+      [
+        ['authorizer handler', auth.authorizer.median_ms, auth.authorizer.p90_ms, auth.authorizer.p99_ms],
+        [
+          'bare UpdateItem',
+          auth.bare_update_item.median_ms,
+          auth.bare_update_item.p90_ms,
+          auth.bare_update_item.p99_ms,
+        ],
+        ['**ratio**', `**${auth.ratio_median}**`, '', `**${auth.ratio_p99}**`],
+      ],
+    ),
+    '',
+    `Malformed-key flood: ${auth.malformed.calls} calls, ${auth.malformed.per_call_us} µs per call, **${auth.malformed.dynamodb_calls} DynamoDB calls** (target 0).`,
+    '',
+    '**Request path** — POST /api/v1/requests through the local HTTPS API to the reference brain:',
+    '',
+    table(
+      ['authorizer', 'concurrency', 'req/s', 'median ms', 'p90 ms', 'p99 ms', 'non-2xx'],
+      path.rows.map((row) => [
+        row.authorizer ? 'on' : 'off (bench only)',
+        row.concurrency,
+        row.requests_per_second,
+        row.median_ms,
+        row.p90_ms,
+        row.p99_ms,
+        row.non_2xx + row.errors,
+      ]),
+    ),
+    '',
+    `Authentication's share (with / without authorizer): ${path.auth_share
+      .map(
+        (share) =>
+          `c=${share.concurrency}: median ×${share.median_ratio}, throughput ×${share.throughput_ratio}`,
+      )
+      .join('; ')}.`,
+    '',
+    '**Cold start** — minified ESM bundle and module-init time (median of 20 fresh `node` processes) beside the floor, a handler that only creates a DynamoDB client:',
+    '',
+    table(
+      ['function', 'bundle', 'init median ms', 'init p90 ms', 'init × floor', 'bytes × floor'],
+      cold.map((row) => [
+        row.function,
+        kb(row.bundle_bytes),
+        row.init_median_ms,
+        row.init_p90_ms,
+        row.init_vs_floor,
+        row.bytes_vs_floor,
+      ]),
+    ),
+  ].join('\n');
+}
+
+function updateReadme(section: string): void {
+  const readme = readFileSync(README, 'utf8');
+  const start = readme.indexOf(START_MARKER);
+  const end = readme.indexOf(END_MARKER);
+  if (start < 0 || end < start) {
+    console.error(`README has no ${START_MARKER} … ${END_MARKER} section; not updated`);
+    return;
+  }
+  writeFileSync(README, `${readme.slice(0, start + START_MARKER.length)}\n${section}\n${readme.slice(end)}`);
+}
+
+mkdirSync(RESULTS_DIR, { recursive: true });
+const date = new Date().toISOString();
+const stamp = date.replace(/[:.]/g, '-');
+console.error('bench: cold start …');
+const cold = await runColdStart(Number(process.env.BENCH_COLD_RUNS ?? 20));
+console.error('bench: authorizer vs UpdateItem …');
+const authFile = join(tmpdir(), `keygate-bench-authorizer-${stamp}.json`);
+await runChild('bench/authorizer-main.ts', authFile);
+console.error('bench: request path …');
+const pathFile = join(tmpdir(), `keygate-bench-request-path-${stamp}.json`);
+await runChild('bench/request-path-main.ts', pathFile);
+
+const auth = JSON.parse(readFileSync(authFile, 'utf8')) as AuthorizerBenchResult;
+const path = JSON.parse(readFileSync(pathFile, 'utf8')) as RequestPathResult;
+const host = machine();
+const result = {
+  date,
+  command: COMMAND,
+  machine: host,
+  authorizer: auth,
+  request_path: path,
+  cold_start: cold,
+};
+writeFileSync(join(RESULTS_DIR, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
+writeFileSync(join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+for (const file of [authFile, pathFile]) rmSync(file, { force: true });
+const section = markdown(date.slice(0, 10), host, auth, cold, path);
+updateReadme(section);
+console.log(section);
