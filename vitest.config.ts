@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
     globalSetup: ['tests/support/global-setup.ts'],
+    setupFiles: ['tests/support/log-capture.ts'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,
