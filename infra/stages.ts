@@ -18,6 +18,21 @@ const customDomainSchema = z.object({
   endpointAccessMode: z.enum(['STRICT', 'BASIC']).default('STRICT'),
 });
 
+/** Alarm thresholds: an alarm fires when a period's sum reaches the threshold. */
+const alarmsSchema = z.object({
+  periodMinutes: z.number().int().min(1).max(60),
+  /** Lambda `Errors` (crashes, timeouts, init failures) of one keygate function. */
+  functionErrors: z.number().int().positive(),
+  /** Authorizer refusals because the key store was unreachable (it fails closed). */
+  authorizerUnavailable: z.number().int().positive(),
+  /** API answers with a 5xx status (gateway and function). */
+  api5xx: z.number().int().positive(),
+  /** `brain_error` + `brain_unavailable` + `brain_timeout` answers. */
+  brainFailures: z.number().int().positive(),
+  /** DynamoDB read + write throttle events of one table (and its indexes). */
+  dynamoThrottles: z.number().int().positive(),
+});
+
 export const stageConfigSchema = z.object({
   stage: z.enum(STAGE_NAMES),
   /** Deploy functions/reference-brain as the brain (dev only). */
@@ -28,6 +43,8 @@ export const stageConfigSchema = z.object({
   logRetentionDays: z.number().int().positive(),
   throttle: z.object({ rateLimit: z.number().positive(), burstLimit: z.number().int().positive() }),
   brainTimeoutMs: z.number().int().min(1000).max(28_000),
+  alarms: alarmsSchema,
+  /** Subscribed to the stage's alarm topic when set. */
   alarmEmail: z.email().optional(),
   customDomain: customDomainSchema.optional(),
 });
@@ -43,6 +60,14 @@ export const STAGES: Record<StageName, StageConfig> = {
     logRetentionDays: 7,
     throttle: { rateLimit: 50, burstLimit: 100 },
     brainTimeoutMs: 25_000,
+    alarms: {
+      periodMinutes: 5,
+      functionErrors: 5,
+      authorizerUnavailable: 5,
+      api5xx: 10,
+      brainFailures: 10,
+      dynamoThrottles: 10,
+    },
   },
   staging: {
     stage: 'staging',
@@ -52,6 +77,14 @@ export const STAGES: Record<StageName, StageConfig> = {
     logRetentionDays: 30,
     throttle: { rateLimit: 200, burstLimit: 400 },
     brainTimeoutMs: 25_000,
+    alarms: {
+      periodMinutes: 5,
+      functionErrors: 1,
+      authorizerUnavailable: 1,
+      api5xx: 5,
+      brainFailures: 5,
+      dynamoThrottles: 1,
+    },
   },
   prod: {
     stage: 'prod',
@@ -61,6 +94,14 @@ export const STAGES: Record<StageName, StageConfig> = {
     logRetentionDays: 365,
     throttle: { rateLimit: 1000, burstLimit: 2000 },
     brainTimeoutMs: 25_000,
+    alarms: {
+      periodMinutes: 1,
+      functionErrors: 1,
+      authorizerUnavailable: 1,
+      api5xx: 5,
+      brainFailures: 5,
+      dynamoThrottles: 1,
+    },
   },
 };
 

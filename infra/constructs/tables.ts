@@ -1,0 +1,76 @@
+/**
+ * The DynamoDB tables, built from the one table definition module (`shared/tables.ts`):
+ * on-demand, AWS-managed encryption, point-in-time recovery, and RETAIN + deletion
+ * protection where the stage keeps its data.
+ */
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { Construct } from 'constructs';
+import {
+  type AttributeType,
+  apiKeysTable,
+  idempotencyTable,
+  type KeyAttribute,
+  type TableDefinition,
+  usersTable,
+} from '../../shared/tables.js';
+
+export interface KeygateTablesProps {
+  retainData: boolean;
+  pointInTimeRecovery: boolean;
+}
+
+const ATTRIBUTE_TYPES: Record<AttributeType, dynamodb.AttributeType> = {
+  S: dynamodb.AttributeType.STRING,
+  N: dynamodb.AttributeType.NUMBER,
+  B: dynamodb.AttributeType.BINARY,
+};
+
+const attribute = (key: KeyAttribute): dynamodb.Attribute => ({
+  name: key.name,
+  type: ATTRIBUTE_TYPES[key.type],
+});
+
+export class KeygateTables extends Construct {
+  readonly apiKeys: dynamodb.Table;
+  readonly users: dynamodb.Table;
+  readonly idempotency: dynamodb.Table;
+
+  constructor(scope: Construct, id: string, props: KeygateTablesProps) {
+    super(scope, id);
+    this.apiKeys = this.build(apiKeysTable, props);
+    this.users = this.build(usersTable, props);
+    this.idempotency = this.build(idempotencyTable, props);
+  }
+
+  /** All three, with the definition each was built from. */
+  get all(): ReadonlyArray<{ definition: TableDefinition; table: dynamodb.Table }> {
+    return [
+      { definition: apiKeysTable, table: this.apiKeys },
+      { definition: usersTable, table: this.users },
+      { definition: idempotencyTable, table: this.idempotency },
+    ];
+  }
+
+  private build(definition: TableDefinition, props: KeygateTablesProps): dynamodb.Table {
+    const table = new dynamodb.Table(this, definition.id, {
+      partitionKey: attribute(definition.partitionKey),
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: props.pointInTimeRecovery },
+      deletionProtection: props.retainData,
+      removalPolicy: props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      ...(definition.timeToLiveAttribute ? { timeToLiveAttribute: definition.timeToLiveAttribute } : {}),
+    });
+    for (const index of definition.globalSecondaryIndexes) {
+      table.addGlobalSecondaryIndex({
+        indexName: index.indexName,
+        partitionKey: attribute(index.partitionKey),
+        ...(index.sortKey ? { sortKey: attribute(index.sortKey) } : {}),
+        projectionType: dynamodb.ProjectionType.INCLUDE,
+        nonKeyAttributes: [...index.nonKeyAttributes],
+      });
+    }
+    return table;
+  }
+}
