@@ -32,24 +32,30 @@ const noop = () => {};
 const silent = { debug: noop, info: noop, warn: noop, error: noop };
 export const silentLogger: LogSink = silent;
 
-export interface StdoutCapture {
-  /** Everything written to process.stdout since the capture started. */
+export interface OutputCapture {
+  /** Everything written to process.stdout and process.stderr since the capture started. */
   output(): string;
   /** The JSON lines written so far, parsed (non-JSON lines are skipped). */
   jsonLines(): Record<string, unknown>[];
   restore(): void;
 }
 
-/** Captures process.stdout.write (where Powertools' Logger writes) until `restore()`. */
-export function captureStdout(): StdoutCapture {
+/**
+ * Captures process.stdout.write and process.stderr.write until `restore()`: Powertools'
+ * Logger writes info/debug to stdout and warn/error to stderr (both end up in CloudWatch).
+ */
+export function captureOutput(): OutputCapture {
   const chunks: string[] = [];
-  const original = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-    const callback = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined;
-    callback?.();
-    return true;
-  }) as typeof process.stdout.write;
+  const streams = [process.stdout, process.stderr];
+  const originals = streams.map((stream) => stream.write);
+  for (const stream of streams) {
+    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      const callback = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined;
+      callback?.();
+      return true;
+    }) as typeof stream.write;
+  }
   const output = () => chunks.join('');
   return {
     output,
@@ -65,7 +71,10 @@ export function captureStdout(): StdoutCapture {
           }
         }),
     restore: () => {
-      process.stdout.write = original;
+      streams.forEach((stream, index) => {
+        const original = originals[index];
+        if (original) stream.write = original;
+      });
     },
   };
 }
