@@ -8,14 +8,15 @@ export interface AllowContext {
 }
 
 /**
- * `arn:aws:execute-api:region:account:api/stage/METHOD/path` → every method and path of
+ * `arn:aws:execute-api:region:account:apiId/stage/METHOD/path` → every method and path of
  * that API stage. The result cache is off (TTL 0), so a broad Allow is never reused for
  * another key; it only spares a per-route policy.
  */
 export function stageWildcardArn(methodArn: string): string {
-  const [arnPrefix, apiId, stage] = methodArn.split('/');
-  if (!arnPrefix || !apiId || !stage) return methodArn;
-  return `${arnPrefix}/${apiId}/${stage}/*/*`;
+  // The api id ends the colon-separated part, so the first slash-separated part carries it.
+  const [arnPrefix, stage] = methodArn.split('/');
+  if (!arnPrefix || !stage) return methodArn;
+  return `${arnPrefix}/${stage}/*/*`;
 }
 
 export function allowPolicy(methodArn: string, context: AllowContext): APIGatewayAuthorizerResult {
