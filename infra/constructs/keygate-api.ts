@@ -130,6 +130,9 @@ export class KeygateApi extends Construct {
       },
     });
 
+    // The stack exports one URL (ApiUrl: the custom domain when there is one), not CDK's default.
+    this.api.node.tryRemoveChild('Endpoint');
+
     // The enhanced TLS policy on the API's own endpoint too (the default would be TLS_1_0).
     const cfnApi = this.api.node.defaultChild as apigw.CfnRestApi;
     cfnApi.securityPolicy = securityPolicy();

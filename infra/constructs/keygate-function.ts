@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogLevel, NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { LambdaName } from '../../shared/api/routes.js';
@@ -85,6 +85,7 @@ export class KeygateFunction extends Construct {
         sourceMap: true,
         sourceMapMode: SourceMapMode.DEFAULT,
         sourcesContent: false,
+        logLevel: LogLevel.WARNING,
         // Bundle the AWS SDK too: one pinned version, tree-shaken, and what `npm run bench` measures.
         externalModules: [],
         // esbuild is a local devDependency: synth never needs Docker.

@@ -1,0 +1,491 @@
+/**
+ * CDK assertions on the synthesized template of every stage (bundled for real with the
+ * local esbuild, as `cdk synth` does): tables, functions, API, authorizer, gateway
+ * responses, least-privilege IAM, alarms, outputs and cdk-nag.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BRAIN_FAILURE_OUTCOMES } from '../../infra/constructs/keygate-alarms.js';
+import { STACK_OUTPUTS } from '../../infra/outputs.js';
+import { STAGE_NAMES, type StageConfig, type StageName, TLS_SECURITY_POLICY } from '../../infra/stages.js';
+import { requestBodyJsonSchema } from '../../shared/api/openapi.js';
+import {
+  GATEWAY_RESPONSES,
+  gatewayResponseHeaders,
+  gatewayResponseTemplate,
+} from '../../shared/api/routes.js';
+import { SECURITY_HEADERS } from '../../shared/http.js';
+import { API_KEYS_INDEX_ATTRIBUTES, USER_ID_INDEX } from '../../shared/tables.js';
+import {
+  acknowledgments,
+  logicalId,
+  nagFindings,
+  PLACEHOLDER_BRAIN_ARN,
+  permissionsOf,
+  render,
+  type Synthesized,
+  stageConfig,
+  synthesize,
+} from './support.js';
+
+const asRecord = (value: unknown): Record<string, unknown> => value as Record<string, unknown>;
+
+describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
+  let config: StageConfig;
+  let synthesized: Synthesized;
+
+  beforeAll(() => {
+    config = stageConfig(stage);
+    synthesized = synthesize(config, { bundle: true });
+  });
+
+  const template = () => synthesized.template;
+  const stack = () => synthesized.stack;
+  const id = (construct: Parameters<typeof logicalId>[0]) => logicalId(construct);
+
+  describe('tables', () => {
+    it('keys ApiKeys by key_hash with the user_id GSI projecting only stable attributes', () => {
+      const properties =
+        template().findResources('AWS::DynamoDB::Table')[id(stack().tables.apiKeys)]?.Properties;
+      expect(properties.KeySchema).toEqual([{ AttributeName: 'key_hash', KeyType: 'HASH' }]);
+      expect(properties.GlobalSecondaryIndexes).toEqual([
+        {
+          IndexName: USER_ID_INDEX,
+          KeySchema: [
+            { AttributeName: 'user_id', KeyType: 'HASH' },
+            { AttributeName: 'created_at', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...API_KEYS_INDEX_ATTRIBUTES] },
+        },
+      ]);
+      const projected: string[] = properties.GlobalSecondaryIndexes[0].Projection.NonKeyAttributes;
+      expect(projected).not.toContain('usage_count');
+      expect(projected).not.toContain('last_used_at');
+    });
+
+    it('keys Users by user_id and Idempotency by id with a TTL attribute', () => {
+      const tables = template().findResources('AWS::DynamoDB::Table');
+      expect(tables[id(stack().tables.users)]?.Properties.KeySchema).toEqual([
+        { AttributeName: 'user_id', KeyType: 'HASH' },
+      ]);
+      const idempotency = tables[id(stack().tables.idempotency)]?.Properties;
+      expect(idempotency.KeySchema).toEqual([{ AttributeName: 'id', KeyType: 'HASH' }]);
+      expect(idempotency.TimeToLiveSpecification).toEqual({
+        AttributeName: 'expires_at_epoch',
+        Enabled: true,
+      });
+    });
+
+    it('makes every table on-demand, encrypted with the AWS-managed key and point-in-time recoverable', () => {
+      template().resourceCountIs('AWS::DynamoDB::Table', 3);
+      template().allResourcesProperties('AWS::DynamoDB::Table', {
+        BillingMode: 'PAY_PER_REQUEST',
+        SSESpecification: { SSEEnabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      });
+    });
+
+    it('retains and deletion-protects the tables outside dev, and destroys them in dev', () => {
+      const retain = stage !== 'dev';
+      template().allResources('AWS::DynamoDB::Table', {
+        DeletionPolicy: retain ? 'Retain' : 'Delete',
+        UpdateReplacePolicy: retain ? 'Retain' : 'Delete',
+        Properties: Match.objectLike({ DeletionProtectionEnabled: retain }),
+      });
+    });
+  });
+
+  describe('functions', () => {
+    it('deploys the reference brain in dev only', () => {
+      template().resourceCountIs('AWS::Lambda::Function', stage === 'dev' ? 4 : 3);
+      expect(stack().referenceBrain === undefined).toBe(stage !== 'dev');
+    });
+
+    it('runs every function on Node.js 24, arm64, with X-Ray and its own log group', () => {
+      template().allResourcesProperties('AWS::Lambda::Function', {
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        TracingConfig: { Mode: 'Active' },
+        LoggingConfig: { LogGroup: Match.objectLike({ Ref: Match.anyValue() }) },
+        Environment: {
+          Variables: Match.objectLike({
+            POWERTOOLS_METRICS_NAMESPACE: 'keygate',
+            NODE_OPTIONS: '--enable-source-maps',
+          }),
+        },
+      });
+    });
+
+    it('keeps every log group for the stage retention', () => {
+      template().allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: config.logRetentionDays });
+    });
+
+    it('bundles each function as minified ESM with a source map and a require shim', () => {
+      const outdir = synthesized.app.outdir;
+      const functions = template().findResources('AWS::Lambda::Function');
+      for (const fn of Object.values(functions)) {
+        const key = String(fn.Properties.Code.S3Key);
+        const asset = join(outdir, `asset.${key.replace(/\.zip$/, '')}`);
+        const code = readFileSync(join(asset, 'index.mjs'), 'utf8');
+        expect(code.startsWith('import { createRequire as __keygateCreateRequire }')).toBe(true);
+        expect(code).toMatch(/export\s*\{[^}]*as handler/);
+        expect(existsSync(join(asset, 'index.mjs.map'))).toBe(true);
+      }
+    });
+
+    it('gives the authorizer and keys-admin their table names', () => {
+      for (const fn of [stack().authorizer, stack().keysAdmin]) {
+        template().hasResourceProperties('AWS::Lambda::Function', {
+          Role: { 'Fn::GetAtt': [id(fn.role), 'Arn'] },
+          Environment: {
+            Variables: Match.objectLike({
+              API_KEYS_TABLE: { Ref: id(stack().tables.apiKeys) },
+              USERS_TABLE: { Ref: id(stack().tables.users) },
+            }),
+          },
+        });
+      }
+    });
+
+    it('points the requests function at the stage brain and times it out below 29 s', () => {
+      const referenceBrain = stack().referenceBrain;
+      const brain = referenceBrain ? { Ref: id(referenceBrain.function) } : PLACEHOLDER_BRAIN_ARN;
+      const fn = template().findResources('AWS::Lambda::Function')[id(stack().requests.function)];
+      expect(fn?.Properties.Environment.Variables).toMatchObject({
+        IDEMPOTENCY_TABLE: { Ref: id(stack().tables.idempotency) },
+        BRAIN_FUNCTION_NAME: brain,
+        BRAIN_TIMEOUT_MS: String(config.brainTimeoutMs),
+      });
+      expect(fn?.Properties.Timeout).toBeLessThan(29);
+      expect(fn?.Properties.Timeout * 1000).toBeGreaterThan(config.brainTimeoutMs);
+    });
+  });
+
+  describe('least privilege', () => {
+    const logs = (fn: { logGroup: Parameters<typeof logicalId>[0] }) => [
+      `Allow logs:CreateLogStream ${id(fn.logGroup)}.Arn`,
+      `Allow logs:PutLogEvents ${id(fn.logGroup)}.Arn`,
+    ];
+    const xray = ['Allow xray:PutTelemetryRecords *', 'Allow xray:PutTraceSegments *'];
+    const table = (name: 'apiKeys' | 'users' | 'idempotency') => `${id(stack().tables[name])}.Arn`;
+
+    it('lets the authorizer only UpdateItem on ApiKeys', () => {
+      const fn = stack().authorizer;
+      expect(permissionsOf(template(), fn.role)).toEqual(
+        [...logs(fn), ...xray, `Allow dynamodb:UpdateItem ${table('apiKeys')}`].sort(),
+      );
+    });
+
+    it('lets requests invoke only the brain and write only its idempotency records', () => {
+      const fn = stack().requests;
+      const referenceBrain = stack().referenceBrain;
+      const brain = referenceBrain ? `${id(referenceBrain.function)}.Arn` : PLACEHOLDER_BRAIN_ARN;
+      expect(permissionsOf(template(), fn.role)).toEqual(
+        [
+          ...logs(fn),
+          ...xray,
+          `Allow lambda:InvokeFunction ${brain}`,
+          `Allow dynamodb:PutItem ${table('idempotency')}`,
+          `Allow dynamodb:UpdateItem ${table('idempotency')}`,
+          `Allow dynamodb:DeleteItem ${table('idempotency')}`,
+        ].sort(),
+      );
+    });
+
+    it('lets keys-admin make exactly the calls of the key and user repositories', () => {
+      const fn = stack().keysAdmin;
+      expect(permissionsOf(template(), fn.role)).toEqual(
+        [
+          ...logs(fn),
+          ...xray,
+          `Allow dynamodb:BatchGetItem ${table('apiKeys')}`,
+          `Allow dynamodb:GetItem ${table('apiKeys')}`,
+          `Allow dynamodb:PutItem ${table('apiKeys')}`,
+          `Allow dynamodb:UpdateItem ${table('apiKeys')}`,
+          `Allow dynamodb:Query ${table('apiKeys')}/index/${USER_ID_INDEX}`,
+          `Allow dynamodb:ConditionCheckItem ${table('users')}`,
+          `Allow dynamodb:GetItem ${table('users')}`,
+          `Allow dynamodb:PutItem ${table('users')}`,
+          `Allow dynamodb:UpdateItem ${table('users')}`,
+        ].sort(),
+      );
+    });
+
+    it('lets the reference brain (dev) write its logs and traces only', () => {
+      const fn = stack().referenceBrain;
+      if (!fn) return;
+      expect(permissionsOf(template(), fn.role)).toEqual([...logs(fn), ...xray].sort());
+    });
+
+    it('attaches no managed policy to function roles and grants no wildcard action', () => {
+      for (const fn of [stack().authorizer, stack().requests, stack().keysAdmin]) {
+        const role = template().findResources('AWS::IAM::Role')[id(fn.role)];
+        expect(role?.Properties.ManagedPolicyArns).toBeUndefined();
+      }
+      for (const policy of Object.values(template().findResources('AWS::IAM::Policy'))) {
+        for (const statement of policy.Properties.PolicyDocument.Statement) {
+          for (const action of [statement.Action].flat()) expect(action).not.toContain('*');
+          if ([statement.Resource].flat().includes('*')) {
+            expect([statement.Action].flat().every((action: string) => action.startsWith('xray:'))).toBe(
+              true,
+            );
+          }
+        }
+      }
+    });
+  });
+
+  describe('API', () => {
+    it('is one REGIONAL REST API with the enhanced TLS policy and STRICT access mode', () => {
+      template().resourceCountIs('AWS::ApiGateway::RestApi', 1);
+      template().hasResourceProperties('AWS::ApiGateway::RestApi', {
+        Name: `keygate-${stage}`,
+        EndpointConfiguration: { Types: ['REGIONAL'] },
+        SecurityPolicy: TLS_SECURITY_POLICY,
+        EndpointAccessMode: 'STRICT',
+        DisableExecuteApiEndpoint: false,
+      });
+    });
+
+    it('denies any request that does not arrive over TLS', () => {
+      template().hasResourceProperties('AWS::ApiGateway::RestApi', {
+        Policy: {
+          Statement: Match.arrayWith([
+            {
+              Sid: 'DenyInsecureTransport',
+              Effect: 'Deny',
+              Principal: { AWS: '*' },
+              Action: 'execute-api:Invoke',
+              Resource: 'execute-api:/*',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            },
+          ]),
+        },
+      });
+    });
+
+    it('uses a REQUEST authorizer without identity sources and without result cache', () => {
+      template().resourceCountIs('AWS::ApiGateway::Authorizer', 1);
+      const [authorizer] = Object.values(template().findResources('AWS::ApiGateway::Authorizer'));
+      expect(authorizer?.Properties).toMatchObject({ Type: 'REQUEST', AuthorizerResultTtlInSeconds: 0 });
+      expect(authorizer?.Properties).not.toHaveProperty('IdentitySource');
+      expect(render(authorizer?.Properties.AuthorizerUri)).toContain(
+        `${id(stack().authorizer.function)}.Arn`,
+      );
+    });
+
+    it('puts every method behind the authorizer and sends it to the requests function', () => {
+      const methods = Object.values(template().findResources('AWS::ApiGateway::Method'));
+      expect(methods.map((method) => method.Properties.HttpMethod).sort()).toEqual(['ANY', 'POST']);
+      const authorizerId = Object.keys(template().findResources('AWS::ApiGateway::Authorizer'))[0];
+      for (const method of methods) {
+        expect(method.Properties.AuthorizationType).toBe('CUSTOM');
+        expect(method.Properties.AuthorizerId).toEqual({ Ref: authorizerId });
+        expect(method.Properties.Integration.Type).toBe('AWS_PROXY');
+        expect(render(method.Properties.Integration.Uri)).toContain(`${id(stack().requests.function)}.Arn`);
+      }
+    });
+
+    it('routes exactly /api/v1/requests (anything else is MISSING_AUTHENTICATION_TOKEN → 404)', () => {
+      const parts = Object.values(template().findResources('AWS::ApiGateway::Resource')).map(
+        (resource) => resource.Properties.PathPart,
+      );
+      expect(parts.sort()).toEqual(['api', 'requests', 'v1']);
+    });
+
+    it('attaches the model generated from the zod schema, and validates parameters only', () => {
+      const models = Object.entries(template().findResources('AWS::ApiGateway::Model'));
+      expect(models).toHaveLength(1);
+      const [modelId, model] = models[0] ?? [];
+      expect(model?.Properties.ContentType).toBe('application/json');
+      // The zod-generated schema, except the documented flattening of metadata's recursive $ref.
+      const { definitions: _definitions, ...expected } = requestBodyJsonSchema('draft-4');
+      const properties = asRecord(expected.properties);
+      expect(model?.Properties.Schema).toEqual({
+        ...expected,
+        properties: { ...properties, metadata: { type: 'object', additionalProperties: {} } },
+      });
+      template().hasResourceProperties('AWS::ApiGateway::Method', {
+        HttpMethod: 'POST',
+        RequestModels: { 'application/json': { Ref: modelId } },
+      });
+      template().hasResourceProperties('AWS::ApiGateway::RequestValidator', {
+        ValidateRequestBody: false,
+        ValidateRequestParameters: true,
+      });
+    });
+
+    it('answers every gateway response in the error envelope with the shared headers', () => {
+      template().resourceCountIs('AWS::ApiGateway::GatewayResponse', GATEWAY_RESPONSES.length);
+      for (const definition of GATEWAY_RESPONSES) {
+        template().hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+          ResponseType: definition.type,
+          StatusCode: String(definition.statusCode),
+          ResponseParameters: Object.fromEntries(
+            Object.entries(gatewayResponseHeaders(definition)).map(([name, value]) => [
+              `gatewayresponse.header.${name}`,
+              value,
+            ]),
+          ),
+          ResponseTemplates: { 'application/json': gatewayResponseTemplate(definition) },
+        });
+      }
+    });
+
+    it.each([
+      ['ACCESS_DENIED', '401', 'unauthorized'],
+      ['UNAUTHORIZED', '401', 'unauthorized'],
+      ['MISSING_AUTHENTICATION_TOKEN', '404', 'not_found'],
+      ['THROTTLED', '429', 'rate_limited'],
+      ['REQUEST_TOO_LARGE', '413', 'payload_too_large'],
+      ['INTEGRATION_TIMEOUT', '504', 'brain_timeout'],
+      ['DEFAULT_4XX', '400', 'invalid_request'],
+      ['DEFAULT_5XX', '500', 'internal_error'],
+    ])('maps %s to %s %s with HSTS', (type, status, code) => {
+      const response = Object.values(template().findResources('AWS::ApiGateway::GatewayResponse')).find(
+        (candidate) => candidate.Properties.ResponseType === type,
+      );
+      expect(response?.Properties.StatusCode).toBe(status);
+      const body = JSON.parse(response?.Properties.ResponseTemplates['application/json']);
+      expect(body).toMatchObject({ success: false, error: { code }, request_id: '$context.requestId' });
+      expect(response?.Properties.ResponseParameters).toMatchObject({
+        'gatewayresponse.header.Strict-Transport-Security': `'${SECURITY_HEADERS['Strict-Transport-Security']}'`,
+        'gatewayresponse.header.Content-Type': "'application/json'",
+      });
+      if (code === 'unauthorized') {
+        expect(response?.Properties.ResponseParameters['gatewayresponse.header.WWW-Authenticate']).toBe(
+          "'Bearer'",
+        );
+      }
+    });
+
+    it("shows the authorizer's message on ACCESS_DENIED", () => {
+      template().hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+        ResponseType: 'ACCESS_DENIED',
+        ResponseTemplates: {
+          'application/json': Match.stringLikeRegexp('\\$context\\.authorizer\\.message'),
+        },
+      });
+    });
+
+    it('throttles, traces and access-logs the stage as JSON, never logging request data', () => {
+      const [stageResource] = Object.values(template().findResources('AWS::ApiGateway::Stage'));
+      const properties = stageResource?.Properties;
+      expect(properties.StageName).toBe(stage);
+      expect(properties.TracingEnabled).toBe(true);
+      expect(properties.MethodSettings).toEqual([
+        {
+          HttpMethod: '*',
+          ResourcePath: '/*',
+          ThrottlingRateLimit: config.throttle.rateLimit,
+          ThrottlingBurstLimit: config.throttle.burstLimit,
+          LoggingLevel: 'ERROR',
+          DataTraceEnabled: false,
+          MetricsEnabled: false,
+        },
+      ]);
+      const format = JSON.parse(properties.AccessLogSetting.Format);
+      expect(format).toMatchObject({ requestId: '$context.requestId', status: '$context.status' });
+      expect(JSON.stringify(format)).not.toMatch(/header|body/i);
+    });
+  });
+
+  describe('alarms', () => {
+    const alarms = () => Object.values(template().findResources('AWS::CloudWatch::Alarm'));
+
+    it('sends every alarm (and its recovery) to the stage topic', () => {
+      const topicId = id(stack().alarms.topic);
+      expect(alarms().length).toBe(stage === 'dev' ? 10 : 9);
+      for (const alarm of alarms()) {
+        expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+        expect(alarm.Properties.OKActions).toEqual([{ Ref: topicId }]);
+      }
+    });
+
+    it('watches authorizer errors and fail-closed refusals', () => {
+      template().hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: id(stack().authorizer.function) } }],
+        Threshold: config.alarms.functionErrors,
+      });
+      template().hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'keygate',
+        MetricName: 'AuthDecision',
+        Dimensions: Match.arrayWith([
+          { Name: 'outcome', Value: 'unavailable' },
+          { Name: 'service', Value: 'authorizer' },
+        ]),
+        Threshold: config.alarms.authorizerUnavailable,
+      });
+    });
+
+    it('watches 5xx answers of the API', () => {
+      template().hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/ApiGateway',
+        MetricName: '5XXError',
+        Dimensions: [{ Name: 'ApiName', Value: `keygate-${stage}` }],
+        Statistic: 'Sum',
+        Threshold: config.alarms.api5xx,
+      });
+    });
+
+    it('watches brain errors, throttles and timeouts', () => {
+      const alarm = alarms().find((candidate) =>
+        JSON.stringify(candidate.Properties.Metrics ?? []).includes('BrainOutcome'),
+      );
+      expect(alarm?.Properties.Threshold).toBe(config.alarms.brainFailures);
+      const metrics = (alarm?.Properties.Metrics ?? []) as Array<{
+        MetricStat?: { Metric: { Dimensions: Array<{ Name: string; Value: string }> } };
+      }>;
+      const outcomes = metrics
+        .flatMap((metric) => metric.MetricStat?.Metric.Dimensions ?? [])
+        .filter((dimension) => dimension.Name === 'outcome')
+        .map((dimension) => dimension.Value);
+      expect(outcomes.sort()).toEqual([...BRAIN_FAILURE_OUTCOMES].sort());
+    });
+
+    it('watches DynamoDB throttles of every table and of the GSI', () => {
+      const throttled = alarms().filter((alarm) =>
+        JSON.stringify(alarm.Properties.Metrics ?? []).includes('ThrottleEvents'),
+      );
+      expect(throttled).toHaveLength(3);
+      const text = JSON.stringify(throttled);
+      for (const table of ['apiKeys', 'users', 'idempotency'] as const) {
+        expect(text).toContain(id(stack().tables[table]));
+      }
+      expect(text).toContain(USER_ID_INDEX);
+    });
+  });
+
+  it('outputs the API URL, the keys-admin function and the table names under the shared keys', () => {
+    const outputs = template().toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(Object.keys(outputs).sort()).toEqual(Object.values(STACK_OUTPUTS).sort());
+    expect(outputs[STACK_OUTPUTS.keysAdminFunctionName]?.Value).toEqual({
+      Ref: id(stack().keysAdmin.function),
+    });
+    expect(outputs[STACK_OUTPUTS.apiKeysTableName]?.Value).toEqual({ Ref: id(stack().tables.apiKeys) });
+    expect(outputs[STACK_OUTPUTS.usersTableName]?.Value).toEqual({ Ref: id(stack().tables.users) });
+    expect(outputs[STACK_OUTPUTS.idempotencyTableName]?.Value).toEqual({
+      Ref: id(stack().tables.idempotency),
+    });
+    expect(render(outputs[STACK_OUTPUTS.apiUrl]?.Value)).toMatch(/^https:\/\/.*execute-api.*\/$/);
+    expect(stack().stackName).toBe(`keygate-${stage}`);
+  });
+
+  it('passes cdk-nag AwsSolutions with no unacknowledged finding', () => {
+    expect(nagFindings(stack())).toEqual([]);
+  });
+
+  it('writes a reason next to every cdk-nag acknowledgment', () => {
+    const acks = acknowledgments(stack());
+    expect(acks.length).toBeGreaterThan(0);
+    for (const ack of acks) {
+      expect(ack.id).toMatch(/^AwsSolutions-/);
+      expect(ack.reason.length).toBeGreaterThan(40);
+    }
+  });
+});
