@@ -63,6 +63,12 @@ export class TooManyRequestsException extends Error {
   override readonly name = 'TooManyRequestsException';
 }
 
+/** Own entries only: `constructor`, `__proto__` or `toString` are not models on the allow-list. */
+function priceOf(provider: string, model: string): ModelPrice | undefined {
+  const models = Object.hasOwn(PRICE_TABLE, provider) ? PRICE_TABLE[provider] : undefined;
+  return models && Object.hasOwn(models, model) ? models[model] : undefined;
+}
+
 const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const round = (value: number) => Math.round(value * 1e6) / 1e6;
 
@@ -135,7 +141,7 @@ export async function referenceBrain(event: unknown, options: ReferenceBrainOpti
     }
   }
 
-  const price = PRICE_TABLE[request.api_provider]?.[request.model_name];
+  const price = priceOf(request.api_provider, request.model_name);
   if (!price) {
     return reject(
       request,
