@@ -190,7 +190,9 @@ describe('brain failures map to 502, 503 and 504 without internals', () => {
 
     await client(1234).invokeBrain(brainRequest());
 
-    const options = lambdaMock.send.firstCall.args[1] as { abortSignal?: AbortSignal } | undefined;
+    const options = (lambdaMock.send.firstCall.args as unknown[])[1] as
+      | { abortSignal?: AbortSignal }
+      | undefined;
     expect(options?.abortSignal).toBeInstanceOf(AbortSignal);
   });
 });
