@@ -188,6 +188,11 @@ export class KeygateStack extends Stack {
       'keys-admin function: npm run keys -- … --stage, or aws lambda invoke',
     );
     this.output(STACK_OUTPUTS.brainFunctionName, brain.name, 'The brain the requests function invokes');
+    this.output(
+      STACK_OUTPUTS.requestsRoleArn,
+      this.requests.role.roleArn,
+      'Role of the requests function (grant it lambda:InvokeFunction on a brain in another account)',
+    );
     this.output(STACK_OUTPUTS.apiKeysTableName, apiKeys.tableName, 'DynamoDB table of API keys');
     this.output(STACK_OUTPUTS.usersTableName, users.tableName, 'DynamoDB table of users');
     this.output(

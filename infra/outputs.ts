@@ -8,6 +8,8 @@ export const STACK_OUTPUTS = {
   apiUrl: 'ApiUrl',
   keysAdminFunctionName: 'KeysAdminFunctionName',
   brainFunctionName: 'BrainFunctionName',
+  /** For a brain in another account: its resource policy must allow this role to invoke it. */
+  requestsRoleArn: 'RequestsRoleArn',
   apiKeysTableName: 'ApiKeysTableName',
   usersTableName: 'UsersTableName',
   idempotencyTableName: 'IdempotencyTableName',
