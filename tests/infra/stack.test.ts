@@ -5,8 +5,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Match } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { BRAIN_FAILURE_OUTCOMES } from '../../infra/constructs/keygate-alarms.js';
 import { STACK_OUTPUTS } from '../../infra/outputs.js';
 import { STAGE_NAMES, type StageConfig, type StageName, TLS_SECURITY_POLICY } from '../../infra/stages.js';
@@ -133,6 +134,43 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
         expect(code.startsWith('import { createRequire as __keygateCreateRequire }')).toBe(true);
         expect(code).toMatch(/export\s*\{[^}]*as handler/);
         expect(existsSync(join(asset, 'index.mjs.map'))).toBe(true);
+      }
+    });
+
+    it('ships bundles that load as ESM and answer without any network call', async () => {
+      if (stage !== 'dev') return; // dev holds all four functions
+      vi.stubEnv('API_KEYS_TABLE', 'keys');
+      vi.stubEnv('USERS_TABLE', 'users');
+      vi.stubEnv('IDEMPOTENCY_TABLE', 'idempotency');
+      vi.stubEnv('BRAIN_FUNCTION_NAME', 'brain');
+      const functions = template().findResources('AWS::Lambda::Function');
+      const load = async (fn: { function: Parameters<typeof logicalId>[0] }) => {
+        const key = String(functions[id(fn.function)]?.Properties.Code.S3Key).replace(/\.zip$/, '');
+        const url = pathToFileURL(join(synthesized.app.outdir, `asset.${key}`, 'index.mjs')).href;
+        return ((await import(url)) as { handler: (event: unknown, context?: unknown) => Promise<unknown> })
+          .handler;
+      };
+      try {
+        const authorizer = await load(stack().authorizer);
+        expect(await authorizer({ type: 'REQUEST', methodArn: 'arn:x', headers: {} })).toMatchObject({
+          policyDocument: { Statement: [{ Effect: 'Deny' }] },
+          context: { reason: 'missing' },
+        });
+        const requests = await load(stack().requests);
+        const authorizerContext = { userId: 'u-1', keyId: 'key_1', projectId: 'default' };
+        expect(
+          await requests({
+            httpMethod: 'GET',
+            headers: {},
+            requestContext: { requestId: 'r-1', authorizer: authorizerContext },
+          }),
+        ).toMatchObject({ statusCode: 405 });
+        const keysAdmin = await load(stack().keysAdmin);
+        expect(await keysAdmin({ action: 'nope' })).toMatchObject({ ok: false });
+        const brain = stack().referenceBrain;
+        if (brain) expect(await (await load(brain))({})).toMatchObject({ success: false });
+      } finally {
+        vi.unstubAllEnvs();
       }
     });
 
