@@ -45,14 +45,28 @@ function metadataProblems(value: unknown, path: (string | number)[], depth: numb
   return problems;
 }
 
-export const metadataSchema = z.record(z.string(), z.json()).superRefine((value, ctx) => {
-  for (const problem of metadataProblems(value, [], 1)) {
-    ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
-  }
-  if (Buffer.byteLength(JSON.stringify(value), 'utf8') > METADATA_MAX_BYTES) {
-    ctx.addIssue({ code: 'custom', message: `metadata must be at most ${METADATA_MAX_BYTES} bytes as JSON` });
-  }
-});
+/**
+ * Checked on the raw parsed JSON, before zod copies it: zod's record and json schemas
+ * assign each key to a fresh object, where a `__proto__` key would silently vanish (it
+ * sets the copy's prototype) instead of being rejected.
+ */
+export const metadataSchema = z.preprocess(
+  (value, ctx) => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+    for (const problem of metadataProblems(value, [], 1)) {
+      ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message, input: value });
+    }
+    if (Buffer.byteLength(JSON.stringify(value), 'utf8') > METADATA_MAX_BYTES) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `metadata must be at most ${METADATA_MAX_BYTES} bytes as JSON`,
+        input: value,
+      });
+    }
+    return value;
+  },
+  z.record(z.string(), z.json()),
+);
 
 const boundedId = z.string().min(1).max(128);
 
