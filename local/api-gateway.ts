@@ -1,0 +1,258 @@
+/**
+ * The local API Gateway (REST API, Lambda proxy integration, REQUEST authorizer), HTTPS only.
+ * It is built from the stack's own route table, authorizer wiring, limits and gateway
+ * responses (`shared/api/routes.ts`) and applies them in API Gateway's order:
+ * unknown path → 404 (no authorizer), stage throttle → 429, body > 10 MB → 413,
+ * authorizer (Allow/Deny against the method ARN), integration (29 s) → proxy answer checks.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import { AUTHORIZER, GATEWAY_LIMITS, type LambdaName, ROUTES, type Route } from '../shared/api/routes.js';
+import { evaluateAuthorizerResult } from './authorizer-policy.js';
+import { invokeFunction, type LocalFunction } from './functions.js';
+import {
+  type ApiInfo,
+  buildAuthorizerEvent,
+  buildProxyEvent,
+  type IncomingHttpRequest,
+  type IntegrationAuthorizerContext,
+  integrationAuthorizerContext,
+  type MatchedResource,
+} from './gateway-events.js';
+import { type HttpAnswer, renderGatewayResponse, validateProxyResult } from './gateway-responses.js';
+import { type ThrottleSettings, TokenBucket } from './throttle.js';
+
+/** Bench mode only (`authorizer: false`): the context every request gets instead of the authorizer's. */
+export const BENCH_AUTHORIZER_CONTEXT = {
+  principalId: 'bench-user',
+  context: { userId: 'bench-user', keyId: 'key_bench', projectId: 'default' },
+} as const;
+
+export interface ApiGatewayOptions {
+  tls: { key: string; cert: string };
+  api: ApiInfo;
+  /** The functions of the route table and the authorizer, by name; looked up per request. */
+  functions: Partial<Record<LambdaName, LocalFunction>>;
+  throttle?: ThrottleSettings | false;
+  maxPayloadBytes?: number;
+  integrationTimeoutMs?: number;
+  /** `false` skips the authorizer and injects BENCH_AUTHORIZER_CONTEXT (benchmarks only). */
+  authorizer?: boolean;
+  /** One line per request (method, path, status, ms, key_id) and runtime notes. */
+  log?: (line: string) => void;
+}
+
+interface Outcome {
+  answer: HttpAnswer;
+  keyId?: string;
+}
+
+function matchRoute(path: string): Route | undefined {
+  // API Gateway resolves `/api/v1/requests/` to the same resource as `/api/v1/requests`.
+  const normalised = path.length > 1 ? path.replace(/\/$/, '') : path;
+  return ROUTES.find((route) => route.path === normalised);
+}
+
+/** A short stable id per resource, like API Gateway's resource ids. */
+function resourceIdOf(path: string): string {
+  let hash = 0;
+  for (const char of path) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return hash.toString(36).padStart(6, '0').slice(-6);
+}
+
+type BodyResult = { kind: 'ok'; body: string | null } | { kind: 'too_large' };
+
+async function readBody(request: IncomingMessage, limit: number): Promise<BodyResult> {
+  const declared = Number(request.headers['content-length'] ?? '0');
+  if (Number.isFinite(declared) && declared > limit) {
+    request.resume();
+    return { kind: 'too_large' };
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        request.off('data', onData);
+        request.resume();
+        resolve({ kind: 'too_large' });
+        return;
+      }
+      chunks.push(chunk);
+    };
+    request.on('data', onData);
+    request.once('end', () => {
+      if (size > limit) return;
+      resolve({ kind: 'ok', body: size === 0 ? null : Buffer.concat(chunks).toString('utf8') });
+    });
+    request.once('error', reject);
+  });
+}
+
+function writeAnswer(response: ServerResponse, answer: HttpAnswer, requestId: string): void {
+  if (response.writableEnded || response.destroyed) return;
+  response.writeHead(answer.statusCode, {
+    ...answer.headers,
+    'x-amzn-RequestId': requestId,
+    'Content-Length': String(answer.body.length),
+  });
+  response.end(answer.body);
+}
+
+export function createApiGateway(options: ApiGatewayOptions): Server {
+  const log = options.log ?? (() => undefined);
+  const bucket = options.throttle ? new TokenBucket(options.throttle) : undefined;
+  const maxPayloadBytes = options.maxPayloadBytes ?? GATEWAY_LIMITS.maxPayloadBytes;
+  const integrationTimeoutMs = options.integrationTimeoutMs ?? GATEWAY_LIMITS.integrationTimeoutMs;
+  const useAuthorizer = options.authorizer ?? true;
+
+  async function authorize(
+    incoming: IncomingHttpRequest,
+    resource: MatchedResource,
+  ): Promise<{ allowed: IntegrationAuthorizerContext } | { refused: HttpAnswer }> {
+    const requestId = incoming.requestId;
+    const fn = options.functions[AUTHORIZER.handler];
+    if (!fn) {
+      log(`authorizer function "${AUTHORIZER.handler}" is not loaded`);
+      return { refused: renderGatewayResponse('AUTHORIZER_CONFIGURATION_ERROR', { requestId }) };
+    }
+    const started = performance.now();
+    const event = buildAuthorizerEvent(incoming, options.api, resource);
+    const outcome = await invokeFunction(fn, event, {
+      region: options.api.region,
+      accountId: options.api.accountId,
+    });
+    const latency = Math.round(performance.now() - started);
+    if (!outcome.ok) {
+      // Only a thrown "Unauthorized" is API Gateway's native 401; anything else is a 500.
+      if (outcome.error.errorMessage === 'Unauthorized') {
+        return { refused: renderGatewayResponse('UNAUTHORIZED', { requestId }) };
+      }
+      log(`authorizer failed: ${outcome.error.errorType}: ${outcome.error.errorMessage}`);
+      return { refused: renderGatewayResponse('AUTHORIZER_FAILURE', { requestId }) };
+    }
+    const verdict = evaluateAuthorizerResult(outcome.result, event.methodArn);
+    if (verdict.kind === 'invalid') {
+      log(`authorizer answer rejected: ${verdict.reason}`);
+      return { refused: renderGatewayResponse('AUTHORIZER_CONFIGURATION_ERROR', { requestId }) };
+    }
+    if (verdict.kind === 'deny') {
+      return { refused: renderGatewayResponse('ACCESS_DENIED', { requestId, authorizer: verdict.context }) };
+    }
+    return { allowed: integrationAuthorizerContext(verdict.principalId, verdict.context, latency) };
+  }
+
+  async function integrate(
+    route: Route,
+    incoming: IncomingHttpRequest,
+    resource: MatchedResource,
+    authorizer: IntegrationAuthorizerContext | undefined,
+  ): Promise<HttpAnswer> {
+    const requestId = incoming.requestId;
+    const fn = options.functions[route.handler];
+    // API Gateway's answer to a failed integration is a 502, rendered by the DEFAULT_5XX gateway response.
+    const badGateway = () => renderGatewayResponse('DEFAULT_5XX', { requestId }, 502);
+    if (!fn) {
+      log(`integration function "${route.handler}" is not loaded`);
+      return badGateway();
+    }
+    const event = buildProxyEvent(incoming, options.api, resource, authorizer);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), integrationTimeoutMs);
+      timer.unref();
+    });
+    const outcome = await Promise.race([
+      invokeFunction(fn, event, { region: options.api.region, accountId: options.api.accountId }),
+      timedOut,
+    ]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      log(`integration ${route.handler} exceeded ${integrationTimeoutMs} ms`);
+      return renderGatewayResponse('INTEGRATION_TIMEOUT', { requestId });
+    }
+    if (!outcome.ok) {
+      log(`integration ${route.handler} failed: ${outcome.error.errorType}: ${outcome.error.errorMessage}`);
+      return badGateway();
+    }
+    const validated = validateProxyResult(outcome.result);
+    if (!validated.ok) {
+      log(`integration ${route.handler}: malformed Lambda proxy response (${validated.reason})`);
+      return badGateway();
+    }
+    return validated.answer;
+  }
+
+  async function handle(request: IncomingMessage, incoming: IncomingHttpRequest): Promise<Outcome> {
+    const requestId = incoming.requestId;
+    const route = matchRoute(incoming.path);
+    if (!route) {
+      request.resume();
+      return { answer: renderGatewayResponse('MISSING_AUTHENTICATION_TOKEN', { requestId }) };
+    }
+    if (bucket && !bucket.tryTake()) {
+      request.resume();
+      return { answer: renderGatewayResponse('THROTTLED', { requestId }) };
+    }
+    const body = await readBody(request, maxPayloadBytes);
+    if (body.kind === 'too_large') {
+      // The rest of the body is still read (and dropped), so the client gets to read this answer.
+      return { answer: renderGatewayResponse('REQUEST_TOO_LARGE', { requestId }) };
+    }
+    incoming.body = body.body;
+    const resource: MatchedResource = { resourcePath: route.path, resourceId: resourceIdOf(route.path) };
+
+    let authorizer: IntegrationAuthorizerContext | undefined;
+    if (route.authorized && useAuthorizer) {
+      const decision = await authorize(incoming, resource);
+      if ('refused' in decision) return { answer: decision.refused };
+      authorizer = decision.allowed;
+    } else if (route.authorized) {
+      authorizer = integrationAuthorizerContext(
+        BENCH_AUTHORIZER_CONTEXT.principalId,
+        BENCH_AUTHORIZER_CONTEXT.context,
+        0,
+      );
+    }
+    const answer = await integrate(route, incoming, resource, authorizer);
+    const keyId = typeof authorizer?.keyId === 'string' ? authorizer.keyId : undefined;
+    return keyId ? { answer, keyId } : { answer };
+  }
+
+  const server = createServer({ key: options.tls.key, cert: options.tls.cert }, (request, response) => {
+    const started = performance.now();
+    const url = new URL(request.url ?? '/', 'https://localhost');
+    const incoming: IncomingHttpRequest = {
+      method: request.method ?? 'GET',
+      path: url.pathname,
+      query: url.searchParams,
+      rawHeaders: request.rawHeaders,
+      body: null,
+      sourceIp: (request.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, ''),
+      localPort: request.socket.localPort ?? 0,
+      requestId: randomUUID(),
+      receivedAt: new Date(),
+    };
+    handle(request, incoming)
+      .catch((error: unknown) => {
+        log(`local API failure: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        return { answer: renderGatewayResponse('DEFAULT_5XX', { requestId: incoming.requestId }) };
+      })
+      .then((outcome: Outcome) => {
+        writeAnswer(response, outcome.answer, incoming.requestId);
+        const ms = Math.round(performance.now() - started);
+        log(
+          `${incoming.method} ${incoming.path} ${outcome.answer.statusCode} ${ms}ms key_id=${outcome.keyId ?? '-'}`,
+        );
+      });
+  });
+  server.on('tlsClientError', (error: Error & { code?: string }) => {
+    // Plain HTTP on the HTTPS port lands here: it gets no HTTP answer, only this note.
+    if (error.code === 'ERR_SSL_HTTP_REQUEST' || /http request/i.test(error.message)) {
+      log('refused a plain-HTTP connection: the local API speaks HTTPS only (use https://)');
+    }
+  });
+  return server;
+}

@@ -1,0 +1,343 @@
+/**
+ * The local stack as a library: DynamoDB Local (or an existing DynamoDB), the tables from
+ * the shared table module, the Lambda Invoke API (keys-admin, reference-brain) and the
+ * HTTPS API Gateway emulation in front of the real handlers. `npm start`, the end-to-end
+ * tests, the benchmarks and the fault tests all start it through `startLocalStack`.
+ */
+import type { Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import type { StageName } from '../infra/stages.js';
+import { STAGES } from '../infra/stages.js';
+import type { LambdaName } from '../shared/api/routes.js';
+import { createLambdaClient } from '../shared/clients.js';
+import { type TableNames, tableNamesFor } from '../shared/tables.js';
+import { createApiGateway } from './api-gateway.js';
+import { DEFAULT_CERT_DIR, ensureCertificate } from './cert.js';
+import { createTables, localDynamoClient, type RunningDynamoDb, startDynamoDbLocal } from './dynamodb.js';
+import {
+  DEFAULT_FUNCTION_TIMEOUTS_MS,
+  handlerModule,
+  LOCAL_ACCOUNT_ID,
+  LOCAL_REGION,
+  type LocalFunction,
+  loadHandler,
+} from './functions.js';
+import { createInvokeServer } from './lambda-server.js';
+
+export const DEFAULT_PORT = 8443;
+export const DEFAULT_LAMBDA_PORT = 3001;
+export const DEFAULT_DYNAMODB_PORT = 8000;
+export const DEFAULT_TABLE_PREFIX = 'keygate-local';
+export const DEMO_USER_ID = 'demo';
+/** The functions the local Invoke API serves (SPEC §8). */
+export const INVOKABLE_FUNCTIONS = ['keys-admin', 'reference-brain'] as const;
+export const LOCAL_API_ID = 'keygatelcl';
+
+export type FunctionLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'CRITICAL' | 'SILENT';
+
+export interface LocalStackOptions {
+  /** HTTPS port of the API; 0 picks a free one. Default 8443. */
+  port?: number;
+  /** Port of the Lambda Invoke API; 0 picks a free one. Default 3001. */
+  lambdaPort?: number;
+  /** Port for DynamoDB Local; 0 picks a free one. Default 8000. Ignored with `dynamodbEndpoint`. */
+  dynamodbPort?: number;
+  /** Use this DynamoDB instead of starting DynamoDB Local. */
+  dynamodbEndpoint?: string;
+  /** Stage whose throttle and brain timeout apply; default 'dev'. */
+  stage?: StageName;
+  /** Prefix of the table names; default 'keygate-local'. */
+  tablePrefix?: string;
+  /** Where the self-signed certificate lives; default .local/certs. */
+  certDir?: string;
+  /** Create user `demo` (if missing) and a fresh demo key through keys-admin. Default false. */
+  seedDemo?: boolean;
+  /** The requests function's brain timeout (BRAIN_TIMEOUT_MS); default the stage's. */
+  brainTimeoutMs?: number;
+  /** Stage throttle override; `false` disables throttling. Default the stage's rate/burst. */
+  throttle?: false | { rateLimit: number; burstLimit: number };
+  /** Receives one line per request and runtime notes; default: silent. */
+  log?: (line: string) => void;
+  /**
+   * Default true. `false` is BENCH MODE ONLY: the authorizer is skipped and every request
+   * carries a fixed context (user `bench-user`, key `key_bench`). Never use it otherwise.
+   */
+  authorizer?: boolean;
+  /** Interface the two servers bind to; default 127.0.0.1 (loopback only). */
+  host?: string;
+  /** API Gateway's integration timeout; default 29 s. */
+  integrationTimeoutMs?: number;
+  /** Per-function timeout overrides of the local Lambda runtime. */
+  functionTimeoutsMs?: Partial<Record<LambdaName, number>>;
+  /** Powertools log level of the functions (POWERTOOLS_LOG_LEVEL); default: the environment's. */
+  functionLogLevel?: FunctionLogLevel;
+}
+
+export interface LocalStack {
+  apiUrl: string;
+  lambdaUrl: string;
+  dynamodbEndpoint: string;
+  tableNames: TableNames;
+  /** The self-signed certificate clients should trust (it is its own CA). */
+  caCertPem: string;
+  /** Path of that certificate (for `curl --cacert`). */
+  caCertPath: string;
+  stage: StageName;
+  demo?: { userId: string; apiKey: string; keyId: string };
+  /** Present when this stack started DynamoDB Local itself. */
+  dynamo?: {
+    stop(): Promise<void>;
+    /** Same port, tables recreated (empty). */
+    restart(): Promise<void>;
+    /** PID of the DynamoDB Local (Java) process, while it runs. */
+    readonly pid: number | undefined;
+  };
+  stop(): Promise<void>;
+}
+
+/** A port the stack needs is taken: one clear line for the operator. */
+export class PortInUseError extends Error {
+  constructor(
+    readonly port: number,
+    readonly what: string,
+    readonly variable: string,
+  ) {
+    super(
+      `Port ${port} (${what}) is already in use: stop whatever listens there or choose another port with ${variable}=<port>.`,
+    );
+    this.name = 'PortInUseError';
+  }
+}
+
+function listen(server: Server, port: number, host: string, what: string, variable: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      reject(error.code === 'EADDRINUSE' ? new PortInUseError(port, what, variable) : error);
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}
+
+async function closeServer(server: Server): Promise<void> {
+  if (!server.listening) return;
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+/** Fails fast (before Java starts) when DynamoDB Local's port is taken. */
+async function ensurePortFree(port: number, what: string, variable: string): Promise<void> {
+  for (const host of ['127.0.0.1', undefined]) {
+    await new Promise<void>((resolve, reject) => {
+      const probe = createNetServer();
+      probe.once('error', (error: NodeJS.ErrnoException) =>
+        reject(error.code === 'EADDRINUSE' ? new PortInUseError(port, what, variable) : error),
+      );
+      probe.listen({ port, ...(host ? { host } : {}), exclusive: true }, () => probe.close(() => resolve()));
+    });
+  }
+}
+
+async function freeTcpPort(): Promise<number> {
+  const probe = createNetServer();
+  const port = await new Promise<number>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      resolve(typeof address === 'object' && address ? address.port : 0);
+    });
+  });
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+interface AdminAnswer {
+  ok: boolean;
+  error?: { code: string; message: string };
+  apiKey?: string;
+  key?: { keyId: string };
+}
+
+async function seedDemo(lambdaUrl: string): Promise<{ userId: string; apiKey: string; keyId: string }> {
+  const lambda = createLambdaClient({ endpoint: lambdaUrl, requestTimeoutMs: 10_000 });
+  const invoke = async (event: Record<string, unknown>): Promise<AdminAnswer> => {
+    const result = await lambda.send(
+      new InvokeCommand({
+        FunctionName: 'keys-admin',
+        Payload: JSON.stringify(event),
+        ClientContext: Buffer.from(JSON.stringify({ custom: { actor: 'local-stack-seed' } })).toString(
+          'base64',
+        ),
+      }),
+    );
+    const text = new TextDecoder().decode(result.Payload);
+    if (result.FunctionError) throw new Error(`keys-admin failed while seeding the demo user: ${text}`);
+    return JSON.parse(text) as AdminAnswer;
+  };
+  try {
+    const user = await invoke({ action: 'create-user', userId: DEMO_USER_ID });
+    if (!user.ok && user.error?.code !== 'user_exists') {
+      throw new Error(`could not create the demo user: ${user.error?.message ?? 'unknown error'}`);
+    }
+    const created = await invoke({ action: 'create', userId: DEMO_USER_ID, name: 'demo' });
+    if (!created.ok || !created.apiKey || !created.key) {
+      throw new Error(`could not create the demo key: ${created.error?.message ?? 'unknown error'}`);
+    }
+    return { userId: DEMO_USER_ID, apiKey: created.apiKey, keyId: created.key.keyId };
+  } finally {
+    lambda.destroy();
+  }
+}
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const stage: StageName = options.stage ?? 'dev';
+  const stageConfig = STAGES[stage];
+  const host = options.host ?? '127.0.0.1';
+  const log = options.log ?? (() => undefined);
+  const tableNames = tableNamesFor(options.tablePrefix ?? DEFAULT_TABLE_PREFIX);
+  const region = process.env.AWS_REGION ?? LOCAL_REGION;
+  const timeouts = { ...DEFAULT_FUNCTION_TIMEOUTS_MS, ...options.functionTimeoutsMs };
+
+  const cleanups: Array<() => Promise<void>> = [];
+  const cleanup = async () => {
+    for (const step of cleanups.splice(0).reverse()) await step().catch(() => undefined);
+  };
+
+  try {
+    const certificate = await ensureCertificate(options.certDir ?? DEFAULT_CERT_DIR);
+
+    // DynamoDB: an existing one, or DynamoDB Local on its port.
+    let dynamo: RunningDynamoDb | undefined;
+    let dynamodbEndpoint: string;
+    if (options.dynamodbEndpoint) {
+      dynamodbEndpoint = options.dynamodbEndpoint;
+    } else {
+      const requested = options.dynamodbPort ?? DEFAULT_DYNAMODB_PORT;
+      const port = requested === 0 ? await freeTcpPort() : requested;
+      await ensurePortFree(port, 'DynamoDB Local', 'DYNAMODB_PORT');
+      dynamo = await startDynamoDbLocal({ port });
+      const started = dynamo;
+      cleanups.push(() => started.stop());
+      dynamodbEndpoint = dynamo.endpoint;
+    }
+    const createStackTables = async () => {
+      const client = localDynamoClient(dynamodbEndpoint);
+      try {
+        await createTables(client, tableNames);
+      } finally {
+        client.destroy();
+      }
+    };
+    await createStackTables();
+
+    // The Invoke API first: the requests function is configured with its URL.
+    const functions = new Map<string, LocalFunction>();
+    const invokeServer = createInvokeServer({ functions, region, accountId: LOCAL_ACCOUNT_ID, log });
+    const lambdaPort = await listen(
+      invokeServer,
+      options.lambdaPort ?? DEFAULT_LAMBDA_PORT,
+      host,
+      'Lambda Invoke API',
+      'LAMBDA_PORT',
+    );
+    cleanups.push(() => closeServer(invokeServer));
+    const lambdaUrl = `http://127.0.0.1:${lambdaPort}`;
+
+    // No CloudWatch or X-Ray here: EMF metrics and tracing stay off unless asked for. Set for the
+    // whole process, because Powertools also reads them after init (each singleMetric()).
+    process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+    process.env.POWERTOOLS_TRACE_ENABLED ??= 'false';
+    const env: Record<string, string | undefined> = {
+      AWS_REGION: region,
+      API_KEYS_TABLE: tableNames.apiKeys,
+      USERS_TABLE: tableNames.users,
+      IDEMPOTENCY_TABLE: tableNames.idempotency,
+      DYNAMODB_ENDPOINT: dynamodbEndpoint,
+      BRAIN_FUNCTION_NAME: 'reference-brain',
+      BRAIN_TIMEOUT_MS: String(options.brainTimeoutMs ?? stageConfig.brainTimeoutMs),
+      LAMBDA_ENDPOINT: lambdaUrl,
+      POWERTOOLS_LOG_LEVEL: options.functionLogLevel ?? process.env.POWERTOOLS_LOG_LEVEL,
+    };
+    const load = async (name: LambdaName): Promise<LocalFunction> => ({
+      name,
+      timeoutMs: timeouts[name],
+      handler: await loadHandler(handlerModule(name), env),
+    });
+    const loaded: Record<LambdaName, LocalFunction> = {
+      authorizer: await load('authorizer'),
+      requests: await load('requests'),
+      'keys-admin': await load('keys-admin'),
+      'reference-brain': await load('reference-brain'),
+    };
+    for (const name of INVOKABLE_FUNCTIONS) functions.set(name, loaded[name]);
+
+    const apiServer = createApiGateway({
+      tls: { key: certificate.key, cert: certificate.cert },
+      api: {
+        apiId: LOCAL_API_ID,
+        stage,
+        accountId: LOCAL_ACCOUNT_ID,
+        region,
+        deploymentId: 'local',
+        domainName: 'localhost',
+      },
+      functions: { authorizer: loaded.authorizer, requests: loaded.requests },
+      throttle: options.throttle === undefined ? stageConfig.throttle : options.throttle,
+      ...(options.integrationTimeoutMs !== undefined
+        ? { integrationTimeoutMs: options.integrationTimeoutMs }
+        : {}),
+      authorizer: options.authorizer ?? true,
+      log,
+    });
+    const port = await listen(apiServer, options.port ?? DEFAULT_PORT, host, 'local HTTPS API', 'PORT');
+    cleanups.push(() => closeServer(apiServer));
+
+    const demo = options.seedDemo ? await seedDemo(lambdaUrl) : undefined;
+
+    let stopping: Promise<void> | undefined;
+    const stack: LocalStack = {
+      apiUrl: `https://localhost:${port}`,
+      lambdaUrl,
+      dynamodbEndpoint,
+      tableNames,
+      caCertPem: certificate.cert,
+      caCertPath: certificate.certPath,
+      stage,
+      ...(demo ? { demo } : {}),
+      stop: () => {
+        stopping ??= cleanup();
+        return stopping;
+      },
+    };
+    if (dynamo) {
+      let current: RunningDynamoDb = dynamo;
+      const dynamoPort = dynamo.port;
+      // The cleanup list stops whichever DynamoDB Local is current.
+      cleanups[0] = () => current.stop();
+      stack.dynamo = {
+        stop: () => current.stop(),
+        restart: async () => {
+          await current.stop();
+          current = await startDynamoDbLocal({ port: dynamoPort });
+          await createStackTables();
+        },
+        get pid() {
+          return current.process.exitCode === null && current.process.signalCode === null
+            ? current.process.pid
+            : undefined;
+        },
+      };
+    }
+    return stack;
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
