@@ -42,7 +42,8 @@ export const stageConfigSchema = z.object({
   pointInTimeRecovery: z.boolean(),
   logRetentionDays: z.number().int().positive(),
   throttle: z.object({ rateLimit: z.number().positive(), burstLimit: z.number().int().positive() }),
-  brainTimeoutMs: z.number().int().min(1000).max(28_000),
+  /** ≤ 26 s: the requests function (28 s timeout) must outlive the brain call and answer 504 itself. */
+  brainTimeoutMs: z.number().int().min(1000).max(26_000),
   alarms: alarmsSchema,
   /** Subscribed to the stage's alarm topic when set. */
   alarmEmail: z.email().optional(),

@@ -52,21 +52,24 @@ export interface GatewayResponseDefinition {
   statusCode: number;
   /** Take the message from the authorizer's context (`message`), as a Deny carries it. */
   messageFromAuthorizer: boolean;
+  /** A message of its own where the code's default would mislead (no quotes: it goes into JSON verbatim). */
+  message?: string;
 }
 
 const response = (
   type: GatewayResponseType,
   code: ErrorCode,
-  messageFromAuthorizer = false,
+  options: { messageFromAuthorizer?: boolean; message?: string } = {},
 ): GatewayResponseDefinition => ({
   type,
   code,
   statusCode: statusOf(code),
-  messageFromAuthorizer,
+  messageFromAuthorizer: options.messageFromAuthorizer ?? false,
+  ...(options.message ? { message: options.message } : {}),
 });
 
 export const GATEWAY_RESPONSES: readonly GatewayResponseDefinition[] = [
-  response('ACCESS_DENIED', 'unauthorized', true),
+  response('ACCESS_DENIED', 'unauthorized', { messageFromAuthorizer: true }),
   response('UNAUTHORIZED', 'unauthorized'),
   response('MISSING_AUTHENTICATION_TOKEN', 'not_found'),
   response('THROTTLED', 'rate_limited'),
@@ -74,8 +77,11 @@ export const GATEWAY_RESPONSES: readonly GatewayResponseDefinition[] = [
   response('INTEGRATION_TIMEOUT', 'brain_timeout'),
   response('AUTHORIZER_FAILURE', 'internal_error'),
   response('AUTHORIZER_CONFIGURATION_ERROR', 'internal_error'),
-  response('BAD_REQUEST_BODY', 'invalid_request'),
-  response('DEFAULT_4XX', 'invalid_request'),
+  response('BAD_REQUEST_BODY', 'invalid_request', { message: 'Request body does not match the schema.' }),
+  // Any other gateway-made 4xx (none is expected with this API's configuration).
+  response('DEFAULT_4XX', 'invalid_request', {
+    message: 'The request was refused by the API gateway; check the method, path, headers and body.',
+  }),
   response('DEFAULT_5XX', 'internal_error'),
 ];
 
@@ -94,6 +100,15 @@ export function gatewayResponseHeaders(definition: GatewayResponseDefinition): R
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) headers[name] = `'${value}'`;
   if (definition.code === 'unauthorized') headers['WWW-Authenticate'] = "'Bearer'";
   return headers;
+}
+
+/** The caller-facing message of a gateway response; `authorizerMessage` is what a Deny's context carried. */
+export function gatewayResponseMessage(
+  definition: GatewayResponseDefinition,
+  authorizerMessage?: string,
+): string {
+  if (definition.messageFromAuthorizer && authorizerMessage) return authorizerMessage;
+  return definition.message ?? DEFAULT_MESSAGES[definition.code];
 }
 
 /** The envelope as an API Gateway mapping template (VTL); messages contain no quotes by design. */
