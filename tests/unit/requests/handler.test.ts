@@ -1,5 +1,5 @@
 import { InvokeCommand, LambdaClient, TooManyRequestsException } from '@aws-sdk/client-lambda';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
@@ -611,5 +611,42 @@ describe('brain failures through the handler', () => {
     const answer = await send({ json: { ...VALID, provider: 'reference', model: 'test-reject' } });
 
     expect(answer.body).toMatchObject({ success: false, decision: { outcome: 'rejected' }, payment: null });
+  });
+});
+
+describe('infrastructure failures on the request path', () => {
+  const withKey = { 'Content-Type': 'application/json', 'Idempotency-Key': 'unit-key' };
+
+  it('answers 500 internal_error with a generic message when the idempotency table fails', async () => {
+    dynamoMock.onAnyCommand().rejects(new Error('secret arn:aws:dynamodb:us-east-1:123:table/x'));
+
+    const answer = await send({ headers: withKey });
+
+    expect(answer.status).toBe(500);
+    expect(answer.error).toEqual({ code: 'internal_error', message: DEFAULT_MESSAGES.internal_error });
+    expect(lambdaMock.calls()).toHaveLength(0);
+  });
+
+  it('still answers 200 when the answer cannot be stored for replay', async () => {
+    dynamoMock.on(PutCommand).resolves({});
+    dynamoMock.on(UpdateCommand).rejects(new Error('secret write failure'));
+
+    const answer = await send({ headers: withKey });
+
+    expect(answer.status).toBe(200);
+  });
+
+  it('releases the claim when the brain fails, so the same key can be retried', async () => {
+    dynamoMock.onAnyCommand().resolves({});
+    lambdaMock.on(InvokeCommand).rejects(new Error('secret socket failure'));
+
+    const answer = await send({ headers: withKey });
+
+    expect(answer.status).toBe(502);
+    expect(dynamoMock.commandCalls(PutCommand)).toHaveLength(1);
+    expect(dynamoMock.calls().map((call) => call.args[0].constructor.name)).toEqual([
+      'PutCommand',
+      'DeleteCommand',
+    ]);
   });
 });

@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import {
+  AUTH_MESSAGES,
+  DEFAULT_MESSAGES,
+  ERROR_CODES,
+  errorEnvelope,
+  HttpError,
+  statusOf,
+} from '../../shared/errors.js';
+import { errorResponse, getHeader } from '../../shared/http.js';
+
+describe('the error codes', () => {
+  it('map to the statuses of SPEC §3', () => {
+    expect(Object.fromEntries(ERROR_CODES.map((code) => [code, statusOf(code)]))).toEqual({
+      invalid_json: 400,
+      invalid_request: 400,
+      unauthorized: 401,
+      not_found: 404,
+      method_not_allowed: 405,
+      idempotency_conflict: 409,
+      payload_too_large: 413,
+      unsupported_media_type: 415,
+      rate_limited: 429,
+      internal_error: 500,
+      brain_error: 502,
+      brain_unavailable: 503,
+      brain_timeout: 504,
+    });
+  });
+
+  it('have messages that gateway response templates can embed in JSON verbatim', () => {
+    for (const message of [...Object.values(DEFAULT_MESSAGES), ...Object.values(AUTH_MESSAGES)]) {
+      expect(message).not.toMatch(/["\\\n]/);
+      expect(message.length).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('HttpError', () => {
+  it('shows its own message for 4xx and only the generic one for 5xx', () => {
+    const client = new HttpError('invalid_request', 'field x is wrong');
+    const server = new HttpError('brain_error', 'ledger at 10.0.0.7 down', undefined, {
+      cause: new Error('x'),
+    });
+
+    expect([client.status, client.expose, client.publicMessage()]).toEqual([400, true, 'field x is wrong']);
+    expect([server.status, server.expose, server.publicMessage()]).toEqual([
+      502,
+      false,
+      DEFAULT_MESSAGES.brain_error,
+    ]);
+  });
+});
+
+describe('the envelope', () => {
+  it('omits empty details and carries the request id', () => {
+    expect(errorEnvelope('not_found', 'r-1', undefined, [])).toEqual({
+      success: false,
+      error: { code: 'not_found', message: DEFAULT_MESSAGES.not_found },
+      request_id: 'r-1',
+    });
+  });
+
+  it('adds WWW-Authenticate to 401 and Allow to 405 answers, with the headers every answer carries', () => {
+    const unauthorized = errorResponse('unauthorized', 'r-2');
+    const notAllowed = errorResponse('method_not_allowed', 'r-3');
+
+    expect(unauthorized.statusCode).toBe(401);
+    expect(unauthorized.headers).toMatchObject({
+      'WWW-Authenticate': 'Bearer',
+      'Content-Type': 'application/json',
+      'X-Request-Id': 'r-2',
+      'Strict-Transport-Security': 'max-age=31536000; includeSubDomains',
+      'Cache-Control': 'no-store',
+    });
+    expect(notAllowed.headers).toMatchObject({ Allow: 'POST' });
+  });
+
+  it('reads headers case-insensitively and tolerates a null map', () => {
+    expect(getHeader({ 'content-TYPE': 'application/json' }, 'Content-Type')).toBe('application/json');
+    expect(getHeader(null, 'Content-Type')).toBeUndefined();
+  });
+});
