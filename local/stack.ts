@@ -211,6 +211,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 
   try {
+    // Taken ports fail fast with one clear line, before Java is started.
+    const apiPort = options.port ?? DEFAULT_PORT;
+    const lambdaPortWanted = options.lambdaPort ?? DEFAULT_LAMBDA_PORT;
+    if (apiPort !== 0) await ensurePortFree(apiPort, 'local HTTPS API', 'PORT');
+    if (lambdaPortWanted !== 0) await ensurePortFree(lambdaPortWanted, 'Lambda Invoke API', 'LAMBDA_PORT');
     const certificate = await ensureCertificate(options.certDir ?? DEFAULT_CERT_DIR);
 
     // DynamoDB: an existing one, or DynamoDB Local on its port.
@@ -242,7 +247,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const invokeServer = createInvokeServer({ functions, region, accountId: LOCAL_ACCOUNT_ID, log });
     const lambdaPort = await listen(
       invokeServer,
-      options.lambdaPort ?? DEFAULT_LAMBDA_PORT,
+      lambdaPortWanted,
       host,
       'Lambda Invoke API',
       'LAMBDA_PORT',
@@ -296,7 +301,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       authorizer: options.authorizer ?? true,
       log,
     });
-    const port = await listen(apiServer, options.port ?? DEFAULT_PORT, host, 'local HTTPS API', 'PORT');
+    const port = await listen(apiServer, apiPort, host, 'local HTTPS API', 'PORT');
     cleanups.push(() => closeServer(apiServer));
 
     const demo = options.seedDemo ? await seedDemo(lambdaUrl) : undefined;
