@@ -55,7 +55,21 @@ export function createKeysAdmin(deps: KeysAdminDeps) {
       deps.logger.warn('audit', { actor, action: 'invalid', outcome: 'invalid_event' });
       return { ok: false, error: { code: 'invalid_event', message: `Invalid event: ${problems}` } };
     }
-    const answer = await run(deps.keys, parsed.data);
+    let answer: AdminAnswer;
+    try {
+      answer = await run(deps.keys, parsed.data);
+    } catch (error) {
+      // Unexpected failures throw (SPEC §6), but the attempt is still audited.
+      deps.logger.error('audit', {
+        actor,
+        action: parsed.data.action,
+        user_id: parsed.data.userId,
+        key_ids: 'keyId' in parsed.data && parsed.data.keyId ? [parsed.data.keyId] : [],
+        outcome: 'error',
+        error_name: error instanceof Error ? error.name : 'unknown',
+      });
+      throw error;
+    }
     deps.logger.info('audit', {
       actor,
       action: parsed.data.action,
