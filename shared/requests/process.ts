@@ -118,7 +118,9 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     let answer: ApiSuccess;
     try {
       const decision = await invokeBrain(brainRequest);
-      answer = { ...decision, request_id: requestId };
+      // SPEC §3: `success` is true only when approved, whatever the brain's own flag says.
+      const success = decision.success && decision.decision.outcome === 'approved';
+      answer = { ...decision, success, request_id: requestId };
       record(decision.decision.outcome, Date.now() - started);
     } catch (error) {
       record(error instanceof HttpError ? error.code : 'internal_error', Date.now() - started);

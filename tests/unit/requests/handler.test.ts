@@ -41,6 +41,21 @@ beforeEach(() => {
 
 const VALID = { provider: 'openai', model: 'gpt-4o-mini', operation_type: 'chat', prompt: 'Say hello.' };
 
+/** The brain request the handler builds for VALID. */
+const brainRequestFor = (): BrainRequest => ({
+  request_id: 'req-fixed',
+  user_id: DEFAULT_CALLER.userId,
+  key_id: DEFAULT_CALLER.keyId,
+  project_id: DEFAULT_CALLER.projectId,
+  agent_id: null,
+  api_provider: VALID.provider,
+  model_name: VALID.model,
+  operation_type: 'chat',
+  request_params: { prompt: VALID.prompt },
+  metadata: {},
+  request_source: 'api',
+});
+
 async function send(options: ProxyEventOptions & { json?: unknown } = {}): Promise<ParsedAnswer> {
   const { json, ...rest } = options;
   const event = proxyEvent({
@@ -606,6 +621,29 @@ describe('brain failures through the handler', () => {
       'test-throttle': 503,
     });
   });
+
+  it.each([
+    ['approved', true, true],
+    ['approved', false, false],
+    ['escalated', true, false],
+    ['quarantined', true, false],
+    ['rejected', true, false],
+  ] as const)(
+    'answers 200 for an %s decision with brain success %s as success %s',
+    async (outcome, brainSuccess, success) => {
+      const decision = (await referenceBrain(brainRequestFor())) as { decision: Record<string, unknown> };
+      lambdaMock
+        .on(InvokeCommand)
+        .resolves(
+          invokeOutput({ ...decision, success: brainSuccess, decision: { ...decision.decision, outcome } }),
+        );
+
+      const answer = await send();
+
+      expect(answer.status).toBe(200);
+      expect(answer.body).toMatchObject({ success, decision: { outcome } });
+    },
+  );
 
   it('answers 200 with success false for a rejected decision', async () => {
     const answer = await send({ json: { ...VALID, provider: 'reference', model: 'test-reject' } });
