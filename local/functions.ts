@@ -101,6 +101,11 @@ function timeoutPayload(requestId: string, timeoutMs: number): LambdaErrorPayloa
   };
 }
 
+function viaJson(value: unknown): unknown {
+  const text = JSON.stringify(value);
+  return text === undefined ? null : JSON.parse(text);
+}
+
 /**
  * Runs one invocation. A handler still running at its timeout is reported as
  * `Sandbox.Timedout` (it keeps running in the background, as nothing can stop a promise).
@@ -129,8 +134,9 @@ export async function invokeFunction(
   });
   const run = (async (): Promise<InvokeOutcome> => {
     try {
-      const result = await fn.handler(event, context);
-      return { ok: true, requestId, result, durationMs: Date.now() - started };
+      // Lambda hands over JSON and sends back JSON: no shared objects, no `undefined` keys, no Dates.
+      const result = await fn.handler(viaJson(event), context);
+      return { ok: true, requestId, result: viaJson(result), durationMs: Date.now() - started };
     } catch (error) {
       return { ok: false, requestId, error: toErrorPayload(error), durationMs: Date.now() - started };
     }
