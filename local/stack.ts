@@ -245,13 +245,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // The Invoke API first: the requests function is configured with its URL.
     const functions = new Map<string, LocalFunction>();
     const invokeServer = createInvokeServer({ functions, region, accountId: LOCAL_ACCOUNT_ID, log });
-    const lambdaPort = await listen(
-      invokeServer,
-      lambdaPortWanted,
-      host,
-      'Lambda Invoke API',
-      'LAMBDA_PORT',
-    );
+    const lambdaPort = await listen(invokeServer, lambdaPortWanted, host, 'Lambda Invoke API', 'LAMBDA_PORT');
     cleanups.push(() => closeServer(invokeServer));
     const lambdaUrl = `http://127.0.0.1:${lambdaPort}`;
 
