@@ -38,6 +38,9 @@ export function createDocumentClient(options: ClientOptions = {}): DynamoDBDocum
     requestHandler: new NodeHttpHandler({
       connectionTimeout: options.connectionTimeoutMs ?? 1000,
       requestTimeout: options.requestTimeoutMs ?? 3000,
+      // Without it @smithy/node-http-handler only warns when requestTimeout passes, and a
+      // DynamoDB that accepts but never answers hangs the caller until the Lambda times out.
+      throwOnRequestTimeout: true,
     }),
   });
   options.tracer?.captureAWSv3Client(client);
@@ -54,6 +57,7 @@ export function createLambdaClient(options: ClientOptions = {}): LambdaClient {
     requestHandler: new NodeHttpHandler({
       connectionTimeout: options.connectionTimeoutMs ?? 2000,
       requestTimeout: options.requestTimeoutMs ?? 25_000,
+      throwOnRequestTimeout: true,
     }),
   });
   options.tracer?.captureAWSv3Client(client);

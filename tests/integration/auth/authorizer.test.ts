@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../../local/dynamodb.js';
@@ -262,6 +264,24 @@ describe('when DynamoDB is unreachable', () => {
     expect(effectOf(result)).toBe('Deny');
     expect(result.context).toEqual({ reason: 'unavailable', message: AUTH_MESSAGES.unavailable });
     expect(closed.calls).toEqual(['UpdateItemCommand']);
+  });
+
+  it('the deployed handler module denies, without hanging, when DynamoDB accepts but never answers', async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    process.env.DYNAMODB_ENDPOINT = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    vi.resetModules();
+    const { handler } = await import('../../../functions/authorizer/handler.js');
+    const started = Date.now();
+
+    const result = await handler(authorizerEvent({ 'X-API-Key': keys.valid }), lambdaContext());
+    silent.closeAllConnections();
+    silent.close();
+
+    expect(effectOf(result)).toBe('Deny');
+    expect(result.context?.message).toBe(AUTH_MESSAGES.unavailable);
+    // Two attempts of at most 1.5 s each, well inside the authorizer's own timeout.
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it('the deployed handler module denies quickly with the unavailable message', async () => {
