@@ -10,14 +10,19 @@ export interface CliRun {
   stderr: string;
 }
 
-export function runCli(args: readonly string[], endpoint: string): Promise<CliRun> {
+/** Runs `local/cli.ts` with `args`, plus `--endpoint` when given (omit it to test --stage). */
+export function runCli(
+  args: readonly string[],
+  endpoint: string | undefined,
+  env: Record<string, string> = {},
+): Promise<CliRun> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', 'local/cli.ts', ...args, '--endpoint', endpoint],
+      ['--import', 'tsx', 'local/cli.ts', ...args, ...(endpoint ? ['--endpoint', endpoint] : [])],
       {
         cwd: REPO_ROOT,
-        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
         timeout: 30_000,
       },
       (error, stdout, stderr) => {
