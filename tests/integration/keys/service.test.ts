@@ -85,7 +85,12 @@ describe('creating and verifying keys', () => {
     const { userId, apiKey } = await userWithKey(store);
     // One attempt and a generous timeout: this checks DynamoDB's exactness, not SDK retries
     // (an SDK retry after a slow answer on a loaded machine could count a request twice).
-    const doc = createDocumentClient({ endpoint: tables.endpoint, maxAttempts: 1, requestTimeoutMs: 20_000 });
+    const doc = createDocumentClient({
+      endpoint: tables.endpoint,
+      maxAttempts: 1,
+      connectionTimeoutMs: 20_000,
+      requestTimeoutMs: 20_000,
+    });
     const verifier = keyStoreFor({ doc, names: tables.names }, { clock });
 
     const results = await Promise.all(Array.from({ length: 200 }, () => verifier.service.verify(apiKey)));
