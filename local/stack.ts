@@ -22,6 +22,7 @@ import {
   LOCAL_REGION,
   type LocalFunction,
   loadHandler,
+  REFERENCE_BRAIN_TIMEOUT_MARGIN_MS,
 } from './functions.js';
 import { createInvokeServer } from './lambda-server.js';
 
@@ -203,7 +204,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const log = options.log ?? (() => undefined);
   const tableNames = tableNamesFor(options.tablePrefix ?? DEFAULT_TABLE_PREFIX);
   const region = process.env.AWS_REGION ?? LOCAL_REGION;
-  const timeouts = { ...DEFAULT_FUNCTION_TIMEOUTS_MS, ...options.functionTimeoutsMs };
+  const brainTimeoutMs = options.brainTimeoutMs ?? stageConfig.brainTimeoutMs;
+  const timeouts = {
+    ...DEFAULT_FUNCTION_TIMEOUTS_MS,
+    'reference-brain': brainTimeoutMs + REFERENCE_BRAIN_TIMEOUT_MARGIN_MS,
+    ...options.functionTimeoutsMs,
+  };
 
   const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async () => {
@@ -260,7 +266,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       IDEMPOTENCY_TABLE: tableNames.idempotency,
       DYNAMODB_ENDPOINT: dynamodbEndpoint,
       BRAIN_FUNCTION_NAME: 'reference-brain',
-      BRAIN_TIMEOUT_MS: String(options.brainTimeoutMs ?? stageConfig.brainTimeoutMs),
+      BRAIN_TIMEOUT_MS: String(brainTimeoutMs),
       LAMBDA_ENDPOINT: lambdaUrl,
       POWERTOOLS_LOG_LEVEL: options.functionLogLevel ?? process.env.POWERTOOLS_LOG_LEVEL,
     };
