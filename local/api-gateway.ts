@@ -88,7 +88,15 @@ async function readBody(request: IncomingMessage, limit: number): Promise<BodyRe
       resolve({ kind: 'ok', body: size === 0 ? null : Buffer.concat(chunks).toString('utf8') });
     });
     request.once('error', reject);
+    request.once('close', () => {
+      if (!request.complete) reject(new ClientGoneError());
+    });
   });
+}
+
+/** The client hung up before sending its whole body: nobody is left to answer. */
+class ClientGoneError extends Error {
+  override readonly name = 'ClientGoneError';
 }
 
 function writeAnswer(response: ServerResponse, answer: HttpAnswer, requestId: string): void {
@@ -236,11 +244,13 @@ export function createApiGateway(options: ApiGatewayOptions): Server {
       receivedAt: new Date(),
     };
     handle(request, incoming)
-      .catch((error: unknown) => {
+      .catch((error: unknown): Outcome | undefined => {
+        if (error instanceof ClientGoneError) return undefined;
         log(`local API failure: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
         return { answer: renderGatewayResponse('DEFAULT_5XX', { requestId: incoming.requestId }) };
       })
-      .then((outcome: Outcome) => {
+      .then((outcome) => {
+        if (!outcome) return;
         writeAnswer(response, outcome.answer, incoming.requestId);
         const ms = Math.round(performance.now() - started);
         log(
