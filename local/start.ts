@@ -89,24 +89,36 @@ function banner(stack: LocalStack, usingExistingDynamo: boolean): string {
 async function main(): Promise<void> {
   let stack: LocalStack | undefined;
   let starting: Promise<LocalStack> | undefined;
-  let stopping = false;
+  let stopping: Promise<void> | undefined;
 
-  const stop = async (reason: string, code: number) => {
-    if (stopping) {
-      process.exit(code);
-    }
-    stopping = true;
-    console.log(`${reason}: stopping the local stack…`);
-    try {
-      stack ??= await starting?.catch(() => undefined);
-      await stack?.stop();
-    } finally {
-      process.exit(code);
-    }
+  /** Stops everything this process started (Java included), then exits; runs once. */
+  const stop = (reason: string, code: number): Promise<void> => {
+    stopping ??= (async () => {
+      console.log(`${reason}: stopping the local stack…`);
+      try {
+        stack ??= await starting?.catch(() => undefined);
+        await stack?.stop();
+      } finally {
+        process.exit(code);
+      }
+    })();
+    return stopping;
   };
-  process.on('SIGINT', () => void stop('SIGINT', 0));
-  process.on('SIGTERM', () => void stop('SIGTERM', 0));
-  process.on('SIGHUP', () => void stop('SIGHUP', 0));
+  const onSignal = (signal: NodeJS.Signals) => {
+    // A second Ctrl-C while stopping: give up waiting.
+    if (stopping) process.exit(130);
+    void stop(signal, 0);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  // The terminal or npm that started us is gone (EPIPE on a log line): stop cleanly, do not crash
+  // and leave DynamoDB Local's Java behind.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') void stop('output closed', 0);
+    });
+  }
 
   const dynamodbEndpoint = process.env.DYNAMODB_ENDPOINT || undefined;
   starting = startLocalStack({

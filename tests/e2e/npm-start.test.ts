@@ -13,9 +13,23 @@ import { REPO_ROOT, runCliJson } from './support/cli.js';
 const run = promisify(execFile);
 const started: ChildProcess[] = [];
 
-afterAll(() => {
-  for (const child of started)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+/**
+ * Whatever a failed test left running: SIGTERM to the whole process group (npm, tsx, node and
+ * Java), so the server can still stop Java; SIGKILL for anything left after a grace period.
+ */
+afterAll(async () => {
+  const signalGroup = (child: ChildProcess, signal: NodeJS.Signals) => {
+    try {
+      if (child.pid) process.kill(-child.pid, signal);
+      return true;
+    } catch {
+      return false; // the group is gone
+    }
+  };
+  const running = started.filter((child) => signalGroup(child, 'SIGTERM'));
+  if (running.length === 0) return;
+  await new Promise((resolve) => setTimeout(resolve, 5000));
+  for (const child of running) signalGroup(child, 'SIGKILL');
 });
 
 interface Started {
@@ -30,6 +44,8 @@ function start(command: string, args: string[], env: Record<string, string>): St
     cwd: REPO_ROOT,
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so cleanup can reach every process under it (see afterAll).
+    detached: true,
   });
   started.push(child);
   let stdout = '';
