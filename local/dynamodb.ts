@@ -104,6 +104,9 @@ export async function startDynamoDbLocal(
   } catch (error) {
     await stop();
     if (error instanceof JavaMissingError) throw error;
+    // A Java older than 17 cannot load DynamoDB Local's classes: same advice as no Java at all.
+    if (/UnsupportedClassVersionError|compiled by a more recent version/.test(stderr))
+      throw new JavaMissingError();
     throw new Error(`${(error as Error).message}${stderr ? `\n${stderr}` : ''}`);
   }
   return { endpoint, port, process: child, stop };

@@ -4,7 +4,10 @@
  * start-up problems (port taken, no Java) get one clear line and exit code 1.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, JAVA_MISSING_MESSAGE } from '../../local/dynamodb.js';
@@ -164,6 +167,32 @@ describe('npm start', () => {
       expect(await dynamoDbLocalPids(dynamodbPort)).toEqual([]);
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
+    }
+  }, 60_000);
+
+  it('says in one line that Java 17+ is needed when the installed Java is older', async () => {
+    const [port, lambdaPort, dynamodbPort] = [await freePort(), await freePort(), await freePort()];
+    const bin = await mkdtemp(join(tmpdir(), 'keygate-old-java-'));
+    // What Java 8 prints for DynamoDB Local's class files.
+    await writeFile(
+      join(bin, 'java'),
+      '#!/bin/sh\necho "Error: LinkageError occurred while loading main class com.amazonaws.services.dynamodbv2.local.main.ServerRunner" >&2\necho "\tjava.lang.UnsupportedClassVersionError: has been compiled by a more recent version of the Java Runtime (class file version 61.0)" >&2\nexit 1\n',
+      { mode: 0o755 },
+    );
+    try {
+      const server = start(process.execPath, ['--import', 'tsx', 'local/start.ts'], {
+        PATH: bin,
+        PORT: String(port),
+        LAMBDA_PORT: String(lambdaPort),
+        DYNAMODB_PORT: String(dynamodbPort),
+      });
+
+      const exit = await server.exited;
+
+      expect(exit.code).toBe(1);
+      expect(server.stderr().trim()).toBe(JAVA_MISSING_MESSAGE);
+    } finally {
+      await rm(bin, { recursive: true, force: true });
     }
   }, 60_000);
 
