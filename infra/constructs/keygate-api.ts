@@ -214,7 +214,8 @@ export class KeygateApi extends Construct {
     for (const definition of GATEWAY_RESPONSES) {
       this.api.addGatewayResponse(`Response${definition.type}`, {
         type: apigw.ResponseType.of(definition.type),
-        statusCode: String(definition.statusCode),
+        // DEFAULT_5XX keeps API Gateway's own status (502 for a malformed integration answer).
+        ...(definition.keepGatewayStatus ? {} : { statusCode: String(definition.statusCode) }),
         responseHeaders: gatewayResponseHeaders(definition),
         templates: { 'application/json': gatewayResponseTemplate(definition) },
       });

@@ -54,18 +54,24 @@ export interface GatewayResponseDefinition {
   messageFromAuthorizer: boolean;
   /** A message of its own where the code's default would mislead (no quotes: it goes into JSON verbatim). */
   message?: string;
+  /**
+   * Keep API Gateway's own status (e.g. its 502 for a malformed proxy answer) instead of
+   * `statusCode`, which then only applies where the gateway has none of its own (local runtime).
+   */
+  keepGatewayStatus?: boolean;
 }
 
 const response = (
   type: GatewayResponseType,
   code: ErrorCode,
-  options: { messageFromAuthorizer?: boolean; message?: string } = {},
+  options: { messageFromAuthorizer?: boolean; message?: string; keepGatewayStatus?: boolean } = {},
 ): GatewayResponseDefinition => ({
   type,
   code,
   statusCode: statusOf(code),
   messageFromAuthorizer: options.messageFromAuthorizer ?? false,
   ...(options.message ? { message: options.message } : {}),
+  ...(options.keepGatewayStatus ? { keepGatewayStatus: true } : {}),
 });
 
 export const GATEWAY_RESPONSES: readonly GatewayResponseDefinition[] = [
@@ -82,7 +88,8 @@ export const GATEWAY_RESPONSES: readonly GatewayResponseDefinition[] = [
   response('DEFAULT_4XX', 'invalid_request', {
     message: 'The request was refused by the API gateway; check the method, path, headers and body.',
   }),
-  response('DEFAULT_5XX', 'internal_error'),
+  // 5xx API Gateway makes itself (a failed or malformed integration answer is its 502).
+  response('DEFAULT_5XX', 'internal_error', { keepGatewayStatus: true }),
 ];
 
 export function gatewayResponse(type: GatewayResponseType): GatewayResponseDefinition {

@@ -361,7 +361,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       for (const definition of GATEWAY_RESPONSES) {
         template().hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
           ResponseType: definition.type,
-          StatusCode: String(definition.statusCode),
+          StatusCode: definition.keepGatewayStatus ? Match.absent() : String(definition.statusCode),
           ResponseParameters: Object.fromEntries(
             Object.entries(gatewayResponseHeaders(definition)).map(([name, value]) => [
               `gatewayresponse.header.${name}`,
@@ -381,8 +381,8 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       ['REQUEST_TOO_LARGE', '413', 'payload_too_large'],
       ['INTEGRATION_TIMEOUT', '504', 'brain_timeout'],
       ['DEFAULT_4XX', '400', 'invalid_request'],
-      ['DEFAULT_5XX', '500', 'internal_error'],
-    ])('maps %s to %s %s with HSTS', (type, status, code) => {
+      ['DEFAULT_5XX', undefined, 'internal_error'],
+    ])('maps %s to status %s (undefined: API Gateway keeps its own) and %s with HSTS', (type, status, code) => {
       const response = Object.values(template().findResources('AWS::ApiGateway::GatewayResponse')).find(
         (candidate) => candidate.Properties.ResponseType === type,
       );
