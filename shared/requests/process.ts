@@ -124,7 +124,17 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
       record(decision.decision.outcome, Date.now() - started);
     } catch (error) {
       record(error instanceof HttpError ? error.code : 'internal_error', Date.now() - started);
-      if (claim) await idempotency.release(claim);
+      if (claim) {
+        try {
+          await idempotency.release(claim);
+        } catch (releaseError) {
+          // The caller still gets the brain's own error, not a 500; a retry sees 409 until the claim lapses.
+          logger.error('idempotency claim not released', {
+            request_id: requestId,
+            error_name: releaseError instanceof Error ? releaseError.name : 'unknown',
+          });
+        }
+      }
       throw error;
     }
 
