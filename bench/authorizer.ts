@@ -12,6 +12,7 @@ import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } fro
 import { createTables, localDynamoClient, startDynamoDbLocal } from '../local/dynamodb.js';
 import { createDocumentClient } from '../shared/clients.js';
 import { hashKey } from '../shared/keys/format.js';
+import { verifyAndCountInput } from '../shared/repositories/api-keys.js';
 import { tableNamesFor } from '../shared/tables.js';
 import { createKeyServiceFor } from '../shared/wiring.js';
 import { round, type Summary, summarize } from './lib/stats.js';
@@ -89,19 +90,7 @@ export async function runAuthorizerBench(
     });
     const keyHash = hashKey(apiKey);
     const bare = () =>
-      bareClient.send(
-        new UpdateCommand({
-          TableName: names.apiKeys,
-          Key: { key_hash: keyHash },
-          ConditionExpression:
-            'attribute_exists(key_hash) AND #status = :active AND (attribute_not_exists(expires_at) OR expires_at > :now) AND attribute_not_exists(user_suspended)',
-          UpdateExpression: 'SET last_used_at = :now ADD usage_count :one',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':active': 'active', ':now': new Date().toISOString(), ':one': 1 },
-          ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
+      bareClient.send(new UpdateCommand(verifyAndCountInput(names.apiKeys, keyHash, new Date())));
     const event = eventFor(apiKey);
     const authorize = async () => {
       const result = await handler(event, context);

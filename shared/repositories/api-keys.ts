@@ -6,6 +6,7 @@ import {
   QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
+  type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { ApiKeyItem } from '../keys/model.js';
 import { USER_ID_INDEX } from '../tables.js';
@@ -19,6 +20,26 @@ export interface KeyPage {
   items: ApiKeyItem[];
   /** The GSI's LastEvaluatedKey, opaque to callers. */
   lastKey?: Record<string, unknown>;
+}
+
+/**
+ * The one UpdateItem a request costs: exists, active, not expired, user not suspended →
+ * `SET last_used_at ADD usage_count 1`. Exported so the bench measures exactly this call as
+ * the authorizer's floor.
+ */
+export function verifyAndCountInput(tableName: string, keyHash: string, now: Date): UpdateCommandInput {
+  const nowIso = now.toISOString();
+  return {
+    TableName: tableName,
+    Key: { key_hash: keyHash },
+    ConditionExpression:
+      'attribute_exists(key_hash) AND #status = :active AND (attribute_not_exists(expires_at) OR expires_at > :now) AND attribute_not_exists(user_suspended)',
+    UpdateExpression: 'SET last_used_at = :now ADD usage_count :one',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: { ':active': 'active', ':now': nowIso, ':one': 1 },
+    ReturnValues: 'ALL_NEW',
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+  };
 }
 
 export interface ApiKeyRepositoryOptions {
@@ -92,20 +113,9 @@ export class ApiKeyRepository {
    * the failed condition, no extra read) tells why.
    */
   async verifyAndCount(keyHash: string, now: Date): Promise<VerifyOutcome> {
-    const nowIso = now.toISOString();
     try {
       const { Attributes } = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { key_hash: keyHash },
-          ConditionExpression:
-            'attribute_exists(key_hash) AND #status = :active AND (attribute_not_exists(expires_at) OR expires_at > :now) AND attribute_not_exists(user_suspended)',
-          UpdateExpression: 'SET last_used_at = :now ADD usage_count :one',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':active': 'active', ':now': nowIso, ':one': 1 },
-          ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
+        new UpdateCommand(verifyAndCountInput(this.tableName, keyHash, now)),
       );
       return { ok: true, item: Attributes as ApiKeyItem };
     } catch (error) {
