@@ -6,8 +6,9 @@
  * authorizer (Allow/Deny against the method ARN), integration (29 s) → proxy answer checks.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { createServer, type Server } from 'node:https';
+import type { Duplex } from 'node:stream';
 import { AUTHORIZER, GATEWAY_LIMITS, type LambdaName, ROUTES, type Route } from '../shared/api/routes.js';
 import { evaluateAuthorizerResult } from './authorizer-policy.js';
 import { invokeFunction, type LocalFunction } from './functions.js';
@@ -257,6 +258,31 @@ export function createApiGateway(options: ApiGatewayOptions): Server {
           `${incoming.method} ${incoming.path} ${outcome.answer.statusCode} ${ms}ms key_id=${outcome.keyId ?? '-'}`,
         );
       });
+  });
+  server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
+    // HTTP that cannot be parsed (CR/LF or NUL in a header, bad framing, headers over Node's
+    // limit) reaches no handler; it still gets the envelope, as API Gateway's DEFAULT_4XX (400).
+    const pending = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (error.code === 'ECONNRESET' || !socket.writable || pending?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const requestId = randomUUID();
+    const answer = renderGatewayResponse('DEFAULT_4XX', { requestId });
+    const headers = { ...answer.headers, 'x-amzn-RequestId': requestId, Connection: 'close' };
+    const head = Object.entries(headers)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('');
+    socket.end(
+      Buffer.concat([
+        Buffer.from(
+          `HTTP/1.1 ${answer.statusCode} ${STATUS_CODES[answer.statusCode] ?? ''}\r\n${head}Content-Length: ${answer.body.length}\r\n\r\n`,
+          'latin1',
+        ),
+        answer.body,
+      ]),
+    );
+    log(`refused unparsable HTTP (${error.code ?? error.name}) with ${answer.statusCode}`);
   });
   server.on('tlsClientError', (error: Error & { code?: string }) => {
     // Plain HTTP on the HTTPS port lands here: it gets no HTTP answer, only this note.
