@@ -67,6 +67,16 @@ function post(issued: IssuedKey, body: string, headers: Record<string, string> =
   });
 }
 
+/** Polls `condition` every 25 ms until it holds or `withinMs` passes; answers whether it held. */
+async function waitFor(condition: () => Promise<boolean>, withinMs: number): Promise<boolean> {
+  const deadline = Date.now() + withinMs;
+  while (Date.now() < deadline) {
+    if (await condition()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return false;
+}
+
 const recordsFor = (issued: IssuedKey, idempotencyKey: string) =>
   idempotencyRecordsFor(doc, stack.tableNames.idempotency, issued.userId, idempotencyKey);
 
@@ -200,9 +210,13 @@ describe('when DynamoDB Local stops, freezes and comes back mid-run', () => {
     const pending = post(caller, modelBody('reference', 'test-timeout'), {
       'Idempotency-Key': idempotencyKey,
     });
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The claim is written just before the brain is invoked: from then on the request is past the
+    // authorizer and waiting on the brain, which stalls past the timeout.
+    const claimed = await waitFor(async () => (await recordsFor(caller, idempotencyKey)).length === 1, 1000);
     await stack.dynamo?.stop();
     const answer = await pending;
+
+    expect(claimed, 'the idempotency claim appeared before the brain timed out').toBe(true);
 
     const { envelope } = expectApiAnswer(answer, [504], 'DynamoDB gone during the brain call');
     expect(envelope?.error.code).toBe('brain_timeout');
