@@ -122,6 +122,6 @@ export function gatewayResponseMessage(
 export function gatewayResponseTemplate(definition: GatewayResponseDefinition): string {
   const message = definition.messageFromAuthorizer
     ? '$context.authorizer.message'
-    : DEFAULT_MESSAGES[definition.code];
+    : gatewayResponseMessage(definition);
   return `{"success":false,"error":{"code":"${definition.code}","message":"${message}"},"request_id":"$context.requestId"}`;
 }

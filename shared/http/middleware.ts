@@ -29,7 +29,11 @@ export function errorEnvelope(logger: Pick<LogSink, 'error'>): ProxyMiddleware {
           logger.error('request failed', {
             request_id: requestId,
             code: error.code,
-            cause: error.cause instanceof Error ? `${error.cause.name}: ${error.cause.message}` : undefined,
+            // The cause's name and the start of its message: whoever threw logged the full detail.
+            cause:
+              error.cause instanceof Error
+                ? `${error.cause.name}: ${error.cause.message.slice(0, 300)}`
+                : undefined,
           });
         }
         request.response = errorResponse(error.code, requestId, error.publicMessage(), error.details);

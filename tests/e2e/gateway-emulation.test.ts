@@ -398,7 +398,7 @@ describe('gateway responses', () => {
           code: definition.code,
           message: definition.messageFromAuthorizer
             ? 'From the authorizer.'
-            : DEFAULT_MESSAGES[definition.code],
+            : (definition.message ?? DEFAULT_MESSAGES[definition.code]),
         },
         request_id: 'req-123',
       });
