@@ -382,23 +382,26 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       ['INTEGRATION_TIMEOUT', '504', 'brain_timeout'],
       ['DEFAULT_4XX', '400', 'invalid_request'],
       ['DEFAULT_5XX', undefined, 'internal_error'],
-    ])('maps %s to status %s (undefined: API Gateway keeps its own) and %s with HSTS', (type, status, code) => {
-      const response = Object.values(template().findResources('AWS::ApiGateway::GatewayResponse')).find(
-        (candidate) => candidate.Properties.ResponseType === type,
-      );
-      expect(response?.Properties.StatusCode).toBe(status);
-      const body = JSON.parse(response?.Properties.ResponseTemplates['application/json']);
-      expect(body).toMatchObject({ success: false, error: { code }, request_id: '$context.requestId' });
-      expect(response?.Properties.ResponseParameters).toMatchObject({
-        'gatewayresponse.header.Strict-Transport-Security': `'${SECURITY_HEADERS['Strict-Transport-Security']}'`,
-        'gatewayresponse.header.Content-Type': "'application/json'",
-      });
-      if (code === 'unauthorized') {
-        expect(response?.Properties.ResponseParameters['gatewayresponse.header.WWW-Authenticate']).toBe(
-          "'Bearer'",
+    ])(
+      'maps %s to status %s (undefined: API Gateway keeps its own) and %s with HSTS',
+      (type, status, code) => {
+        const response = Object.values(template().findResources('AWS::ApiGateway::GatewayResponse')).find(
+          (candidate) => candidate.Properties.ResponseType === type,
         );
-      }
-    });
+        expect(response?.Properties.StatusCode).toBe(status);
+        const body = JSON.parse(response?.Properties.ResponseTemplates['application/json']);
+        expect(body).toMatchObject({ success: false, error: { code }, request_id: '$context.requestId' });
+        expect(response?.Properties.ResponseParameters).toMatchObject({
+          'gatewayresponse.header.Strict-Transport-Security': `'${SECURITY_HEADERS['Strict-Transport-Security']}'`,
+          'gatewayresponse.header.Content-Type': "'application/json'",
+        });
+        if (code === 'unauthorized') {
+          expect(response?.Properties.ResponseParameters['gatewayresponse.header.WWW-Authenticate']).toBe(
+            "'Bearer'",
+          );
+        }
+      },
+    );
 
     it("shows the authorizer's message on ACCESS_DENIED", () => {
       template().hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
