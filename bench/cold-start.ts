@@ -32,6 +32,7 @@ const FUNCTION_ENV = {
   AWS_SECRET_ACCESS_KEY: 'bench',
   POWERTOOLS_SERVICE_NAME: 'keygate',
   POWERTOOLS_METRICS_NAMESPACE: 'keygate',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
 
 function initTimeMs(file: string): number {
