@@ -43,7 +43,7 @@ const jsonParserOptions = { disableContentTypeCheck: true, disableContentTypeErr
 
 export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
   .use(captureLambdaHandler(tracer, { captureResponse: false }))
-  .use(errorEnvelope(logger))
+  .use(errorEnvelope(logger, metrics))
   .use(requestGuards({ allowedMethod: 'POST' }))
   .use(httpJsonBodyParser(jsonParserOptions))
   .handler(async (event) => processRequest(event, event.body as unknown));

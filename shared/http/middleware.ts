@@ -2,6 +2,7 @@
  * middy middlewares of the requests function: the envelope for every error, and the
  * checks API Gateway's order of operations implies (auth, 405, 415, 413) before parsing.
  */
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { type ErrorCode, HttpError } from '../errors.js';
@@ -18,12 +19,32 @@ export function requestIdOf(event: Partial<APIGatewayProxyEvent> | null | undefi
   return typeof id === 'string' && id.length > 0 ? id : 'unknown';
 }
 
-/** Turns any thrown error into the envelope; 5xx show a generic message, details go to the log. */
-export function errorEnvelope(logger: Pick<LogSink, 'error'>): ProxyMiddleware {
+/**
+ * Turns any thrown error into the envelope; 5xx show a generic message, details go to the
+ * log, and every error answer is counted (`RequestError` by code) when metrics are given.
+ */
+export function errorEnvelope(
+  logger: Pick<LogSink, 'error'>,
+  metrics?: Pick<Metrics, 'singleMetric'>,
+): ProxyMiddleware {
+  const count = (code: ErrorCode) => {
+    if (!metrics) return;
+    const metric = metrics.singleMetric();
+    metric.addDimension('code', code);
+    metric.addMetric('RequestError', MetricUnit.Count, 1);
+  };
   return {
     onError: async (request) => {
       const error = request.error;
       const requestId = requestIdOf(request.event);
+      const code: ErrorCode =
+        error instanceof HttpError
+          ? error.code
+          : (error as { cause?: { package?: string } } | null)?.cause?.package ===
+              '@middy/http-json-body-parser'
+            ? 'invalid_json'
+            : 'internal_error';
+      count(code);
       if (error instanceof HttpError) {
         if (!error.expose) {
           logger.error('request failed', {
@@ -39,8 +60,7 @@ export function errorEnvelope(logger: Pick<LogSink, 'error'>): ProxyMiddleware {
         request.response = errorResponse(error.code, requestId, error.publicMessage(), error.details);
         return;
       }
-      const middyError = error as { statusCode?: number; cause?: { package?: string } } | null;
-      if (middyError?.cause?.package === '@middy/http-json-body-parser') {
+      if (code === 'invalid_json') {
         request.response = errorResponse('invalid_json', requestId);
         return;
       }
