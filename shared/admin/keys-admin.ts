@@ -47,7 +47,7 @@ function keyIdsOf(answer: AdminAnswer, event: AdminEvent): string[] {
 
 export function createKeysAdmin(deps: KeysAdminDeps) {
   return async function keysAdmin(event: unknown, actor: string): Promise<AdminAnswer> {
-    const parsed = adminEventSchema.safeParse(event);
+    const parsed = adminEventSchema.safeParse(event, { reportInput: true });
     if (!parsed.success) {
       const problems = issuesToDetails(parsed.error.issues)
         .map((detail) => (detail.path ? `${detail.path}: ${detail.message}` : detail.message))

@@ -80,7 +80,7 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     if (exceedsDepth(body, MAX_BODY_DEPTH)) {
       throw invalid([{ path: '', message: `body nests deeper than ${MAX_BODY_DEPTH} levels` }]);
     }
-    const parsed = apiRequestSchema.safeParse(body);
+    const parsed = apiRequestSchema.safeParse(body, { reportInput: true });
     if (!parsed.success) throw invalid(issuesToDetails(parsed.error.issues));
 
     const brainRequest = toBrainRequest(parsed.data, caller, requestId);

@@ -114,6 +114,9 @@ export function issuesToDetails(issues: readonly z.core.$ZodIssue[]): ErrorDetai
       for (const key of issue.keys) {
         details.push({ path: [...base, key].join('.'), message: `unknown field "${key}"` });
       }
+    } else if (issue.code === 'invalid_type' && issue.input === null) {
+      // Parsed with `reportInput: true` only to tell this case apart; the input itself is never echoed.
+      details.push({ path: base.join('.'), message: 'null is not allowed; omit the field instead' });
     } else {
       details.push({ path: base.join('.'), message: issue.message });
     }

@@ -326,6 +326,9 @@ describe('validation details', () => {
 
       expect(answer.status).toBe(400);
       expect(detailPaths(answer)).toEqual([field]);
+      expect(answer.error?.details).toEqual([
+        { path: field, message: 'null is not allowed; omit the field instead' },
+      ]);
     },
   );
 
