@@ -15,6 +15,10 @@ import type { KeyMetadata, UserView } from '../shared/keys/model.js';
 import { ADMIN_ACTIONS, type AdminAction } from '../shared/schemas/admin.js';
 import { DEFAULT_LAMBDA_PORT } from './stack.js';
 
+// The SDK warns that Node.js 20 support ends in 2027; Lambda runs Node.js 24, so for this
+// local tool the warning is noise. An explicit setting in the environment still wins.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
 export const EXIT_USAGE = 2;

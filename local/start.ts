@@ -14,6 +14,10 @@ import {
   startLocalStack,
 } from './stack.js';
 
+// The SDK warns that Node.js 20 support ends in 2027; Lambda runs Node.js 24, so for this
+// local tool the warning is noise. An explicit setting in the environment still wins.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 class UsageError extends Error {}
 
 function portFrom(variable: string, fallback: number): number {
