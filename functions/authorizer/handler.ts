@@ -1,4 +1,5 @@
 /** API Gateway REQUEST authorizer: one conditional UpdateItem per well-formed key, zero otherwise. */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
@@ -30,4 +31,5 @@ const authorize = createAuthorizer({ keys, logger, metrics });
 
 export const handler = middy<APIGatewayRequestAuthorizerEvent | null, APIGatewayAuthorizerResult>()
   .use(captureLambdaHandler(tracer, { captureResponse: false }))
+  .use(injectLambdaContext(logger))
   .handler((event) => authorize(event));

@@ -1,4 +1,5 @@
 /** Reference brain Lambda (stage dev and the local stack): deterministic, simulated payments. */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
@@ -23,4 +24,5 @@ async function answer(event: unknown, context?: Context): Promise<unknown> {
 
 export const handler = middy<unknown, unknown>()
   .use(captureLambdaHandler(tracer, { captureResponse: false }))
+  .use(injectLambdaContext(logger))
   .handler((event, context) => answer(event, context));

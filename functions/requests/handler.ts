@@ -1,4 +1,5 @@
 /** POST /api/v1/requests: guards → JSON body → validate, transform, invoke the brain → envelope. */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import httpJsonBodyParser from '@middy/http-json-body-parser';
@@ -43,6 +44,7 @@ const jsonParserOptions = { disableContentTypeCheck: true, disableContentTypeErr
 
 export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
   .use(captureLambdaHandler(tracer, { captureResponse: false }))
+  .use(injectLambdaContext(logger))
   .use(errorEnvelope(logger, metrics))
   .use(requestGuards({ allowedMethod: 'POST' }))
   .use(httpJsonBodyParser(jsonParserOptions))
