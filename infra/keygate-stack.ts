@@ -134,11 +134,9 @@ export class KeygateStack extends Stack {
     );
     // list/rotate/suspend find a user's keys through the user_id GSI.
     this.keysAdmin.allow(['dynamodb:Query'], [`${apiKeys.tableArn}/index/${USER_ID_INDEX}`]);
-    // create-user (Put), find (Get), suspend/reactivate (Update), the key transaction's ConditionCheck.
-    this.keysAdmin.allow(
-      ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-      [users.tableArn],
-    );
+    // create-user (Put), find (Get), suspend/reactivate and the key transaction's conditional
+    // Update that records the key on its user.
+    this.keysAdmin.allow(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [users.tableArn]);
 
     const functions: Array<KeygateFunction | undefined> = [
       this.authorizer,

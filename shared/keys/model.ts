@@ -31,6 +31,23 @@ export interface UserItem {
   default_project_id?: string;
   created_at: string;
   suspended_at?: string;
+  /** The user's keys, `key#<key_id>` → key_hash, written in the key's create transaction. */
+  [keyRef: `key#${string}`]: string;
+}
+
+/** Attribute of the Users item that points at one of the user's keys. */
+export const keyRefAttribute = (keyId: string): `key#${string}` => `key#${keyId}`;
+
+/**
+ * The user's keys as `key_id → key_hash`, read from the (strongly consistent) Users item,
+ * so ops actions by key id never depend on the eventually consistent GSI.
+ */
+export function keyRefsOf(user: UserItem): Map<string, string> {
+  const refs = new Map<string, string>();
+  for (const [name, value] of Object.entries(user)) {
+    if (name.startsWith('key#') && typeof value === 'string') refs.set(name.slice(4), value);
+  }
+  return refs;
 }
 
 /** Metadata shown to ops: every field present, `null` when absent; never the hash or secret. */

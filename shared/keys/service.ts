@@ -23,7 +23,15 @@ import {
   type RandomSource,
   toBase62,
 } from './format.js';
-import { type ApiKeyItem, type KeyMetadata, toKeyMetadata, toUserView, type UserView } from './model.js';
+import {
+  type ApiKeyItem,
+  type KeyMetadata,
+  keyRefsOf,
+  toKeyMetadata,
+  toUserView,
+  type UserItem,
+  type UserView,
+} from './model.js';
 
 export type { LogSink };
 
@@ -163,9 +171,16 @@ export function createKeyService(options: KeyServiceOptions) {
     return { ok: true, projectId: projectId ?? user.default_project_id ?? DEFAULT_PROJECT_ID };
   }
 
-  async function findKey(userId: string, keyId: string): Promise<ApiKeyItem | undefined> {
-    const [item] = await keys.findUserKeys(userId, { keyId });
-    return item;
+  /** The user's key by id, through the user's own key references (strongly consistent, no GSI lag). */
+  async function findKey(user: UserItem | undefined, keyId: string): Promise<ApiKeyItem | undefined> {
+    const keyHash = user ? keyRefsOf(user).get(keyId) : undefined;
+    if (!user || !keyHash) return undefined;
+    const item = await keys.findByHash(keyHash);
+    return item?.user_id === user.user_id && item.key_id === keyId ? item : undefined;
+  }
+
+  async function keysOf(user: UserItem): Promise<ApiKeyItem[]> {
+    return keys.findByHashes([...keyRefsOf(user).values()]);
   }
 
   return {
@@ -193,12 +208,10 @@ export function createKeyService(options: KeyServiceOptions) {
     async setUserSuspended(userId: string, suspended: boolean): Promise<Result<{ user: UserView }>> {
       const existing = await users.find(userId);
       if (!existing) return USER_REFUSALS.missing();
+      // Status first: from here no new key can be created, and the returned item lists
+      // every key created before (each create records itself on the user atomically).
       const user = await users.setStatus(userId, suspended ? 'suspended' : 'active', clock());
-      const userKeys = await keys.findUserKeys(userId, {});
-      await keys.setUserSuspended(
-        userKeys.map((item) => item.key_hash),
-        suspended,
-      );
+      await keys.setUserSuspended([...keyRefsOf(user).values()], suspended);
       return { ok: true, user: toUserView(user) };
     },
 
@@ -260,7 +273,7 @@ export function createKeyService(options: KeyServiceOptions) {
     },
 
     async getKey(input: { userId: string; keyId: string }): Promise<Result<{ key: KeyMetadata }>> {
-      const item = await findKey(input.userId, input.keyId);
+      const item = await findKey(await users.find(input.userId), input.keyId);
       if (!item) return refuse('key_not_found', `User "${input.userId}" has no key "${input.keyId}".`);
       return { ok: true, key: toKeyMetadata(item, clock()) };
     },
@@ -270,7 +283,7 @@ export function createKeyService(options: KeyServiceOptions) {
       keyId: string;
       reason?: string;
     }): Promise<Result<{ key: KeyMetadata }>> {
-      const item = await findKey(input.userId, input.keyId);
+      const item = await findKey(await users.find(input.userId), input.keyId);
       if (!item) return refuse('key_not_found', `User "${input.userId}" has no key "${input.keyId}".`);
       const now = clock();
       try {
@@ -307,13 +320,13 @@ export function createKeyService(options: KeyServiceOptions) {
         (!item.expires_at || item.expires_at > now.toISOString());
       let candidates: ApiKeyItem[];
       if (input.keyId) {
-        const item = await findKey(input.userId, input.keyId);
+        const item = await findKey(user, input.keyId);
         if (!item) return refuse('key_not_found', `User "${input.userId}" has no key "${input.keyId}".`);
         if (!isActive(item))
           return refuse('key_not_active', `Key "${input.keyId}" is not active; nothing to rotate.`);
         candidates = [item];
       } else {
-        candidates = (await keys.findUserKeys(input.userId, { activeOnly: true })).filter(isActive);
+        candidates = (await keysOf(user)).filter(isActive);
       }
 
       const graceEnd = graceSeconds > 0 ? new Date(now.getTime() + graceSeconds * 1000) : undefined;

@@ -8,7 +8,7 @@ import {
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import type { ApiKeyItem } from '../keys/model.js';
+import { type ApiKeyItem, keyRefAttribute } from '../keys/model.js';
 import { USER_ID_INDEX } from '../tables.js';
 import { KeyCollisionError, KeyStateError, UserNotActiveError } from './errors.js';
 
@@ -60,19 +60,24 @@ export class ApiKeyRepository {
     this.usersTableName = options.usersTableName;
   }
 
-  /** One transaction: the user exists and is active (the foreign key) + a Put that never overwrites. */
+  /**
+   * One transaction: the user exists and is active (the foreign key, checked by a conditional
+   * Update that also records `key#<key_id>` → hash on the user) + a Put that never overwrites.
+   * The reference makes lookups by key id and suspension strongly consistent (no GSI lag).
+   */
   async create(item: ApiKeyItem): Promise<void> {
     try {
       await this.client.send(
         new TransactWriteCommand({
           TransactItems: [
             {
-              ConditionCheck: {
+              Update: {
                 TableName: this.usersTableName,
                 Key: { user_id: item.user_id },
                 ConditionExpression: 'attribute_exists(user_id) AND #status = :active',
-                ExpressionAttributeNames: { '#status': 'status' },
-                ExpressionAttributeValues: { ':active': 'active' },
+                UpdateExpression: 'SET #keyRef = :keyHash',
+                ExpressionAttributeNames: { '#status': 'status', '#keyRef': keyRefAttribute(item.key_id) },
+                ExpressionAttributeValues: { ':active': 'active', ':keyHash': item.key_hash },
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },
             },
@@ -102,9 +107,14 @@ export class ApiKeyRepository {
 
   async findByHash(keyHash: string): Promise<ApiKeyItem | undefined> {
     const { Item } = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { key_hash: keyHash } }),
+      new GetCommand({ TableName: this.tableName, Key: { key_hash: keyHash }, ConsistentRead: true }),
     );
     return Item as ApiKeyItem | undefined;
+  }
+
+  /** Strongly consistent reads of the given keys, in the given order (missing ones left out). */
+  async findByHashes(keyHashes: readonly string[]): Promise<ApiKeyItem[]> {
+    return this.batchGet(keyHashes);
   }
 
   /**
@@ -146,43 +156,6 @@ export class ApiKeyRepository {
     const hashes = (page.Items ?? []).map((entry) => String(entry.key_hash));
     const items = await this.batchGet(hashes);
     return { items, ...(page.LastEvaluatedKey ? { lastKey: page.LastEvaluatedKey } : {}) };
-  }
-
-  /** Every key of the user whose GSI projection matches; pages through the index. */
-  async findUserKeys(
-    userId: string,
-    filter: { keyId?: string; activeOnly?: boolean },
-  ): Promise<ApiKeyItem[]> {
-    const conditions: string[] = [];
-    const values: Record<string, unknown> = { ':user': userId };
-    const names: Record<string, string> = {};
-    if (filter.keyId) {
-      conditions.push('key_id = :keyId');
-      values[':keyId'] = filter.keyId;
-    }
-    if (filter.activeOnly) {
-      conditions.push('#status = :active');
-      names['#status'] = 'status';
-      values[':active'] = 'active';
-    }
-    const hashes: string[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: USER_ID_INDEX,
-          KeyConditionExpression: 'user_id = :user',
-          ...(conditions.length > 0 ? { FilterExpression: conditions.join(' AND ') } : {}),
-          ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
-          ExpressionAttributeValues: values,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const entry of page.Items ?? []) hashes.push(String(entry.key_hash));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return this.batchGet(hashes);
   }
 
   async revoke(keyHash: string, now: Date, reason: string): Promise<ApiKeyItem> {
@@ -267,9 +240,13 @@ export class ApiKeyRepository {
   private async batchGet(hashes: readonly string[]): Promise<ApiKeyItem[]> {
     const found = new Map<string, ApiKeyItem>();
     for (let offset = 0; offset < hashes.length; offset += 100) {
-      let request: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
-        [this.tableName]: { Keys: hashes.slice(offset, offset + 100).map((key_hash) => ({ key_hash })) },
-      };
+      let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead?: boolean }> | undefined =
+        {
+          [this.tableName]: {
+            Keys: hashes.slice(offset, offset + 100).map((key_hash) => ({ key_hash })),
+            ConsistentRead: true,
+          },
+        };
       while (request && Object.keys(request).length > 0) {
         const result = await this.client.send(new BatchGetCommand({ RequestItems: request }));
         for (const item of result.Responses?.[this.tableName] ?? []) {
@@ -278,7 +255,7 @@ export class ApiKeyRepository {
         request = result.UnprocessedKeys as typeof request;
       }
     }
-    // Keep the index's order (newest first).
+    // Keep the caller's order (the index's newest-first for list).
     return hashes.flatMap((hash) => {
       const item = found.get(hash);
       return item ? [item] : [];

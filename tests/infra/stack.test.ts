@@ -244,7 +244,6 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
           `Allow dynamodb:PutItem ${table('apiKeys')}`,
           `Allow dynamodb:UpdateItem ${table('apiKeys')}`,
           `Allow dynamodb:Query ${table('apiKeys')}/index/${USER_ID_INDEX}`,
-          `Allow dynamodb:ConditionCheckItem ${table('users')}`,
           `Allow dynamodb:GetItem ${table('users')}`,
           `Allow dynamodb:PutItem ${table('users')}`,
           `Allow dynamodb:UpdateItem ${table('users')}`,

@@ -102,16 +102,20 @@ describe('create', () => {
       CancellationReasons: reasons as never,
     });
 
-  it('writes the key in one transaction with the user check and a no-overwrite condition', async () => {
+  it('writes the key in one transaction with the user check, the key reference on the user and a no-overwrite condition', async () => {
     dynamo.on(TransactWriteCommand).resolves({});
 
     await repository.create(item);
 
     const input = dynamo.commandCalls(TransactWriteCommand)[0]?.args[0].input;
     expect(input?.TransactItems).toHaveLength(2);
-    expect(input?.TransactItems?.[0]?.ConditionCheck).toMatchObject({
+    expect(input?.TransactItems?.[0]?.Update).toMatchObject({
       TableName: 'users',
       Key: { user_id: 'u' },
+      ConditionExpression: 'attribute_exists(user_id) AND #status = :active',
+      UpdateExpression: 'SET #keyRef = :keyHash',
+      ExpressionAttributeNames: { '#status': 'status', '#keyRef': `key#${item.key_id}` },
+      ExpressionAttributeValues: { ':active': 'active', ':keyHash': item.key_hash },
     });
     expect(input?.TransactItems?.[1]?.Put).toMatchObject({
       TableName: 'keys',
