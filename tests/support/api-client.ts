@@ -5,7 +5,7 @@
  * and bounds every call, so a hang fails the test with a clear message instead of a timeout.
  */
 import { Agent, request } from 'node:https';
-import type { ApiTarget, HttpsAnswer } from '../e2e/support/https.js';
+import { type ApiTarget, type HttpsAnswer, readAnswer } from '../e2e/support/https.js';
 
 /** A header with an array value is sent as several header lines. */
 export type HeaderValues = Record<string, string | string[]>;
@@ -52,25 +52,10 @@ export function createApiClient(target: ApiTarget, options: { maxSockets?: numbe
           // The certificate is checked for the URL's host, whatever Host header a test sends.
           { method: call.method ?? 'POST', headers, ca: target.caCertPem, agent, servername: url.hostname },
           (response) => {
-            const chunks: Buffer[] = [];
-            response.on('data', (chunk: Buffer) => chunks.push(chunk));
-            response.on('end', () => {
-              const text = Buffer.concat(chunks).toString('utf8');
-              let json: unknown;
-              try {
-                json = text === '' ? undefined : JSON.parse(text);
-              } catch {
-                json = undefined;
-              }
-              resolve({
-                status: response.statusCode ?? 0,
-                headers: response.headers,
-                text,
-                json,
-                ms: performance.now() - started,
-              });
-            });
-            response.on('error', reject);
+            readAnswer(response).then(
+              (answer) => resolve({ ...answer, ms: performance.now() - started }),
+              reject,
+            );
           },
         );
         outgoing.setTimeout(timeoutMs, () =>

@@ -1,5 +1,5 @@
 /** Real HTTPS calls to the local API, verifying its certificate against the generated one. */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { request } from 'node:https';
 import { expect } from 'vitest';
 
@@ -22,6 +22,25 @@ export interface ApiTarget {
   caCertPem: string;
 }
 
+/** Reads a whole answer: status, headers, text and the parsed JSON (undefined when not JSON). */
+export function readAnswer(response: IncomingMessage): Promise<HttpsAnswer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    response.on('data', (chunk: Buffer) => chunks.push(chunk));
+    response.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      let json: unknown;
+      try {
+        json = text === '' ? undefined : JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      resolve({ status: response.statusCode ?? 0, headers: response.headers, text, json });
+    });
+    response.on('error', reject);
+  });
+}
+
 export function callApi(target: ApiTarget, call: HttpsCall = {}): Promise<HttpsAnswer> {
   const url = new URL(call.path ?? '/api/v1/requests', target.apiUrl);
   return new Promise((resolve, reject) => {
@@ -34,21 +53,7 @@ export function callApi(target: ApiTarget, call: HttpsCall = {}): Promise<HttpsA
         ca: target.caCertPem,
         agent: false,
       },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
-          try {
-            json = text === '' ? undefined : JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, text, json });
-        });
-        response.on('error', reject);
-      },
+      (response) => readAnswer(response).then(resolve, reject),
     );
     outgoing.on('error', reject);
     outgoing.end(call.body);
