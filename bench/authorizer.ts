@@ -10,10 +10,10 @@ import { performance } from 'node:perf_hooks';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { createTables, localDynamoClient, startDynamoDbLocal } from '../local/dynamodb.js';
-import { createDocumentClient } from '../shared/clients.js';
-import { hashKey } from '../shared/keys/format.js';
-import { verifyAndCountInput } from '../shared/repositories/api-keys.js';
-import { tableNamesFor } from '../shared/tables.js';
+import { createDocumentClient } from '../shared/adapters/aws-clients.js';
+import { hashKey } from '../shared/domain/keys/format.js';
+import { verifyAndCountInput } from '../shared/adapters/dynamodb/api-key-store.js';
+import { tableNamesFor } from '../shared/adapters/dynamodb/tables.js';
 import { createKeyServiceFor } from '../shared/wiring.js';
 import { round, type Summary, summarize } from './lib/stats.js';
 

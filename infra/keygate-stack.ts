@@ -7,7 +7,7 @@ import { CfnOutput, Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { USER_ID_INDEX } from '../shared/tables.js';
+import { USER_ID_INDEX } from '../shared/adapters/dynamodb/tables.js';
 import { KeygateAlarms } from './constructs/keygate-alarms.js';
 import { KeygateApi } from './constructs/keygate-api.js';
 import { KeygateFunction } from './constructs/keygate-function.js';

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { Duplex } from 'node:stream';
-import { AUTHORIZER, GATEWAY_LIMITS, type LambdaName, ROUTES, type Route } from '../shared/api/routes.js';
+import { AUTHORIZER, GATEWAY_LIMITS, type LambdaName, ROUTES, type Route } from '../infra/routes.js';
 import { evaluateAuthorizerResult } from './authorizer-policy.js';
 import { invokeFunction, type LocalFunction } from './functions.js';
 import {

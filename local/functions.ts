@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ClientContext, CognitoIdentity, Context } from 'aws-lambda';
-import type { LambdaName } from '../shared/api/routes.js';
+import type { LambdaName } from '../infra/routes.js';
 
 export const LOCAL_REGION = 'us-east-1';
 export const LOCAL_ACCOUNT_ID = '123456789012';

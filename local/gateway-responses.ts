@@ -9,7 +9,7 @@ import {
   gatewayResponse,
   gatewayResponseHeaders,
   gatewayResponseTemplate,
-} from '../shared/api/routes.js';
+} from '../infra/routes.js';
 
 export interface HttpAnswer {
   statusCode: number;

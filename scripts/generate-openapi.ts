@@ -1,6 +1,6 @@
 /** Writes docs/openapi.json from the zod schemas (`npm run openapi`). */
 import { writeFileSync } from 'node:fs';
-import { buildOpenApiDocument } from '../shared/api/openapi.js';
+import { buildOpenApiDocument } from '../infra/openapi.js';
 
 export const OPENAPI_PATH = new URL('../docs/openapi.json', import.meta.url);
 

@@ -3,10 +3,10 @@
  * at cold start; tests and the local runtime call them with their own clients.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { LogSink } from './keys/service.js';
-import { createKeyService } from './keys/service.js';
-import { ApiKeyRepository } from './repositories/api-keys.js';
-import { UserRepository } from './repositories/users.js';
+import type { LogSink } from './domain/keys/service.js';
+import { createKeyService } from './domain/keys/service.js';
+import { ApiKeyRepository } from './adapters/dynamodb/api-key-store.js';
+import { UserRepository } from './adapters/dynamodb/user-store.js';
 
 export interface KeyStoreTables {
   apiKeys: string;

@@ -3,11 +3,11 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import { createAuthorizer } from '../../shared/auth/authorizer.js';
-import { createDocumentClient } from '../../shared/clients.js';
-import { loadConfig, tablesConfigSchema } from '../../shared/config.js';
-import { createLogger, createMetrics } from '../../shared/observability.js';
-import { createTracer } from '../../shared/tracing.js';
+import { createAuthorizer } from './authorize.js';
+import { createDocumentClient } from '../../shared/adapters/aws-clients.js';
+import { loadConfig, tablesConfigSchema } from '../../shared/adapters/config.js';
+import { createLogger, createMetrics } from '../../shared/adapters/observability.js';
+import { createTracer } from '../../shared/adapters/tracing.js';
 import { createKeyServiceFor } from '../../shared/wiring.js';
 
 const config = loadConfig(tablesConfigSchema);

@@ -1,10 +1,10 @@
 /** keys-admin: invoked by ops from the console, the CLI or `aws lambda invoke`. */
 import type { Context } from 'aws-lambda';
-import { createKeysAdmin } from '../../shared/admin/keys-admin.js';
-import { createDocumentClient } from '../../shared/clients.js';
-import { loadConfig, tablesConfigSchema } from '../../shared/config.js';
-import { createLogger } from '../../shared/observability.js';
-import { createTracer } from '../../shared/tracing.js';
+import { createKeysAdmin } from '../../shared/domain/admin/keys-admin.js';
+import { createDocumentClient } from '../../shared/adapters/aws-clients.js';
+import { loadConfig, tablesConfigSchema } from '../../shared/adapters/config.js';
+import { createLogger } from '../../shared/adapters/observability.js';
+import { createTracer } from '../../shared/adapters/tracing.js';
 import { createKeyServiceFor } from '../../shared/wiring.js';
 
 const config = loadConfig(tablesConfigSchema);

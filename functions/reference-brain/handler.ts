@@ -3,9 +3,9 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { referenceBrain } from '../../shared/brain/reference.js';
-import { createLogger } from '../../shared/observability.js';
-import { createTracer } from '../../shared/tracing.js';
+import { referenceBrain } from './brain.js';
+import { createLogger } from '../../shared/adapters/observability.js';
+import { createTracer } from '../../shared/adapters/tracing.js';
 
 const logger = createLogger('reference-brain');
 const tracer = createTracer('reference-brain');

@@ -15,7 +15,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as targets from 'aws-cdk-lib/aws-route53-targets';
 import { Construct } from 'constructs';
-import { requestBodyJsonSchema } from '../../shared/api/openapi.js';
+import { requestBodyJsonSchema } from '../openapi.js';
 import {
   AUTHORIZER,
   GATEWAY_RESPONSES,
@@ -23,7 +23,7 @@ import {
   gatewayResponseTemplate,
   type LambdaName,
   ROUTES,
-} from '../../shared/api/routes.js';
+} from '../routes.js';
 import { acknowledge } from '../nag.js';
 import { toApiGatewaySchema } from '../request-model.js';
 import { type StageConfig, TLS_SECURITY_POLICY } from '../stages.js';

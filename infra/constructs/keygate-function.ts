@@ -12,8 +12,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { LambdaName } from '../../shared/api/routes.js';
-import { METRICS_NAMESPACE } from '../../shared/observability.js';
+import type { LambdaName } from '../routes.js';
+import { METRICS_NAMESPACE } from '../../shared/adapters/observability.js';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

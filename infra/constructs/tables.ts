@@ -13,7 +13,7 @@ import {
   type KeyAttribute,
   type TableDefinition,
   usersTable,
-} from '../../shared/tables.js';
+} from '../../shared/adapters/dynamodb/tables.js';
 
 export interface KeygateTablesProps {
   retainData: boolean;

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack.js';
-import { generateKey } from '../../shared/keys/format.js';
+import { generateKey } from '../../shared/domain/keys/format.js';
 import {
   CHAT_BODY,
   callApi,

@@ -13,7 +13,7 @@ import { ensureCertificate, type LocalCertificate } from '../../local/cert.js';
 import type { LambdaHandler, LocalFunction } from '../../local/functions.js';
 import { renderGatewayResponse, validateProxyResult } from '../../local/gateway-responses.js';
 import { TokenBucket } from '../../local/throttle.js';
-import { GATEWAY_RESPONSES } from '../../shared/api/routes.js';
+import { GATEWAY_RESPONSES } from '../../infra/routes.js';
 import { DEFAULT_MESSAGES } from '../../shared/errors.js';
 import { callApi, expectEnvelope, type HttpsAnswer } from './support/https.js';
 

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalFunction } from '../../local/functions.js';
 import { createInvokeServer } from '../../local/lambda-server.js';
 import type { LocalStack } from '../../local/stack.js';
-import { createLambdaClient } from '../../shared/clients.js';
+import { createLambdaClient } from '../../shared/adapters/aws-clients.js';
 import { startTestStack } from './support/stack.js';
 
 const run = promisify(execFile);

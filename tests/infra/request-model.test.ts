@@ -2,7 +2,7 @@
 import { JsonSchemaType, JsonSchemaVersion } from 'aws-cdk-lib/aws-apigateway';
 import { describe, expect, it } from 'vitest';
 import { toApiGatewaySchema } from '../../infra/request-model.js';
-import { requestBodyJsonSchema } from '../../shared/api/openapi.js';
+import { requestBodyJsonSchema } from '../../infra/openapi.js';
 
 describe('toApiGatewaySchema', () => {
   it('keeps the generated constraints of the request body', () => {

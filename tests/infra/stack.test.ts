@@ -11,14 +11,14 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { BRAIN_FAILURE_OUTCOMES } from '../../infra/constructs/keygate-alarms.js';
 import { STACK_OUTPUTS } from '../../infra/outputs.js';
 import { STAGE_NAMES, type StageConfig, type StageName, TLS_SECURITY_POLICY } from '../../infra/stages.js';
-import { requestBodyJsonSchema } from '../../shared/api/openapi.js';
+import { requestBodyJsonSchema } from '../../infra/openapi.js';
 import {
   GATEWAY_RESPONSES,
   gatewayResponseHeaders,
   gatewayResponseTemplate,
-} from '../../shared/api/routes.js';
-import { SECURITY_HEADERS } from '../../shared/http.js';
-import { API_KEYS_INDEX_ATTRIBUTES, USER_ID_INDEX } from '../../shared/tables.js';
+} from '../../infra/routes.js';
+import { SECURITY_HEADERS } from '../../functions/requests/answers.js';
+import { API_KEYS_INDEX_ATTRIBUTES, USER_ID_INDEX } from '../../shared/adapters/dynamodb/tables.js';
 import {
   acknowledgments,
   logicalId,

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { generateKey, hashKey, hashPrefix, isWellFormedKey } from '../../shared/keys/format.js';
+import { generateKey, hashKey, hashPrefix, isWellFormedKey } from '../../shared/domain/keys/format.js';
 import { specKeyFromBytes } from '../support/key-vectors.js';
 import { findPlaintextKeys } from '../support/secret-scan.js';
 

@@ -1,7 +1,7 @@
 /** Brain fixtures: a valid brain request, and Lambda Invoke outputs as the SDK returns them. */
 import type { InvokeCommandOutput } from '@aws-sdk/client-lambda';
-import { referenceBrain } from '../../shared/brain/reference.js';
-import type { BrainRequest } from '../../shared/schemas/brain.js';
+import { referenceBrain } from '../../functions/reference-brain/brain.js';
+import type { BrainRequest } from '../../shared/domain/brain/contract.js';
 
 export function brainRequest(overrides: Partial<BrainRequest> = {}): BrainRequest {
   return {

@@ -4,8 +4,8 @@ import { DeleteTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamod
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
 import { createTables, localDynamoClient } from '../../local/dynamodb.js';
-import { createDocumentClient } from '../../shared/clients.js';
-import { type TableNames, tableNamesFor } from '../../shared/tables.js';
+import { createDocumentClient } from '../../shared/adapters/aws-clients.js';
+import { type TableNames, tableNamesFor } from '../../shared/adapters/dynamodb/tables.js';
 
 export interface TestTables {
   endpoint: string;

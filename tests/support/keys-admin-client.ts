@@ -4,8 +4,8 @@
  * prints them (failures name the action and the refusal code only).
  */
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { createLambdaClient } from '../../shared/clients.js';
-import type { KeyMetadata } from '../../shared/keys/model.js';
+import { createLambdaClient } from '../../shared/adapters/aws-clients.js';
+import type { KeyMetadata } from '../../shared/domain/keys/model.js';
 
 export type AdminAnswer =
   | { ok: true; apiKey?: string; key?: KeyMetadata; keys?: KeyMetadata[]; retired?: KeyMetadata[] }

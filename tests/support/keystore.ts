@@ -1,11 +1,11 @@
 /** The key store (service + repositories) wired to test tables, with an injectable clock and random source. */
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import type { RandomSource } from '../../shared/keys/format.js';
-import type { ApiKeyItem } from '../../shared/keys/model.js';
-import { createKeyService, type KeyService } from '../../shared/keys/service.js';
-import type { LogSink } from '../../shared/observability.js';
-import { ApiKeyRepository } from '../../shared/repositories/api-keys.js';
-import { UserRepository } from '../../shared/repositories/users.js';
+import type { RandomSource } from '../../shared/domain/keys/format.js';
+import type { ApiKeyItem } from '../../shared/domain/keys/model.js';
+import { createKeyService, type KeyService } from '../../shared/domain/keys/service.js';
+import type { LogSink } from '../../shared/adapters/observability.js';
+import { ApiKeyRepository } from '../../shared/adapters/dynamodb/api-key-store.js';
+import { UserRepository } from '../../shared/adapters/dynamodb/user-store.js';
 import type { TestTables } from './dynamo.js';
 import { silentLogger } from './logs.js';
 

@@ -1,6 +1,6 @@
 /** AWS SDK helpers for tests: count the commands a client sends, find a port nothing listens on. */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createDocumentClient } from '../../shared/clients.js';
+import { createDocumentClient } from '../../shared/adapters/aws-clients.js';
 
 export interface CountingClient {
   doc: DynamoDBDocumentClient;

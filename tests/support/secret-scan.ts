@@ -4,7 +4,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hashKey, hashPrefix, isWellFormedKey } from '../../shared/keys/format.js';
+import { hashKey, hashPrefix, isWellFormedKey } from '../../shared/domain/keys/format.js';
 
 /** Any 52-character window that starts with `sk-`: a key glued to more letters is still found. */
 const CANDIDATE = /sk-[0-9A-Za-z]{49}/g;

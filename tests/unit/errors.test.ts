@@ -7,7 +7,7 @@ import {
   HttpError,
   statusOf,
 } from '../../shared/errors.js';
-import { errorResponse, getHeader } from '../../shared/http.js';
+import { errorResponse, getHeader } from '../../functions/requests/answers.js';
 
 describe('the error codes', () => {
   it('map to the statuses of SPEC §3', () => {

@@ -10,7 +10,7 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs `local/cli.ts` with `args`, plus `--endpoint` when given (omit it to test --stage). */
+/** Runs `ops/cli.ts` with `args`, plus `--endpoint` when given (omit it to test --stage). */
 export function runCli(
   args: readonly string[],
   endpoint: string | undefined,
@@ -19,7 +19,7 @@ export function runCli(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', 'local/cli.ts', ...args, ...(endpoint ? ['--endpoint', endpoint] : [])],
+      ['--import', 'tsx', 'ops/cli.ts', ...args, ...(endpoint ? ['--endpoint', endpoint] : [])],
       {
         cwd: REPO_ROOT,
         env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },

@@ -1,0 +1,67 @@
+/**
+ * The REQUEST authorizer's logic. Fails closed: every path that is not a verified,
+ * active key — including any DynamoDB failure — returns a Deny, never throws, never Allows.
+ */
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { AUTH_MESSAGES, type AuthRefusalReason } from '../../shared/errors.js';
+import { hashKey, hashPrefix } from '../../shared/domain/keys/format.js';
+import type { KeyService } from '../../shared/domain/keys/service.js';
+import type { LogSink } from '../../shared/adapters/observability.js';
+import { extractApiKey } from './credentials.js';
+import { allowPolicy, denyPolicy } from './policy.js';
+
+export interface AuthorizerDeps {
+  keys: Pick<KeyService, 'verify'>;
+  logger: Pick<LogSink, 'debug' | 'info' | 'error'>;
+  metrics: Pick<Metrics, 'addDimension' | 'addMetric' | 'publishStoredMetrics'>;
+}
+
+export function createAuthorizer(deps: AuthorizerDeps) {
+  const { keys, logger, metrics } = deps;
+
+  /** One EMF line per decision, on the shared instance (a singleMetric() per call costs more). */
+  function count(outcome: 'allowed' | AuthRefusalReason): void {
+    metrics.addDimension('outcome', outcome);
+    metrics.addMetric('AuthDecision', MetricUnit.Count, 1);
+    metrics.publishStoredMetrics();
+  }
+
+  function refuse(methodArn: string, reason: AuthRefusalReason, fields: Record<string, unknown> = {}) {
+    logger.info('request refused', { reason, ...fields });
+    count(reason);
+    return denyPolicy(methodArn, reason, AUTH_MESSAGES[reason]);
+  }
+
+  return async function authorize(
+    event: APIGatewayRequestAuthorizerEvent | null | undefined,
+  ): Promise<APIGatewayAuthorizerResult> {
+    const methodArn = typeof event?.methodArn === 'string' ? event.methodArn : '';
+    // The console's Test button sends `headers: null`: that is a missing key, not a crash.
+    const extracted = extractApiKey(event?.headers, event?.multiValueHeaders);
+    if (!extracted.ok) return refuse(methodArn, extracted.reason);
+
+    try {
+      const result = await keys.verify(extracted.key);
+      if (!result.ok) {
+        // Malformed keys were refused without a database call; others get a hash prefix to trace.
+        const fields =
+          result.reason === 'malformed' ? {} : { hash_prefix: hashPrefix(hashKey(extracted.key)) };
+        return refuse(methodArn, result.reason, fields);
+      }
+      count('allowed');
+      // Debug only: API Gateway's access log and the requests function already record each call.
+      logger.debug?.('request allowed', { key_id: result.keyId, user_id: result.userId });
+      return allowPolicy(methodArn, result);
+    } catch (error) {
+      // DynamoDB down, throttled or slow: refuse, and make the failure visible to ops.
+      logger.error('key verification failed; refusing', {
+        hash_prefix: hashPrefix(hashKey(extracted.key)),
+        error_name: error instanceof Error ? error.name : 'unknown',
+        error_message: error instanceof Error ? error.message : String(error),
+      });
+      count('unavailable');
+      return denyPolicy(methodArn, 'unavailable', AUTH_MESSAGES.unavailable);
+    }
+  };
+}

@@ -1,0 +1,201 @@
+/**
+ * The reference brain: a deterministic, honest stand-in for the agentic brain (SPEC §4).
+ * Price table + allow-list, token estimate from the text, a per-request cost ceiling,
+ * simulated payments — and test models that exercise every error path of a client.
+ */
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { issuesToDetails } from '../../shared/domain/requests/schema.js';
+import { type BrainAnswer, type BrainRequest, brainRequestSchema } from '../../shared/domain/brain/contract.js';
+
+export interface ModelPrice {
+  /** USD per 1,000 input tokens. */
+  input: number;
+  /** USD per 1,000 output tokens. */
+  output: number;
+}
+
+/** The allow-list: a provider/model pair not in this table is rejected. */
+export const PRICE_TABLE: Record<string, Record<string, ModelPrice>> = {
+  openai: {
+    'gpt-4o': { input: 0.0025, output: 0.01 },
+    'gpt-4o-mini': { input: 0.00015, output: 0.0006 },
+    'gpt-4.1': { input: 0.002, output: 0.008 },
+    'gpt-4.1-mini': { input: 0.0004, output: 0.0016 },
+    'o3-mini': { input: 0.0011, output: 0.0044 },
+    'text-embedding-3-small': { input: 0.00002, output: 0 },
+  },
+  anthropic: {
+    'claude-opus-4': { input: 0.015, output: 0.075 },
+    'claude-sonnet-4': { input: 0.003, output: 0.015 },
+    'claude-haiku-4': { input: 0.0008, output: 0.004 },
+  },
+  ollama: {
+    'llama3.1': { input: 0, output: 0 },
+    mistral: { input: 0, output: 0 },
+    qwen2: { input: 0, output: 0 },
+  },
+  reference: {
+    reference: { input: 0.001, output: 0.002 },
+  },
+};
+
+/** Provider `reference` test models, like a payment provider's test cards. */
+export const TEST_MODELS = [
+  'test-reject',
+  'test-error',
+  'test-malformed',
+  'test-timeout',
+  'test-throttle',
+] as const;
+
+export const DEFAULT_MAX_COST_USD = 0.5;
+export const DEFAULT_OUTPUT_TOKENS = 256;
+
+export interface ReferenceBrainOptions {
+  maxCostUsd?: number;
+  /** How long `test-timeout` stalls; the caller's timeout must be shorter. */
+  stallMs?: number;
+}
+
+/** Thrown for `test-throttle`; Lambda reports it as the function error type. */
+export class TooManyRequestsException extends Error {
+  override readonly name = 'TooManyRequestsException';
+}
+
+/** Own entries only: `constructor`, `__proto__` or `toString` are not models on the allow-list. */
+function priceOf(provider: string, model: string): ModelPrice | undefined {
+  const models = Object.hasOwn(PRICE_TABLE, provider) ? PRICE_TABLE[provider] : undefined;
+  return models && Object.hasOwn(models, model) ? models[model] : undefined;
+}
+
+const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+const round = (value: number) => Math.round(value * 1e6) / 1e6;
+
+/** ~4 characters per token, the usual rule of thumb for English text. */
+export function estimateInputTokens(request: BrainRequest): number {
+  const params = request.request_params;
+  let characters = params.prompt?.length ?? 0;
+  for (const message of params.messages ?? []) characters += message.content.length + message.role.length;
+  return Math.max(1, Math.ceil(characters / 4));
+}
+
+function decision(
+  request: BrainRequest,
+  outcome: 'approved' | 'rejected',
+  reasoning: string,
+  confidence: number,
+  checked: string[],
+  violations: string[],
+) {
+  return {
+    decision_id: `dec_${digest(`decision:${request.request_id}`).slice(0, 24)}`,
+    outcome,
+    reasoning,
+    confidence,
+    risk_score: outcome === 'approved' ? 0.05 : 0.8,
+    policies_checked: checked,
+    policy_violations: violations,
+  };
+}
+
+function reject(request: BrainRequest, reasoning: string, checked: string[], violation: string): BrainAnswer {
+  return {
+    success: false,
+    decision: decision(request, 'rejected', reasoning, 0.99, checked, [violation]),
+    response: null,
+    payment: null,
+    message: `Rejected: ${reasoning}`,
+  };
+}
+
+export async function referenceBrain(event: unknown, options: ReferenceBrainOptions = {}): Promise<unknown> {
+  const parsed = brainRequestSchema.safeParse(event);
+  if (!parsed.success) {
+    return {
+      success: false,
+      error: { code: 'invalid_request', details: issuesToDetails(parsed.error.issues).slice(0, 20) },
+      message: 'The brain request does not match the contract.',
+    };
+  }
+  const request = parsed.data;
+  const checked = ['allow_list', 'cost_ceiling'];
+
+  if (request.api_provider === 'reference') {
+    switch (request.model_name) {
+      case 'test-reject':
+        return reject(request, 'test model test-reject always rejects', checked, 'test_reject');
+      case 'test-error':
+        return {
+          success: false,
+          error: { code: 'provider_error', detail: 'simulated provider failure' },
+          message: 'Simulated brain failure (test-error).',
+        };
+      case 'test-malformed':
+        return { success: 'maybe', verdict: 'outside the contract (test-malformed)' };
+      case 'test-timeout':
+        await sleep(options.stallMs ?? 30_000, undefined, { ref: false });
+        return reject(request, 'test-timeout answered after its caller gave up', checked, 'test_timeout');
+      case 'test-throttle':
+        throw new TooManyRequestsException('Simulated throttling (test-throttle).');
+    }
+  }
+
+  const price = priceOf(request.api_provider, request.model_name);
+  if (!price) {
+    return reject(
+      request,
+      `${request.api_provider}/${request.model_name} is not on the allow-list`,
+      checked,
+      'allow_list',
+    );
+  }
+  const inputTokens = estimateInputTokens(request);
+  const outputTokens = request.request_params.max_tokens ?? DEFAULT_OUTPUT_TOKENS;
+  const estimated = round((inputTokens * price.input + outputTokens * price.output) / 1000);
+  const maxCost = options.maxCostUsd ?? DEFAULT_MAX_COST_USD;
+  if (estimated > maxCost) {
+    return reject(
+      request,
+      `estimated cost ${estimated} USD exceeds the ${maxCost} USD per-request ceiling`,
+      checked,
+      'cost_ceiling',
+    );
+  }
+
+  // Deterministic "actual" usage: the answer uses about half the allowed output tokens.
+  const usedOutputTokens = Math.max(1, Math.ceil(outputTokens / 2));
+  const actual = round((inputTokens * price.input + usedOutputTokens * price.output) / 1000);
+  const variance = round(actual - estimated);
+  const transaction = digest(`payment:${request.request_id}`);
+  return {
+    success: true,
+    decision: decision(
+      request,
+      'approved',
+      `allowed model, estimated cost ${estimated} USD within the ${maxCost} USD ceiling`,
+      0.95,
+      checked,
+      [],
+    ),
+    response: {
+      provider: request.api_provider,
+      model: request.model_name,
+      operation_type: request.operation_type,
+      content: `Reference brain answer for ${request.model_name}: request approved (about ${inputTokens} input tokens).`,
+      usage: { input_tokens: inputTokens, output_tokens: usedOutputTokens },
+    },
+    payment: {
+      payment_id: `pay_${transaction.slice(0, 24)}`,
+      transaction_hash: `0x${transaction}`,
+      estimated_amount: estimated,
+      actual_amount: actual,
+      variance_amount: variance,
+      variance_percent: estimated === 0 ? 0 : round((variance / estimated) * 100),
+      currency: 'USD',
+      status: 'settled',
+      simulated: true,
+    },
+    message: 'Approved by the reference brain (simulated payment).',
+  };
+}

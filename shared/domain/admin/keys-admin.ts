@@ -1,0 +1,82 @@
+/** keys-admin: validates an ops event and runs it against the key service (SPEC §6). */
+
+import type { KeyService, LogSink } from '../keys/service.js';
+import { type AdminEvent, adminEventSchema, DEFAULT_LIST_LIMIT } from './events.js';
+import { issuesToDetails } from '../requests/schema.js';
+
+export type AdminAnswer =
+  | { ok: true; [field: string]: unknown }
+  | { ok: false; error: { code: string; message: string } };
+
+export interface KeysAdminDeps {
+  keys: KeyService;
+  logger: LogSink;
+}
+
+async function run(keys: KeyService, event: AdminEvent): Promise<AdminAnswer> {
+  switch (event.action) {
+    case 'create-user':
+      return keys.createUser(event);
+    case 'create':
+      return keys.createKey(event);
+    case 'list':
+      return keys.listKeys({ ...event, limit: event.limit ?? DEFAULT_LIST_LIMIT });
+    case 'get':
+      return keys.getKey(event);
+    case 'revoke':
+      return keys.revokeKey(event);
+    case 'rotate':
+      return keys.rotate(event);
+    case 'suspend-user':
+      return keys.setUserSuspended(event.userId, true);
+    case 'reactivate-user':
+      return keys.setUserSuspended(event.userId, false);
+  }
+}
+
+function keyIdsOf(answer: AdminAnswer, event: AdminEvent): string[] {
+  const ids = new Set<string>();
+  if ('keyId' in event && event.keyId) ids.add(event.keyId);
+  if (answer.ok) {
+    const key = answer.key as { keyId?: string } | undefined;
+    if (key?.keyId) ids.add(key.keyId);
+    for (const retired of (answer.retired as { keyId: string }[] | undefined) ?? []) ids.add(retired.keyId);
+  }
+  return [...ids];
+}
+
+export function createKeysAdmin(deps: KeysAdminDeps) {
+  return async function keysAdmin(event: unknown, actor: string): Promise<AdminAnswer> {
+    const parsed = adminEventSchema.safeParse(event, { reportInput: true });
+    if (!parsed.success) {
+      const problems = issuesToDetails(parsed.error.issues)
+        .map((detail) => (detail.path ? `${detail.path}: ${detail.message}` : detail.message))
+        .join('; ');
+      deps.logger.warn('audit', { actor, action: 'invalid', outcome: 'invalid_event' });
+      return { ok: false, error: { code: 'invalid_event', message: `Invalid event: ${problems}` } };
+    }
+    let answer: AdminAnswer;
+    try {
+      answer = await run(deps.keys, parsed.data);
+    } catch (error) {
+      // Unexpected failures throw (SPEC §6), but the attempt is still audited.
+      deps.logger.error('audit', {
+        actor,
+        action: parsed.data.action,
+        user_id: parsed.data.userId,
+        key_ids: 'keyId' in parsed.data && parsed.data.keyId ? [parsed.data.keyId] : [],
+        outcome: 'error',
+        error_name: error instanceof Error ? error.name : 'unknown',
+      });
+      throw error;
+    }
+    deps.logger.info('audit', {
+      actor,
+      action: parsed.data.action,
+      user_id: parsed.data.userId,
+      key_ids: keyIdsOf(answer, parsed.data),
+      outcome: answer.ok ? 'ok' : answer.error.code,
+    });
+    return answer;
+  };
+}

@@ -1,0 +1,32 @@
+/** External request → brain request (SPEC §3; seed tasks 8.1–8.7). */
+import type { ApiRequest } from './schema.js';
+import type { BrainRequest } from '../brain/contract.js';
+
+/** Identity from the authorizer context: the only source of user, key and default project. */
+export interface CallerIdentity {
+  userId: string;
+  keyId: string;
+  projectId: string;
+}
+
+export function toBrainRequest(body: ApiRequest, caller: CallerIdentity, requestId: string): BrainRequest {
+  const requestParams: BrainRequest['request_params'] = {};
+  if (body.messages !== undefined) requestParams.messages = body.messages;
+  if (body.prompt !== undefined) requestParams.prompt = body.prompt;
+  if (body.temperature !== undefined) requestParams.temperature = body.temperature;
+  if (body.max_tokens !== undefined) requestParams.max_tokens = body.max_tokens;
+  if (body.top_p !== undefined) requestParams.top_p = body.top_p;
+  return {
+    request_id: requestId,
+    user_id: caller.userId,
+    key_id: caller.keyId,
+    project_id: body.project_id ?? caller.projectId,
+    agent_id: body.agent_id ?? null,
+    api_provider: body.provider,
+    model_name: body.model,
+    operation_type: body.operation_type,
+    request_params: requestParams,
+    metadata: body.metadata ?? {},
+    request_source: 'api',
+  };
+}

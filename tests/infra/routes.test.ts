@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import {
+  AUTHORIZER,
+  GATEWAY_RESPONSES,
+  gatewayResponse,
+  gatewayResponseHeaders,
+  gatewayResponseTemplate,
+  ROUTES,
+} from '../../infra/routes.js';
+import { AUTH_MESSAGES, statusOf } from '../../shared/errors.js';
+
+/** What API Gateway substitutes into a gateway response template. */
+function render(template: string, message: string): string {
+  return template
+    .replaceAll('$context.authorizer.message', message)
+    .replaceAll('$context.requestId', 'req-9');
+}
+
+describe('the route table and gateway responses', () => {
+  it('serves POST /api/v1/requests behind the REQUEST authorizer without a result cache', () => {
+    expect(ROUTES).toEqual([
+      { path: '/api/v1/requests', methods: ['POST'], handler: 'requests', authorized: true },
+    ]);
+    expect(AUTHORIZER).toMatchObject({ type: 'REQUEST', identitySources: [], resultsCacheTtlSeconds: 0 });
+  });
+
+  it('answer a Deny and a missing token as SPEC §3 says', () => {
+    expect(gatewayResponse('ACCESS_DENIED')).toMatchObject({ statusCode: 401, code: 'unauthorized' });
+    expect(gatewayResponse('UNAUTHORIZED')).toMatchObject({ statusCode: 401, code: 'unauthorized' });
+    expect(gatewayResponse('MISSING_AUTHENTICATION_TOKEN')).toMatchObject({
+      statusCode: 404,
+      code: 'not_found',
+    });
+    expect(gatewayResponse('THROTTLED')).toMatchObject({ statusCode: 429, code: 'rate_limited' });
+  });
+
+  it.each(GATEWAY_RESPONSES.map((definition) => [definition.type, definition] as const))(
+    'renders %s as the JSON envelope with the standard headers',
+    (_type, definition) => {
+      for (const message of Object.values(AUTH_MESSAGES)) {
+        const body = JSON.parse(render(gatewayResponseTemplate(definition), message));
+
+        expect(body).toEqual({
+          success: false,
+          error: { code: definition.code, message: expect.any(String) },
+          request_id: 'req-9',
+        });
+        if (definition.messageFromAuthorizer) expect(body.error.message).toBe(message);
+      }
+      expect(definition.statusCode).toBe(statusOf(definition.code));
+      const headers = gatewayResponseHeaders(definition);
+      expect(headers).toMatchObject({
+        'Content-Type': "'application/json'",
+        'X-Request-Id': 'context.requestId',
+        'Strict-Transport-Security': "'max-age=31536000; includeSubDomains'",
+        'Cache-Control': "'no-store'",
+      });
+      expect('WWW-Authenticate' in headers).toBe(definition.code === 'unauthorized');
+    },
+  );
+});

@@ -1,0 +1,77 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { keyRefsOf } from '../../../../shared/domain/keys/model.js';
+import { createTestTables, type TestTables } from '../../../support/dynamo.js';
+import { expectOk, keyStoreFor, uniqueUserId } from '../../../support/keystore.js';
+
+let tables: TestTables;
+beforeAll(async () => {
+  tables = await createTestTables('keys-refs');
+});
+afterAll(async () => tables.drop());
+
+/** Makes every Query fail, as if the user_id GSI lagged or was unavailable. */
+function withoutIndexQueries(): () => void {
+  const send = tables.doc.send.bind(tables.doc);
+  tables.doc.send = ((command: unknown, ...rest: unknown[]) => {
+    if (command instanceof QueryCommand) return Promise.reject(new Error('the GSI must not be needed here'));
+    return (send as (...args: unknown[]) => unknown)(command, ...rest);
+  }) as typeof tables.doc.send;
+  return () => {
+    tables.doc.send = send;
+  };
+}
+
+describe('key references on the user item', () => {
+  let restore: (() => void) | undefined;
+  afterEach(() => {
+    restore?.();
+    restore = undefined;
+  });
+
+  it('records each created key on its user in the same transaction', async () => {
+    const store = keyStoreFor(tables);
+    const userId = uniqueUserId();
+    expectOk(await store.service.createUser({ userId }));
+    const first = expectOk(await store.service.createKey({ userId }));
+    const second = expectOk(await store.service.createKey({ userId }));
+
+    const user = await store.users.find(userId);
+
+    expect(user && [...keyRefsOf(user).keys()].sort()).toEqual([first.key.keyId, second.key.keyId].sort());
+  });
+
+  it('gets, revokes, rotates by key id and suspends without querying the eventually consistent GSI', async () => {
+    const store = keyStoreFor(tables);
+    const userId = uniqueUserId();
+    expectOk(await store.service.createUser({ userId }));
+    const created = expectOk(await store.service.createKey({ userId }));
+    const other = expectOk(await store.service.createKey({ userId }));
+    restore = withoutIndexQueries();
+
+    expect(expectOk(await store.service.getKey({ userId, keyId: created.key.keyId })).key.keyId).toBe(
+      created.key.keyId,
+    );
+    expect(expectOk(await store.service.revokeKey({ userId, keyId: created.key.keyId })).key.status).toBe(
+      'revoked',
+    );
+    const rotated = expectOk(await store.service.rotate({ userId, keyId: other.key.keyId }));
+    expect(rotated.retired.map((key) => key.keyId)).toEqual([other.key.keyId]);
+    expectOk(await store.service.setUserSuspended(userId, true));
+
+    expect(await store.service.verify(rotated.apiKey)).toEqual({ ok: false, reason: 'suspended' });
+  });
+
+  it('does not find another user’s key by its id', async () => {
+    const store = keyStoreFor(tables);
+    const owner = uniqueUserId();
+    const stranger = uniqueUserId();
+    expectOk(await store.service.createUser({ userId: owner }));
+    expectOk(await store.service.createUser({ userId: stranger }));
+    const created = expectOk(await store.service.createKey({ userId: owner }));
+
+    const answer = await store.service.getKey({ userId: stranger, keyId: created.key.keyId });
+
+    expect(answer).toMatchObject({ ok: false, error: { code: 'key_not_found' } });
+  });
+});

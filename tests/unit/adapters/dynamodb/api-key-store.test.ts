@@ -1,0 +1,157 @@
+import {
+  ConditionalCheckFailedException,
+  ProvisionedThroughputExceededException,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
+import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createDocumentClient } from '../../../../shared/adapters/aws-clients.js';
+import type { ApiKeyItem } from '../../../../shared/domain/keys/model.js';
+import { ApiKeyRepository } from '../../../../shared/adapters/dynamodb/api-key-store.js';
+import { KeyCollisionError, UserNotActiveError } from '../../../../shared/domain/keys/ports.js';
+
+const doc = createDocumentClient({ endpoint: 'http://127.0.0.1:1' });
+const dynamo = mockClient(doc);
+afterEach(() => dynamo.reset());
+
+const repository = new ApiKeyRepository({ client: doc, tableName: 'keys', usersTableName: 'users' });
+const NOW = new Date('2030-01-01T00:00:00.000Z');
+
+/** A failed condition as DynamoDB reports it, with the old item in wire format (ReturnValuesOnConditionCheckFailure). */
+const conditionFailed = (item?: Record<string, unknown>) =>
+  new ConditionalCheckFailedException({
+    message: 'The conditional request failed',
+    $metadata: {},
+    Item: item as never,
+  });
+
+describe('verifyAndCount', () => {
+  it('is one conditional UpdateItem that counts the use and returns the item', async () => {
+    const item = { key_hash: 'h', user_id: 'u', key_id: 'key_1', project_id: 'p', usage_count: 1 };
+    dynamo.on(UpdateCommand).resolves({ Attributes: item });
+
+    const outcome = await repository.verifyAndCount('h', NOW);
+
+    expect(outcome).toEqual({ ok: true, item });
+    expect(dynamo.calls()).toHaveLength(1);
+    const input = dynamo.commandCalls(UpdateCommand)[0]?.args[0].input;
+    expect(input).toMatchObject({
+      TableName: 'keys',
+      Key: { key_hash: 'h' },
+      UpdateExpression: 'SET last_used_at = :now ADD usage_count :one',
+      ExpressionAttributeValues: { ':active': 'active', ':now': NOW.toISOString(), ':one': 1 },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
+    expect(input?.ConditionExpression).toContain('attribute_exists(key_hash)');
+    expect(input?.ConditionExpression).toContain('expires_at > :now');
+    expect(input?.ConditionExpression).toContain('attribute_not_exists(user_suspended)');
+  });
+
+  it.each([
+    ['no old item', undefined, 'unknown'],
+    ['a revoked key', { status: { S: 'revoked' } }, 'revoked'],
+    [
+      'a revoked key of a suspended user',
+      { status: { S: 'revoked' }, user_suspended: { BOOL: true } },
+      'revoked',
+    ],
+    [
+      'an active key of a suspended user',
+      { status: { S: 'active' }, user_suspended: { BOOL: true } },
+      'suspended',
+    ],
+    [
+      'an active key past its expiry',
+      { status: { S: 'active' }, expires_at: { S: '2020-01-01T00:00:00Z' } },
+      'expired',
+    ],
+  ])('explains a failed condition on %s as %s', async (_case, old, reason) => {
+    dynamo.on(UpdateCommand).rejects(conditionFailed(old));
+
+    expect(await repository.verifyAndCount('h', NOW)).toEqual({ ok: false, reason });
+  });
+
+  it('rethrows infrastructure failures for the authorizer to fail closed', async () => {
+    dynamo
+      .on(UpdateCommand)
+      .rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }));
+
+    await expect(repository.verifyAndCount('h', NOW)).rejects.toBeInstanceOf(
+      ProvisionedThroughputExceededException,
+    );
+  });
+});
+
+describe('create', () => {
+  const item: ApiKeyItem = {
+    key_hash: 'h',
+    hash_version: 1,
+    key_id: 'key_1',
+    user_id: 'u',
+    project_id: 'p',
+    status: 'active',
+    start: 'sk-abcd',
+    created_at: NOW.toISOString(),
+    usage_count: 0,
+  };
+  const cancelled = (reasons: { Code: string; Item?: Record<string, unknown> }[]) =>
+    new TransactionCanceledException({
+      message: 'Transaction cancelled',
+      $metadata: {},
+      CancellationReasons: reasons as never,
+    });
+
+  it('writes the key in one transaction with the user check, the key reference on the user and a no-overwrite condition', async () => {
+    dynamo.on(TransactWriteCommand).resolves({});
+
+    await repository.create(item);
+
+    const input = dynamo.commandCalls(TransactWriteCommand)[0]?.args[0].input;
+    expect(input?.TransactItems).toHaveLength(2);
+    expect(input?.TransactItems?.[0]?.Update).toMatchObject({
+      TableName: 'users',
+      Key: { user_id: 'u' },
+      ConditionExpression: 'attribute_exists(user_id) AND #status = :active',
+      UpdateExpression: 'SET #keyRef = :keyHash',
+      ExpressionAttributeNames: { '#status': 'status', '#keyRef': `key#${item.key_id}` },
+      ExpressionAttributeValues: { ':active': 'active', ':keyHash': item.key_hash },
+    });
+    expect(input?.TransactItems?.[1]?.Put).toMatchObject({
+      TableName: 'keys',
+      Item: item,
+      ConditionExpression: 'attribute_not_exists(key_hash)',
+    });
+  });
+
+  it.each([
+    ['a missing user', [{ Code: 'ConditionalCheckFailed' }, { Code: 'None' }], 'missing'],
+    [
+      'a suspended user',
+      [{ Code: 'ConditionalCheckFailed', Item: { status: { S: 'suspended' } } }, { Code: 'None' }],
+      'suspended',
+    ],
+  ])('refuses %s with UserNotActiveError', async (_case, reasons, reason) => {
+    dynamo.on(TransactWriteCommand).rejects(cancelled(reasons));
+
+    const error = await repository.create(item).catch((thrown: unknown) => thrown);
+
+    expect(error).toBeInstanceOf(UserNotActiveError);
+    expect(error).toMatchObject({ reason });
+  });
+
+  it('reports an existing hash as a collision', async () => {
+    dynamo
+      .on(TransactWriteCommand)
+      .rejects(cancelled([{ Code: 'None' }, { Code: 'ConditionalCheckFailed' }]));
+
+    await expect(repository.create(item)).rejects.toBeInstanceOf(KeyCollisionError);
+  });
+
+  it('rethrows a transaction conflict and other failures unchanged', async () => {
+    const conflict = cancelled([{ Code: 'TransactionConflict' }, { Code: 'None' }]);
+    dynamo.on(TransactWriteCommand).rejects(conflict);
+
+    await expect(repository.create(item)).rejects.toBe(conflict);
+  });
+});

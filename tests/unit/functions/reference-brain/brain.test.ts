@@ -1,0 +1,234 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_MAX_COST_USD,
+  DEFAULT_OUTPUT_TOKENS,
+  estimateInputTokens,
+  PRICE_TABLE,
+  referenceBrain,
+  TooManyRequestsException,
+} from '../../../../functions/reference-brain/brain.js';
+import { MESSAGE_ROLES, OPERATION_TYPES } from '../../../../shared/domain/requests/schema.js';
+import {
+  type BrainRequest,
+  brainAnswerSchema,
+  brainDecisionAnswerSchema,
+  brainFailureAnswerSchema,
+} from '../../../../shared/domain/brain/contract.js';
+import { brainRequest } from '../../../support/brain.js';
+import { lambdaContext } from '../../../support/lambda.js';
+
+const decisionOf = async (request: BrainRequest) =>
+  brainDecisionAnswerSchema.parse(await referenceBrain(request));
+
+const allowedModels = Object.entries(PRICE_TABLE).flatMap(([provider, models]) =>
+  Object.keys(models).map((model) => ({ provider, model })),
+);
+
+/** Arbitrary brain requests as the requests function builds them. */
+const brainRequests = fc.record({
+  request_id: fc.uuid(),
+  user_id: fc.string({ minLength: 1, maxLength: 20 }),
+  key_id: fc.constant('key_abc'),
+  project_id: fc.string({ minLength: 1, maxLength: 20 }),
+  agent_id: fc.option(fc.string({ maxLength: 20 }), { nil: null }),
+  api_provider: fc.oneof(
+    fc.constantFrom(...Object.keys(PRICE_TABLE)),
+    fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/),
+  ),
+  model_name: fc.oneof(
+    fc.constantFrom(...allowedModels.map((entry) => entry.model)),
+    fc.string({ minLength: 1, maxLength: 20 }).filter((model) => !model.startsWith('test-')),
+  ),
+  operation_type: fc.constantFrom(...OPERATION_TYPES),
+  request_params: fc.record(
+    {
+      messages: fc.array(
+        fc.record({ role: fc.constantFrom(...MESSAGE_ROLES), content: fc.string({ maxLength: 200 }) }),
+        { minLength: 1, maxLength: 4 },
+      ),
+      prompt: fc.string({ minLength: 1, maxLength: 500 }),
+      temperature: fc.double({ min: 0, max: 2, noNaN: true }),
+      max_tokens: fc.integer({ min: 1, max: 200_000 }),
+      top_p: fc.double({ min: 0, max: 1, noNaN: true }),
+    },
+    { requiredKeys: [] },
+  ),
+  metadata: fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }),
+  request_source: fc.constant('api' as const),
+});
+
+describe('the reference brain', () => {
+  it('approves an allowed model within the price table and the ceiling, with a simulated payment', async () => {
+    const request = brainRequest({
+      api_provider: 'openai',
+      model_name: 'gpt-4o',
+      request_params: { prompt: 'x'.repeat(400), max_tokens: 100 },
+    });
+
+    const answer = await decisionOf(request);
+
+    // 400 chars ≈ 100 input tokens; gpt-4o costs 0.0025 / 0.01 USD per 1,000 input / output tokens.
+    expect(estimateInputTokens(request)).toBe(100);
+    expect(answer.success).toBe(true);
+    expect(answer.decision.outcome).toBe('approved');
+    expect(answer.payment).toMatchObject({
+      estimated_amount: 0.00125,
+      actual_amount: 0.00075,
+      variance_amount: -0.0005,
+      variance_percent: -40,
+      currency: 'USD',
+      simulated: true,
+    });
+    expect(answer.response).toMatchObject({ provider: 'openai', model: 'gpt-4o' });
+  });
+
+  it('uses the default output tokens when max_tokens is absent', async () => {
+    const request = brainRequest({
+      api_provider: 'anthropic',
+      model_name: 'claude-haiku-4',
+      request_params: { prompt: 'abcd' },
+    });
+
+    const answer = await decisionOf(request);
+
+    const price = PRICE_TABLE.anthropic?.['claude-haiku-4'];
+    expect(answer.payment?.estimated_amount).toBeCloseTo(
+      ((price?.input ?? 0) * 1 + (price?.output ?? 0) * DEFAULT_OUTPUT_TOKENS) / 1000,
+      6,
+    );
+  });
+
+  it('rejects a model that is not on the allow-list, without a payment', async () => {
+    const answer = await decisionOf(brainRequest({ api_provider: 'openai', model_name: 'gpt-unknown' }));
+
+    expect(answer.success).toBe(false);
+    expect(answer.decision).toMatchObject({ outcome: 'rejected', policy_violations: ['allow_list'] });
+    expect(answer.payment).toBeNull();
+    expect(answer.response).toBeNull();
+  });
+
+  it.each([
+    ['openai', 'constructor'],
+    ['openai', '__proto__'],
+    ['anthropic', 'toString'],
+    ['constructor', 'name'],
+    ['__proto__', 'hasOwnProperty'],
+  ])('rejects %s/%s as off the allow-list (object built-ins are not models)', async (provider, model) => {
+    const answer = await decisionOf(brainRequest({ api_provider: provider, model_name: model }));
+
+    expect(answer.decision).toMatchObject({ outcome: 'rejected', policy_violations: ['allow_list'] });
+  });
+
+  it('rejects a request whose estimated cost exceeds the per-request ceiling', async () => {
+    const request = brainRequest({
+      api_provider: 'anthropic',
+      model_name: 'claude-opus-4',
+      request_params: { prompt: 'hello', max_tokens: 100_000 },
+    });
+
+    const answer = await decisionOf(request);
+
+    expect(answer.decision).toMatchObject({ outcome: 'rejected', policy_violations: ['cost_ceiling'] });
+    expect(answer.decision.reasoning).toContain(String(DEFAULT_MAX_COST_USD));
+  });
+
+  it('honours a configured cost ceiling', async () => {
+    const request = brainRequest({ request_params: { prompt: 'hello', max_tokens: 1000 } });
+
+    const strict = brainDecisionAnswerSchema.parse(await referenceBrain(request, { maxCostUsd: 0.0000001 }));
+
+    expect(strict.decision.outcome).toBe('rejected');
+  });
+
+  it('answers the same request with the same answer every time', async () => {
+    const request = brainRequest();
+
+    expect(await referenceBrain(request)).toEqual(await referenceBrain(structuredClone(request)));
+  });
+
+  it('answers a malformed brain request with a contract failure, not a throw', async () => {
+    const answer = await referenceBrain({ request_id: 'x' });
+
+    expect(brainFailureAnswerSchema.parse(answer)).toMatchObject({ success: false });
+  });
+
+  it('is deterministic and inside the shared zod schema for arbitrary requests', async () => {
+    await fc.assert(
+      fc.asyncProperty(brainRequests, async (request) => {
+        const first = await referenceBrain(request);
+        const second = await referenceBrain(structuredClone(request));
+
+        expect(second).toEqual(first);
+        const answer = brainDecisionAnswerSchema.parse(first);
+        expect(answer.success).toBe(answer.decision.outcome === 'approved');
+        if (answer.decision.outcome === 'approved') {
+          const models = Object.hasOwn(PRICE_TABLE, request.api_provider)
+            ? PRICE_TABLE[request.api_provider]
+            : undefined;
+          expect(models && Object.hasOwn(models, request.model_name)).toBe(true);
+          expect(answer.payment?.simulated).toBe(true);
+          expect(answer.payment?.estimated_amount).toBeLessThanOrEqual(DEFAULT_MAX_COST_USD);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('the reference brain test models', () => {
+  const testModel = (model_name: string) => brainRequest({ api_provider: 'reference', model_name });
+
+  it('test-reject rejects with a decision', async () => {
+    const answer = await decisionOf(testModel('test-reject'));
+
+    expect(answer).toMatchObject({ success: false, decision: { outcome: 'rejected' }, payment: null });
+  });
+
+  it('test-error answers a brain-side failure', async () => {
+    const answer = await referenceBrain(testModel('test-error'));
+
+    expect(brainFailureAnswerSchema.safeParse(answer).success).toBe(true);
+    expect(brainDecisionAnswerSchema.safeParse(answer).success).toBe(false);
+  });
+
+  it('test-malformed answers outside the contract', async () => {
+    expect(brainAnswerSchema.safeParse(await referenceBrain(testModel('test-malformed'))).success).toBe(
+      false,
+    );
+  });
+
+  it('test-timeout stalls for the configured time before answering', async () => {
+    const started = Date.now();
+
+    await referenceBrain(testModel('test-timeout'), { stallMs: 150 });
+
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+  });
+
+  it('test-throttle throws TooManyRequestsException, which Lambda reports as the error type', async () => {
+    const thrown = await referenceBrain(testModel('test-throttle')).catch((error: unknown) => error);
+
+    expect(thrown).toBeInstanceOf(TooManyRequestsException);
+    expect((thrown as Error).name).toBe('TooManyRequestsException');
+  });
+
+  it('the Lambda handler stalls test-timeout until just before its own timeout', async () => {
+    const { handler } = await import('../../../../functions/reference-brain/handler.js');
+    const started = Date.now();
+
+    await handler(testModel('test-timeout'), lambdaContext({ getRemainingTimeInMillis: () => 300 }));
+
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(190);
+    expect(elapsed).toBeLessThan(1000);
+  });
+
+  it('the Lambda handler answers an approved decision inside the contract', async () => {
+    const { handler } = await import('../../../../functions/reference-brain/handler.js');
+
+    const answer = await handler(brainRequest(), lambdaContext());
+
+    expect(brainDecisionAnswerSchema.parse(answer).decision.outcome).toBe('approved');
+  });
+});
