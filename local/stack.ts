@@ -7,6 +7,12 @@
 import type { Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
+import {
+  DEFAULT_DYNAMODB_PORT,
+  DEFAULT_LAMBDA_PORT,
+  DEFAULT_PORT,
+  LOCAL_INVOKABLE_FUNCTIONS,
+} from '../infra/local-endpoints.js';
 import type { StageName } from '../infra/stages.js';
 import { STAGES } from '../infra/stages.js';
 import type { LambdaName } from '../infra/routes.js';
@@ -26,13 +32,9 @@ import {
 } from './functions.js';
 import { createInvokeServer } from './lambda-server.js';
 
-export const DEFAULT_PORT = 8443;
-export const DEFAULT_LAMBDA_PORT = 3001;
-export const DEFAULT_DYNAMODB_PORT = 8000;
+export { DEFAULT_DYNAMODB_PORT, DEFAULT_LAMBDA_PORT, DEFAULT_PORT };
 export const DEFAULT_TABLE_PREFIX = 'keygate-local';
 export const DEMO_USER_ID = 'demo';
-/** The functions the local Invoke API serves (SPEC §8). */
-export const INVOKABLE_FUNCTIONS = ['keys-admin', 'reference-brain'] as const;
 export const LOCAL_API_ID = 'keygatelcl';
 
 export type FunctionLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'CRITICAL' | 'SILENT';
@@ -281,7 +283,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       'keys-admin': await load('keys-admin'),
       'reference-brain': await load('reference-brain'),
     };
-    for (const name of INVOKABLE_FUNCTIONS) functions.set(name, loaded[name]);
+    for (const name of LOCAL_INVOKABLE_FUNCTIONS) functions.set(name, loaded[name]);
 
     const apiServer = createApiGateway({
       tls: { key: certificate.key, cert: certificate.cert },

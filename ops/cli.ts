@@ -8,12 +8,12 @@ import { hostname, userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { DEFAULT_LAMBDA_PORT } from '../infra/local-endpoints.js';
 import { STACK_OUTPUTS, stackNameFor } from '../infra/outputs.js';
 import { STAGE_NAMES, type StageName } from '../infra/stages.js';
 import { createLambdaClient } from '../shared/adapters/aws-clients.js';
 import type { KeyMetadata, UserView } from '../shared/domain/keys/model.js';
 import { ADMIN_ACTIONS, type AdminAction } from '../shared/domain/admin/events.js';
-import { DEFAULT_LAMBDA_PORT } from '../local/stack.js';
 
 // The SDK warns that Node.js 20 support ends in 2027; Lambda runs Node.js 24, so for this
 // local tool the warning is noise. An explicit setting in the environment still wins.
