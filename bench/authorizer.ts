@@ -11,10 +11,10 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { createTables, localDynamoClient, startDynamoDbLocal } from '../local/dynamodb.js';
 import { createDocumentClient } from '../shared/adapters/aws-clients.js';
-import { hashKey } from '../shared/domain/keys/format.js';
-import { verifyAndCountInput } from '../shared/adapters/dynamodb/api-key-store.js';
+import { verifyAndCountInput } from '../shared/adapters/dynamodb/key-verification-store.js';
 import { tableNamesFor } from '../shared/adapters/dynamodb/tables.js';
-import { createKeyServiceFor } from '../shared/wiring.js';
+import { hashKey } from '../shared/domain/keys/format.js';
+import { createKeyServiceFor } from '../tests/support/keystore.js';
 import { round, type Summary, summarize } from './lib/stats.js';
 
 export interface AuthorizerBenchResult {

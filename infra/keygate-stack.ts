@@ -1,17 +1,17 @@
 /**
  * One keygate stage: tables, functions, REST API, alarms and the outputs the ops CLI reads.
- * Every IAM grant is spelled out here — exact actions on exact resources — and mirrors the
- * SDK calls in shared/repositories and shared/idempotency (SPEC §7 least privilege).
+ * Every IAM grant comes from the function descriptions in infra/functions.ts — exact actions
+ * on exact tables, each with the SDK calls that need it (SPEC §7 least privilege).
  */
 import { CfnOutput, Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { USER_ID_INDEX } from '../shared/adapters/dynamodb/tables.js';
 import { KeygateAlarms } from './constructs/keygate-alarms.js';
 import { KeygateApi } from './constructs/keygate-api.js';
 import { KeygateFunction } from './constructs/keygate-function.js';
 import { KeygateTables } from './constructs/tables.js';
+import { environmentOf, FUNCTIONS, type FunctionDescription } from './functions.js';
 import { acknowledge } from './nag.js';
 import { STACK_OUTPUTS } from './outputs.js';
 import type { StageConfig } from './stages.js';
@@ -19,9 +19,6 @@ import type { StageConfig } from './stages.js';
 export interface KeygateStackProps extends StackProps {
   config: StageConfig;
 }
-
-/** API Gateway gives up after 29 s; the requests function must answer (504) before that. */
-const REQUESTS_TIMEOUT = Duration.seconds(28);
 
 export function retentionOf(days: number): logs.RetentionDays {
   const known = Object.values(logs.RetentionDays).filter(
@@ -45,48 +42,32 @@ export class KeygateStack extends Stack {
   constructor(scope: Construct, id: string, props: KeygateStackProps) {
     super(scope, id, props);
     const { config } = props;
-    if (config.brainTimeoutMs + 2000 > REQUESTS_TIMEOUT.toMilliseconds()) {
+    const requestsTimeoutMs = FUNCTIONS.requests.timeoutMs(config);
+    if (config.brainTimeoutMs + 2000 > requestsTimeoutMs) {
       throw new Error(
-        `brainTimeoutMs ${config.brainTimeoutMs} leaves the requests function (timeout ${REQUESTS_TIMEOUT.toSeconds()} s) no time to answer 504`,
+        `brainTimeoutMs ${config.brainTimeoutMs} leaves the requests function (timeout ${requestsTimeoutMs / 1000} s) no time to answer 504`,
       );
     }
     Tags.of(this).add('project', 'keygate');
     Tags.of(this).add('stage', config.stage);
 
     const logRetention = retentionOf(config.logRetentionDays);
-    const common = { logRetention, retainLogs: config.retainData };
     const tables = new KeygateTables(this, 'Tables', {
       retainData: config.retainData,
       pointInTimeRecovery: config.pointInTimeRecovery,
     });
     this.tables = tables;
     const { apiKeys, users, idempotency } = tables;
-    const keyTablesEnv = { API_KEYS_TABLE: apiKeys.tableName, USERS_TABLE: users.tableName };
-
-    // authorizer: one conditional UpdateItem per well-formed key (verify-and-count), nothing else.
-    this.authorizer = new KeygateFunction(this, 'Authorizer', {
-      ...common,
-      name: 'authorizer',
-      description: 'keygate REQUEST authorizer: verifies and counts API keys',
-      // More memory = more CPU: faster cold starts on the path of every request.
-      memorySize: 1024,
-      timeout: Duration.seconds(5),
-      environment: keyTablesEnv,
-    });
-    this.authorizer.allow(['dynamodb:UpdateItem'], [apiKeys.tableArn]);
 
     // The brain: the reference brain in dev, the real brain's ARN elsewhere.
     let brain: { arn: string; name: string };
     if (config.deployReferenceBrain) {
-      this.referenceBrain = new KeygateFunction(this, 'ReferenceBrain', {
-        ...common,
-        name: 'reference-brain',
-        description: 'keygate reference brain (deterministic, simulated payments)',
-        memorySize: 256,
-        // Longer than the requests function waits, so `test-timeout` really exercises the 504.
-        timeout: Duration.millis(config.brainTimeoutMs + 5000),
-        environment: {},
-      });
+      this.referenceBrain = this.function(
+        'ReferenceBrain',
+        FUNCTIONS['reference-brain'],
+        config,
+        logRetention,
+      );
       brain = {
         arn: this.referenceBrain.function.functionArn,
         name: this.referenceBrain.function.functionName,
@@ -97,46 +78,11 @@ export class KeygateStack extends Stack {
       brain = { arn: config.brainFunctionArn, name: config.brainFunctionArn };
     }
 
-    // requests: invoke the brain; idempotency records are claimed (conditional Put),
-    // completed (Update) and released after a failure (Delete). No reads: Put returns the old item.
-    this.requests = new KeygateFunction(this, 'Requests', {
-      ...common,
-      name: 'requests',
-      description: 'keygate POST /api/v1/requests: validate, transform, invoke the brain',
-      memorySize: 512,
-      timeout: REQUESTS_TIMEOUT,
-      environment: {
-        IDEMPOTENCY_TABLE: idempotency.tableName,
-        BRAIN_FUNCTION_NAME: brain.name,
-        BRAIN_TIMEOUT_MS: String(config.brainTimeoutMs),
-      },
-    });
-    this.requests.allow(['lambda:InvokeFunction'], [brain.arn]);
-    this.requests.allow(
-      ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
-      [idempotency.tableArn],
-    );
-
-    // keys-admin: exactly the calls of ApiKeyRepository and UserRepository.
-    this.keysAdmin = new KeygateFunction(this, 'KeysAdmin', {
-      ...common,
-      name: 'keys-admin',
-      description: 'keygate keys-admin: create, list, revoke and rotate API keys (ops)',
-      memorySize: 256,
-      timeout: Duration.seconds(30),
-      environment: keyTablesEnv,
-    });
-    // create: TransactWriteItems = ConditionCheck on Users + Put on ApiKeys; get/list read
-    // the base table (Get, BatchGet); revoke/rotate/suspend update keys.
-    this.keysAdmin.allow(
-      ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-      [apiKeys.tableArn],
-    );
-    // list/rotate/suspend find a user's keys through the user_id GSI.
-    this.keysAdmin.allow(['dynamodb:Query'], [`${apiKeys.tableArn}/index/${USER_ID_INDEX}`]);
-    // create-user (Put), find (Get), suspend/reactivate and the key transaction's conditional
-    // Update that records the key on its user.
-    this.keysAdmin.allow(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [users.tableArn]);
+    // Each function's memory, timeout, environment and grants come from infra/functions.ts,
+    // which the local runtime reads too.
+    this.authorizer = this.function('Authorizer', FUNCTIONS.authorizer, config, logRetention, brain);
+    this.requests = this.function('Requests', FUNCTIONS.requests, config, logRetention, brain);
+    this.keysAdmin = this.function('KeysAdmin', FUNCTIONS['keys-admin'], config, logRetention, brain);
 
     const functions: Array<KeygateFunction | undefined> = [
       this.authorizer,
@@ -199,6 +145,37 @@ export class KeygateStack extends Stack {
       'DynamoDB table of idempotency records',
     );
     this.output(STACK_OUTPUTS.alarmTopicArn, this.alarms.topic.topicArn, 'SNS topic of the stage alarms');
+  }
+
+  /** One function from its description: settings, environment, and exactly its grants. */
+  private function(
+    id: string,
+    description: FunctionDescription,
+    config: StageConfig,
+    logRetention: logs.RetentionDays,
+    brain?: { arn: string; name: string },
+  ): KeygateFunction {
+    const fn = new KeygateFunction(this, id, {
+      name: description.name,
+      description: description.description,
+      memorySize: description.memoryMb,
+      timeout: Duration.millis(description.timeoutMs(config)),
+      environment: environmentOf(description, {
+        tableName: (table) => this.tables.byId(table).tableName,
+        ...(brain ? { brain: { functionName: brain.name, timeoutMs: config.brainTimeoutMs } } : {}),
+      }),
+      logRetention,
+      retainLogs: config.retainData,
+    });
+    for (const grant of description.tables) {
+      const table = this.tables.byId(grant.table);
+      fn.allow(grant.actions, [grant.index ? `${table.tableArn}/index/${grant.index}` : table.tableArn]);
+    }
+    if (description.invokesBrain) {
+      if (!brain) throw new Error(`${description.name} invokes the brain, but the stack has none`);
+      fn.allow(['lambda:InvokeFunction'], [brain.arn]);
+    }
+    return fn;
   }
 
   private output(key: string, value: string, description: string): void {

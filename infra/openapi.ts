@@ -4,9 +4,9 @@
  * the stack uses `requestBodyJsonSchema('draft-4')` as the API Gateway model.
  */
 import * as z from 'zod';
-import { ERROR_CODES, statusOf } from '../shared/errors.js';
-import { apiRequestSchema } from '../shared/domain/requests/schema.js';
 import { apiSuccessSchema } from '../shared/domain/brain/contract.js';
+import { apiRequestSchema } from '../shared/domain/requests/schema.js';
+import { ERROR_CODES, statusOf } from '../shared/errors.js';
 import { ROUTES } from './routes.js';
 
 export function requestBodyJsonSchema(

@@ -1,17 +1,14 @@
 /**
- * The API's one route table, authorizer wiring and gateway responses. The CDK stack
- * builds API Gateway from these and the local runtime emulates API Gateway from these.
+ * The API's one route table and authorizer wiring. The CDK stack builds API Gateway from
+ * these and the local runtime emulates API Gateway from these (gateway responses: ./gateway-responses.ts).
  */
-import { DEFAULT_MESSAGES, type ErrorCode, statusOf } from '../shared/errors.js';
-import { SECURITY_HEADERS } from '../functions/requests/answers.js';
-
-export type LambdaName = 'authorizer' | 'requests' | 'keys-admin' | 'reference-brain';
+import type { FunctionName } from './functions.js';
 
 export interface Route {
   path: string;
   /** Methods the function implements; every other method is routed to it too and answered 405. */
   methods: readonly string[];
-  handler: LambdaName;
+  handler: FunctionName;
   authorized: boolean;
 }
 
@@ -21,7 +18,7 @@ export const ROUTES: readonly Route[] = [
 
 /** REQUEST authorizer: it reads either header, so no identity sources and no result cache. */
 export const AUTHORIZER = {
-  handler: 'authorizer' as LambdaName,
+  handler: 'authorizer' as FunctionName,
   type: 'REQUEST' as const,
   identitySources: [] as string[],
   resultsCacheTtlSeconds: 0,
@@ -32,96 +29,3 @@ export const GATEWAY_LIMITS = {
   maxPayloadBytes: 10 * 1024 * 1024,
   integrationTimeoutMs: 29_000,
 };
-
-export type GatewayResponseType =
-  | 'ACCESS_DENIED'
-  | 'UNAUTHORIZED'
-  | 'MISSING_AUTHENTICATION_TOKEN'
-  | 'THROTTLED'
-  | 'REQUEST_TOO_LARGE'
-  | 'INTEGRATION_TIMEOUT'
-  | 'AUTHORIZER_FAILURE'
-  | 'AUTHORIZER_CONFIGURATION_ERROR'
-  | 'BAD_REQUEST_BODY'
-  | 'DEFAULT_4XX'
-  | 'DEFAULT_5XX';
-
-export interface GatewayResponseDefinition {
-  type: GatewayResponseType;
-  code: ErrorCode;
-  statusCode: number;
-  /** Take the message from the authorizer's context (`message`), as a Deny carries it. */
-  messageFromAuthorizer: boolean;
-  /** A message of its own where the code's default would mislead (no quotes: it goes into JSON verbatim). */
-  message?: string;
-  /**
-   * Keep API Gateway's own status (e.g. its 502 for a malformed proxy answer) instead of
-   * `statusCode`, which then only applies where the gateway has none of its own (local runtime).
-   */
-  keepGatewayStatus?: boolean;
-}
-
-const response = (
-  type: GatewayResponseType,
-  code: ErrorCode,
-  options: { messageFromAuthorizer?: boolean; message?: string; keepGatewayStatus?: boolean } = {},
-): GatewayResponseDefinition => ({
-  type,
-  code,
-  statusCode: statusOf(code),
-  messageFromAuthorizer: options.messageFromAuthorizer ?? false,
-  ...(options.message ? { message: options.message } : {}),
-  ...(options.keepGatewayStatus ? { keepGatewayStatus: true } : {}),
-});
-
-export const GATEWAY_RESPONSES: readonly GatewayResponseDefinition[] = [
-  response('ACCESS_DENIED', 'unauthorized', { messageFromAuthorizer: true }),
-  response('UNAUTHORIZED', 'unauthorized'),
-  response('MISSING_AUTHENTICATION_TOKEN', 'not_found'),
-  response('THROTTLED', 'rate_limited'),
-  response('REQUEST_TOO_LARGE', 'payload_too_large'),
-  response('INTEGRATION_TIMEOUT', 'brain_timeout'),
-  response('AUTHORIZER_FAILURE', 'internal_error'),
-  response('AUTHORIZER_CONFIGURATION_ERROR', 'internal_error'),
-  response('BAD_REQUEST_BODY', 'invalid_request', { message: 'Request body does not match the schema.' }),
-  // Any other gateway-made 4xx (none is expected with this API's configuration).
-  response('DEFAULT_4XX', 'invalid_request', {
-    message: 'The request was refused by the API gateway; check the method, path, headers and body.',
-  }),
-  // 5xx API Gateway makes itself (a failed or malformed integration answer is its 502).
-  response('DEFAULT_5XX', 'internal_error', { keepGatewayStatus: true }),
-];
-
-export function gatewayResponse(type: GatewayResponseType): GatewayResponseDefinition {
-  const found = GATEWAY_RESPONSES.find((candidate) => candidate.type === type);
-  if (!found) throw new Error(`no gateway response for ${type}`);
-  return found;
-}
-
-/** Headers of a gateway response as API Gateway `responseParameters` values (quoted literals or context refs). */
-export function gatewayResponseHeaders(definition: GatewayResponseDefinition): Record<string, string> {
-  const headers: Record<string, string> = {
-    'Content-Type': "'application/json'",
-    'X-Request-Id': 'context.requestId',
-  };
-  for (const [name, value] of Object.entries(SECURITY_HEADERS)) headers[name] = `'${value}'`;
-  if (definition.code === 'unauthorized') headers['WWW-Authenticate'] = "'Bearer'";
-  return headers;
-}
-
-/** The caller-facing message of a gateway response; `authorizerMessage` is what a Deny's context carried. */
-export function gatewayResponseMessage(
-  definition: GatewayResponseDefinition,
-  authorizerMessage?: string,
-): string {
-  if (definition.messageFromAuthorizer && authorizerMessage) return authorizerMessage;
-  return definition.message ?? DEFAULT_MESSAGES[definition.code];
-}
-
-/** The envelope as an API Gateway mapping template (VTL); messages contain no quotes by design. */
-export function gatewayResponseTemplate(definition: GatewayResponseDefinition): string {
-  const message = definition.messageFromAuthorizer
-    ? '$context.authorizer.message'
-    : gatewayResponseMessage(definition);
-  return `{"success":false,"error":{"code":"${definition.code}","message":"${message}"},"request_id":"$context.requestId"}`;
-}

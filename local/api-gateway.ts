@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { Duplex } from 'node:stream';
-import { AUTHORIZER, GATEWAY_LIMITS, type LambdaName, ROUTES, type Route } from '../infra/routes.js';
+import type { FunctionName } from '../infra/functions.js';
+import { AUTHORIZER, GATEWAY_LIMITS, ROUTES, type Route } from '../infra/routes.js';
 import { evaluateAuthorizerResult } from './authorizer-policy.js';
 import { invokeFunction, type LocalFunction } from './functions.js';
 import {
@@ -34,7 +35,7 @@ export interface ApiGatewayOptions {
   tls: { key: string; cert: string };
   api: ApiInfo;
   /** The functions of the route table and the authorizer, by name; looked up per request. */
-  functions: Partial<Record<LambdaName, LocalFunction>>;
+  functions: Partial<Record<FunctionName, LocalFunction>>;
   throttle?: ThrottleSettings | false;
   maxPayloadBytes?: number;
   integrationTimeoutMs?: number;

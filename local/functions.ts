@@ -6,24 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ClientContext, CognitoIdentity, Context } from 'aws-lambda';
-import type { LambdaName } from '../infra/routes.js';
+import type { FunctionName } from '../infra/functions.js';
 
 export const LOCAL_REGION = 'us-east-1';
 export const LOCAL_ACCOUNT_ID = '123456789012';
-
-/**
- * Per-function timeouts of the local Lambda runtime, as infra/keygate-stack.ts sets them
- * (the reference brain's is the brain timeout + 5 s there; the local stack does the same).
- */
-export const DEFAULT_FUNCTION_TIMEOUTS_MS: Record<LambdaName, number> = {
-  authorizer: 5_000,
-  requests: 28_000,
-  'keys-admin': 30_000,
-  'reference-brain': 30_000,
-};
-
-/** The reference brain outlives the requests function's wait, so `test-timeout` gives a real 504. */
-export const REFERENCE_BRAIN_TIMEOUT_MARGIN_MS = 5_000;
 
 export const DEFAULT_MEMORY_MB = 256;
 
@@ -194,6 +180,6 @@ export async function loadHandler(
 }
 
 /** The module of each function's handler, relative to this file. */
-export function handlerModule(name: LambdaName): URL {
+export function handlerModule(name: FunctionName): URL {
   return new URL(`../functions/${name}/handler.ts`, import.meta.url);
 }

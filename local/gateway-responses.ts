@@ -1,15 +1,15 @@
-/**
- * Answers made by the emulated API Gateway itself: gateway responses rendered from the
- * stack's one definition (`shared/api/routes.ts` — template and headers, nothing restated),
- * and the validation API Gateway applies to a Lambda proxy answer.
- */
 import {
   type GatewayResponseDefinition,
   type GatewayResponseType,
   gatewayResponse,
   gatewayResponseHeaders,
   gatewayResponseTemplate,
-} from '../infra/routes.js';
+} from '../infra/gateway-responses.js';
+/**
+ * Answers made by the emulated API Gateway itself: gateway responses rendered from the
+ * stack's one definition (`shared/api/routes.ts` — template and headers, nothing restated),
+ * and the validation API Gateway applies to a Lambda proxy answer.
+ */
 
 export interface HttpAnswer {
   statusCode: number;

@@ -7,6 +7,7 @@
 import type { Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { environmentOf, FUNCTIONS, type FunctionName } from '../infra/functions.js';
 import {
   DEFAULT_DYNAMODB_PORT,
   DEFAULT_LAMBDA_PORT,
@@ -15,20 +16,22 @@ import {
 } from '../infra/local-endpoints.js';
 import type { StageName } from '../infra/stages.js';
 import { STAGES } from '../infra/stages.js';
-import type { LambdaName } from '../infra/routes.js';
 import { createLambdaClient } from '../shared/adapters/aws-clients.js';
-import { type TableNames, tableNamesFor } from '../shared/adapters/dynamodb/tables.js';
+import {
+  type TableNames,
+  tableById,
+  tableNameOf,
+  tableNamesFor,
+} from '../shared/adapters/dynamodb/tables.js';
 import { createApiGateway } from './api-gateway.js';
 import { DEFAULT_CERT_DIR, ensureCertificate } from './cert.js';
 import { createTables, localDynamoClient, type RunningDynamoDb, startDynamoDbLocal } from './dynamodb.js';
 import {
-  DEFAULT_FUNCTION_TIMEOUTS_MS,
   handlerModule,
   LOCAL_ACCOUNT_ID,
   LOCAL_REGION,
   type LocalFunction,
   loadHandler,
-  REFERENCE_BRAIN_TIMEOUT_MARGIN_MS,
 } from './functions.js';
 import { createInvokeServer } from './lambda-server.js';
 
@@ -72,7 +75,7 @@ export interface LocalStackOptions {
   /** API Gateway's integration timeout; default 29 s. */
   integrationTimeoutMs?: number;
   /** Per-function timeout overrides of the local Lambda runtime. */
-  functionTimeoutsMs?: Partial<Record<LambdaName, number>>;
+  functionTimeoutsMs?: Partial<Record<FunctionName, number>>;
   /** Powertools log level of the functions (POWERTOOLS_LOG_LEVEL); default: the environment's. */
   functionLogLevel?: FunctionLogLevel;
 }
@@ -207,11 +210,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const tableNames = tableNamesFor(options.tablePrefix ?? DEFAULT_TABLE_PREFIX);
   const region = process.env.AWS_REGION ?? LOCAL_REGION;
   const brainTimeoutMs = options.brainTimeoutMs ?? stageConfig.brainTimeoutMs;
-  const timeouts = {
-    ...DEFAULT_FUNCTION_TIMEOUTS_MS,
-    'reference-brain': brainTimeoutMs + REFERENCE_BRAIN_TIMEOUT_MARGIN_MS,
-    ...options.functionTimeoutsMs,
-  };
 
   const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async () => {
@@ -261,23 +259,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // whole process, because Powertools also reads them after init (each singleMetric()).
     process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
     process.env.POWERTOOLS_TRACE_ENABLED ??= 'false';
-    const env: Record<string, string | undefined> = {
+    // Each function gets its own environment, from the description the stack deploys too,
+    // plus the local endpoints.
+    const envOf = (name: FunctionName): Record<string, string | undefined> => ({
+      ...environmentOf(FUNCTIONS[name], {
+        tableName: (table) => tableNameOf(tableNames, tableById(table)),
+        brain: { functionName: 'reference-brain', timeoutMs: brainTimeoutMs },
+      }),
       AWS_REGION: region,
-      API_KEYS_TABLE: tableNames.apiKeys,
-      USERS_TABLE: tableNames.users,
-      IDEMPOTENCY_TABLE: tableNames.idempotency,
       DYNAMODB_ENDPOINT: dynamodbEndpoint,
-      BRAIN_FUNCTION_NAME: 'reference-brain',
-      BRAIN_TIMEOUT_MS: String(brainTimeoutMs),
       LAMBDA_ENDPOINT: lambdaUrl,
       POWERTOOLS_LOG_LEVEL: options.functionLogLevel ?? process.env.POWERTOOLS_LOG_LEVEL,
-    };
-    const load = async (name: LambdaName): Promise<LocalFunction> => ({
-      name,
-      timeoutMs: timeouts[name],
-      handler: await loadHandler(handlerModule(name), env),
     });
-    const loaded: Record<LambdaName, LocalFunction> = {
+    const load = async (name: FunctionName): Promise<LocalFunction> => ({
+      name,
+      timeoutMs: options.functionTimeoutsMs?.[name] ?? FUNCTIONS[name].timeoutMs({ brainTimeoutMs }),
+      memoryMb: FUNCTIONS[name].memoryMb,
+      handler: await loadHandler(handlerModule(name), envOf(name)),
+    });
+    const loaded: Record<FunctionName, LocalFunction> = {
       authorizer: await load('authorizer'),
       requests: await load('requests'),
       'keys-admin': await load('keys-admin'),

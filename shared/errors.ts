@@ -1,7 +1,10 @@
 /**
- * One error module for every answer keygate gives: the functions, API Gateway's gateway
- * responses and the local runtime all build their envelope from here (SPEC §3).
+ * The one error module (SPEC §3): codes, their statuses, OpenAI error types and default
+ * messages, the envelope (and its schema for OpenAPI), the headers every answer carries,
+ * and the error the request path throws. The functions, the gateway responses (infra/),
+ * the local runtime and OpenAPI all read it; a new error code touches only this file.
  */
+import type * as z from 'zod';
 
 export const ERROR_CODES = [
   'invalid_json',
@@ -52,6 +55,26 @@ export function statusOf(code: ErrorCode): number {
 }
 
 /**
+ * OpenAI's error type for a status (SPEC §3), so OpenAI SDKs read our errors as their own:
+ * 400/404/405/409/413/415 → invalid_request_error, 401 → authentication_error,
+ * 403 → permission_error, 429 → rate_limit_error, 5xx → api_error.
+ */
+export type OpenAiErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'rate_limit_error'
+  | 'api_error';
+
+export function openAiTypeOf(code: ErrorCode): OpenAiErrorType {
+  const status = statusOf(code);
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 429) return 'rate_limit_error';
+  return status >= 500 ? 'api_error' : 'invalid_request_error';
+}
+
+/**
  * Messages callers see by default; 5xx ones say what to do, never what broke inside.
  * No double quotes or backslashes: gateway response templates embed them in JSON verbatim.
  */
@@ -78,7 +101,7 @@ export interface ErrorDetail {
 
 export interface ErrorEnvelope {
   success: false;
-  error: { code: ErrorCode; message: string; details?: ErrorDetail[] };
+  error: { code: ErrorCode; type: OpenAiErrorType; message: string; details?: ErrorDetail[] };
   request_id: string;
 }
 
@@ -90,9 +113,46 @@ export function errorEnvelope(
 ): ErrorEnvelope {
   return {
     success: false,
-    error: { code, message, ...(details && details.length > 0 ? { details } : {}) },
+    error: { code, type: openAiTypeOf(code), message, ...(details && details.length > 0 ? { details } : {}) },
     request_id: requestId,
   };
+}
+
+/**
+ * The envelope as a zod schema, for OpenAPI. Built on demand with the caller's zod, so a
+ * function that only needs the codes (the authorizer) bundles no zod for it.
+ */
+export function errorEnvelopeSchema(zod: typeof z) {
+  return zod.object({
+    success: zod.literal(false),
+    error: zod.object({
+      code: zod.enum(ERROR_CODES),
+      type: zod.enum([
+        'invalid_request_error',
+        'authentication_error',
+        'permission_error',
+        'rate_limit_error',
+        'api_error',
+      ]),
+      message: zod.string(),
+      details: zod.array(zod.object({ path: zod.string(), message: zod.string() })).optional(),
+    }),
+    request_id: zod.string(),
+  });
+}
+
+/** Headers on every answer, from functions, gateway responses and the local runtime (SPEC §3). */
+export const SECURITY_HEADERS = {
+  'Strict-Transport-Security': 'max-age=31536000; includeSubDomains',
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+} as const;
+
+/** Headers an error answer adds for its code: how to authenticate (401), what is allowed (405). */
+export function errorHeaders(code: ErrorCode): Record<string, string> {
+  if (code === 'unauthorized') return { 'WWW-Authenticate': 'Bearer' };
+  if (code === 'method_not_allowed') return { Allow: 'POST' };
+  return {};
 }
 
 /** Thrown inside the request path; `expose` (status < 500) decides whether its message is shown. */

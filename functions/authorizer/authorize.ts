@@ -1,18 +1,18 @@
 /**
- * The REQUEST authorizer's logic. Fails closed: every path that is not a verified,
+ * The REQUEST authorizer at the edge: headers in, IAM policy out. Fails closed: every path that is not a verified,
  * active key — including any DynamoDB failure — returns a Deny, never throws, never Allows.
  */
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import { AUTH_MESSAGES, type AuthRefusalReason } from '../../shared/errors.js';
 import { hashKey, hashPrefix } from '../../shared/domain/keys/format.js';
-import type { KeyService } from '../../shared/domain/keys/service.js';
-import type { LogSink } from '../../shared/adapters/observability.js';
+import type { KeyVerifier } from '../../shared/domain/keys/verify.js';
+import type { LogSink } from '../../shared/domain/ports.js';
+import { AUTH_MESSAGES, type AuthRefusalReason } from '../../shared/errors.js';
 import { extractApiKey } from './credentials.js';
 import { allowPolicy, denyPolicy } from './policy.js';
 
 export interface AuthorizerDeps {
-  keys: Pick<KeyService, 'verify'>;
+  keys: KeyVerifier;
   logger: Pick<LogSink, 'debug' | 'info' | 'error'>;
   metrics: Pick<Metrics, 'addDimension' | 'addMetric' | 'publishStoredMetrics'>;
 }

@@ -1,35 +1,35 @@
 /** API Gateway REQUEST authorizer: one conditional UpdateItem per well-formed key, zero otherwise. */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import { createAuthorizer } from './authorize.js';
 import { createDocumentClient } from '../../shared/adapters/aws-clients.js';
-import { loadConfig, tablesConfigSchema } from '../../shared/adapters/config.js';
-import { createLogger, createMetrics } from '../../shared/adapters/observability.js';
-import { createTracer } from '../../shared/adapters/tracing.js';
-import { createKeyServiceFor } from '../../shared/wiring.js';
+import { authorizerConfigSchema, loadConfig } from '../../shared/adapters/config.js';
+import { DynamoKeyVerificationStore } from '../../shared/adapters/dynamodb/key-verification-store.js';
+import { createLogger } from '../../shared/adapters/observability/logger.js';
+import { createMetrics } from '../../shared/adapters/observability/metrics.js';
+import { loadTracing, tracingMiddleware } from '../../shared/adapters/observability/tracing.js';
+import { createKeyVerifier } from '../../shared/domain/keys/verify.js';
+import { createAuthorizer } from './authorize.js';
 
-const config = loadConfig(tablesConfigSchema);
+const config = loadConfig(authorizerConfigSchema);
 const logger = createLogger('authorizer');
 const metrics = createMetrics('authorizer');
-const tracer = createTracer('authorizer');
+const tracing = await loadTracing('authorizer');
 // Short timeouts and one retry: a slow DynamoDB must become a quick refusal, not a hang.
 const client = createDocumentClient({
   endpoint: config.DYNAMODB_ENDPOINT,
   connectionTimeoutMs: 500,
   requestTimeoutMs: 1500,
   maxAttempts: 2,
-  tracer,
+  instrumentation: tracing?.instrumentation,
 });
-const keys = createKeyServiceFor(
-  client,
-  { apiKeys: config.API_KEYS_TABLE, users: config.USERS_TABLE },
+const authorize = createAuthorizer({
+  keys: createKeyVerifier({ keys: new DynamoKeyVerificationStore(client, config.API_KEYS_TABLE) }),
   logger,
-);
-const authorize = createAuthorizer({ keys, logger, metrics });
+  metrics,
+});
 
 export const handler = middy<APIGatewayRequestAuthorizerEvent | null, APIGatewayAuthorizerResult>()
-  .use(captureLambdaHandler(tracer, { captureResponse: false }))
+  .use(tracingMiddleware(tracing))
   .use(injectLambdaContext(logger))
   .handler((event) => authorize(event));

@@ -1,33 +1,38 @@
-/** keys-admin: invoked by ops from the console, the CLI or `aws lambda invoke`. */
+/** keys-admin: invoked by ops from the console, the CLI or `aws lambda invoke` (SPEC §6). */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { createKeysAdmin } from '../../shared/domain/admin/keys-admin.js';
 import { createDocumentClient } from '../../shared/adapters/aws-clients.js';
-import { loadConfig, tablesConfigSchema } from '../../shared/adapters/config.js';
-import { createLogger } from '../../shared/adapters/observability.js';
-import { createTracer } from '../../shared/adapters/tracing.js';
-import { createKeyServiceFor } from '../../shared/wiring.js';
+import { keysAdminConfigSchema, loadConfig } from '../../shared/adapters/config.js';
+import { DynamoKeyStore } from '../../shared/adapters/dynamodb/api-key-store.js';
+import { DynamoUserStore } from '../../shared/adapters/dynamodb/user-store.js';
+import { createLogger } from '../../shared/adapters/observability/logger.js';
+import { loadTracing, tracingMiddleware } from '../../shared/adapters/observability/tracing.js';
+import { type AdminAnswer, createKeysAdmin } from '../../shared/domain/admin/keys-admin.js';
+import { createKeyService } from '../../shared/domain/keys/service.js';
+import { claimedActorOf } from './actor.js';
 
-const config = loadConfig(tablesConfigSchema);
+const config = loadConfig(keysAdminConfigSchema);
 const logger = createLogger('keys-admin');
-const tracer = createTracer('keys-admin');
-const client = createDocumentClient({ endpoint: config.DYNAMODB_ENDPOINT, tracer });
+const tracing = await loadTracing('keys-admin');
+const client = createDocumentClient({
+  endpoint: config.DYNAMODB_ENDPOINT,
+  instrumentation: tracing?.instrumentation,
+});
 const keysAdmin = createKeysAdmin({
-  keys: createKeyServiceFor(client, { apiKeys: config.API_KEYS_TABLE, users: config.USERS_TABLE }, logger),
+  keys: createKeyService({
+    keys: new DynamoKeyStore({
+      client,
+      tableName: config.API_KEYS_TABLE,
+      usersTableName: config.USERS_TABLE,
+    }),
+    users: new DynamoUserStore(client, config.USERS_TABLE),
+    logger,
+  }),
   logger,
 });
 
-/**
- * Who invoked us, where Lambda tells: the CLI sends `{"custom": {"actor": …}}` as client
- * context (the runtime passes the decoded JSON as is; the typings spell it `Custom`).
- */
-function actorOf(context: Context | undefined): string {
-  const clientContext = context?.clientContext as { Custom?: unknown; custom?: unknown } | undefined;
-  const custom = (clientContext?.custom ?? clientContext?.Custom) as { actor?: unknown } | undefined;
-  if (typeof custom?.actor === 'string' && custom.actor.length <= 256) return custom.actor;
-  return context?.identity?.cognitoIdentityId ?? 'unknown';
-}
-
-export const handler = async (event: unknown, context?: Context) => {
-  if (context) logger.addContext(context);
-  return keysAdmin(event, actorOf(context));
-};
+export const handler = middy<unknown, AdminAnswer, Error, Context>()
+  .use(tracingMiddleware(tracing))
+  .use(injectLambdaContext(logger))
+  .handler((event, context) => keysAdmin(event, claimedActorOf(context)));

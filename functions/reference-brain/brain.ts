@@ -5,8 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { issuesToDetails } from '../../shared/domain/requests/schema.js';
-import { type BrainAnswer, type BrainRequest, brainRequestSchema } from '../../shared/domain/brain/contract.js';
+import {
+  type BrainAnswer,
+  type BrainRequest,
+  brainRequestSchema,
+} from '../../shared/domain/brain/contract.js';
+import { issuesToDetails } from '../../shared/domain/validation.js';
 
 export interface ModelPrice {
   /** USD per 1,000 input tokens. */

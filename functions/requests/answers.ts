@@ -1,12 +1,13 @@
+/** The requests function's Lambda proxy answers (SPEC §3 headers) and header lookup. */
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import { type ErrorCode, type ErrorDetail, errorEnvelope, statusOf } from '../../shared/errors.js';
-
-/** Headers on every answer, from functions, gateway responses and the local runtime (SPEC §3). */
-export const SECURITY_HEADERS = {
-  'Strict-Transport-Security': 'max-age=31536000; includeSubDomains',
-  'Cache-Control': 'no-store',
-  'X-Content-Type-Options': 'nosniff',
-} as const;
+import {
+  type ErrorCode,
+  type ErrorDetail,
+  errorEnvelope,
+  errorHeaders,
+  SECURITY_HEADERS,
+  statusOf,
+} from '../../shared/errors.js';
 
 export function jsonHeaders(requestId: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -32,9 +33,12 @@ export function errorResponse(
   message?: string,
   details?: ErrorDetail[],
 ): APIGatewayProxyResult {
-  const extra: Record<string, string> = code === 'unauthorized' ? { 'WWW-Authenticate': 'Bearer' } : {};
-  if (code === 'method_not_allowed') extra.Allow = 'POST';
-  return jsonResponse(statusOf(code), errorEnvelope(code, requestId, message, details), requestId, extra);
+  return jsonResponse(
+    statusOf(code),
+    errorEnvelope(code, requestId, message, details),
+    requestId,
+    errorHeaders(code),
+  );
 }
 
 /** Case-insensitive header lookup: API Gateway passes names as the client spelled them. */
@@ -48,17 +52,4 @@ export function getHeader(
     if (key.toLowerCase() === wanted) return value;
   }
   return undefined;
-}
-
-export function getMultiHeader(
-  multi: Record<string, string[] | undefined> | null | undefined,
-  name: string,
-): string[] {
-  if (!multi) return [];
-  const wanted = name.toLowerCase();
-  const values: string[] = [];
-  for (const [key, list] of Object.entries(multi)) {
-    if (key.toLowerCase() === wanted && list) values.push(...list);
-  }
-  return values;
 }

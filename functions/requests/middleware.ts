@@ -5,10 +5,10 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { LogSink } from '../../shared/domain/ports.js';
+import { MAX_BODY_BYTES } from '../../shared/domain/requests/schema.js';
 import { type ErrorCode, HttpError } from '../../shared/errors.js';
 import { errorResponse, getHeader } from './answers.js';
-import type { LogSink } from '../../shared/adapters/observability.js';
-import { MAX_BODY_BYTES } from '../../shared/domain/requests/schema.js';
 
 type ProxyMiddleware = MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult>;
 
@@ -20,10 +20,10 @@ export function requestIdOf(event: Partial<APIGatewayProxyEvent> | null | undefi
 }
 
 /**
- * Turns any thrown error into the envelope; 5xx show a generic message, details go to the
+ * Turns any thrown error into an envelope answer; 5xx show a generic message, details go to the
  * log, and every error answer is counted (`RequestError` by code) when metrics are given.
  */
-export function errorEnvelope(
+export function errorAnswers(
   logger: Pick<LogSink, 'error'>,
   metrics?: Pick<Metrics, 'singleMetric'>,
 ): ProxyMiddleware {

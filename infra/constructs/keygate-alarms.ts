@@ -12,7 +12,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE } from '../../shared/adapters/observability.js';
+import { METRICS_NAMESPACE } from '../../shared/adapters/observability/metrics.js';
 import type { StageConfig } from '../stages.js';
 
 export interface KeygateAlarmsProps {

@@ -15,23 +15,18 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as targets from 'aws-cdk-lib/aws-route53-targets';
 import { Construct } from 'constructs';
-import { requestBodyJsonSchema } from '../openapi.js';
-import {
-  AUTHORIZER,
-  GATEWAY_RESPONSES,
-  gatewayResponseHeaders,
-  gatewayResponseTemplate,
-  type LambdaName,
-  ROUTES,
-} from '../routes.js';
+import type { FunctionName } from '../functions.js';
+import { GATEWAY_RESPONSES, gatewayResponseHeaders, gatewayResponseTemplate } from '../gateway-responses.js';
 import { acknowledge } from '../nag.js';
+import { requestBodyJsonSchema } from '../openapi.js';
 import { toApiGatewaySchema } from '../request-model.js';
+import { AUTHORIZER, ROUTES } from '../routes.js';
 import { type StageConfig, TLS_SECURITY_POLICY } from '../stages.js';
 
 export interface KeygateApiProps {
   config: StageConfig;
   /** The deployed functions by route-table name (the brain is not needed by the API). */
-  functions: Partial<Record<LambdaName, lambda.IFunction>>;
+  functions: Partial<Record<FunctionName, lambda.IFunction>>;
   logRetention: logs.RetentionDays;
 }
 
@@ -247,7 +242,7 @@ export class KeygateApi extends Construct {
     }
   }
 
-  private functionFor(props: KeygateApiProps, name: LambdaName): lambda.IFunction {
+  private functionFor(props: KeygateApiProps, name: FunctionName): lambda.IFunction {
     const fn = props.functions[name];
     if (!fn) throw new Error(`the route table needs function "${name}", which the stack did not create`);
     return fn;

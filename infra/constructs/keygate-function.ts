@@ -12,8 +12,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { LambdaName } from '../routes.js';
-import { METRICS_NAMESPACE } from '../../shared/adapters/observability.js';
+import type { FunctionName } from '../functions.js';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -26,7 +25,7 @@ const ESM_REQUIRE_BANNER =
 
 export interface KeygateFunctionProps {
   /** `functions/<name>/handler.ts`, exporting `handler`. */
-  name: LambdaName;
+  name: FunctionName;
   memorySize: number;
   timeout: Duration;
   environment: Record<string, string>;
@@ -69,12 +68,8 @@ export class KeygateFunction extends Construct {
       logGroup: this.logGroup,
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: fileURLToPath(new URL('../../package-lock.json', import.meta.url)),
-      environment: {
-        POWERTOOLS_SERVICE_NAME: props.name,
-        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-        NODE_OPTIONS: '--enable-source-maps',
-        ...props.environment,
-      },
+      // The description's environment (infra/functions.ts) plus what only a deployment needs.
+      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
       bundling: {
         format: OutputFormat.ESM,
         target: 'node24',

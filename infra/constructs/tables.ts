@@ -12,6 +12,7 @@ import {
   idempotencyTable,
   type KeyAttribute,
   type TableDefinition,
+  type TableId,
   usersTable,
 } from '../../shared/adapters/dynamodb/tables.js';
 
@@ -41,6 +42,17 @@ export class KeygateTables extends Construct {
     this.apiKeys = this.build(apiKeysTable, props);
     this.users = this.build(usersTable, props);
     this.idempotency = this.build(idempotencyTable, props);
+  }
+
+  byId(id: TableId): dynamodb.Table {
+    switch (id) {
+      case 'ApiKeys':
+        return this.apiKeys;
+      case 'Users':
+        return this.users;
+      case 'Idempotency':
+        return this.idempotency;
+    }
   }
 
   /** All three, with the definition each was built from. */

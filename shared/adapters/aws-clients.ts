@@ -19,7 +19,7 @@ export interface ClientOptions {
   connectionTimeoutMs?: number;
   requestTimeoutMs?: number;
   maxAttempts?: number;
-  tracer?: ClientInstrumentation;
+  instrumentation?: ClientInstrumentation | undefined;
 }
 
 /** Local endpoints need some credentials; real AWS uses the function's role. */
@@ -43,7 +43,7 @@ export function createDocumentClient(options: ClientOptions = {}): DynamoDBDocum
       throwOnRequestTimeout: true,
     }),
   });
-  options.tracer?.captureAWSv3Client(client);
+  options.instrumentation?.captureAWSv3Client(client);
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 
@@ -60,6 +60,6 @@ export function createLambdaClient(options: ClientOptions = {}): LambdaClient {
       throwOnRequestTimeout: true,
     }),
   });
-  options.tracer?.captureAWSv3Client(client);
+  options.instrumentation?.captureAWSv3Client(client);
   return client;
 }

@@ -3,9 +3,10 @@
  * envelope's 502/503/504. Details go to the log; the caller sees only the code.
  */
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
-import { HttpError } from '../errors.js';
-import type { LogSink } from './observability.js';
 import { type BrainDecisionAnswer, type BrainRequest, brainAnswerSchema } from '../domain/brain/contract.js';
+import type { LogSink } from '../domain/ports.js';
+import type { InvokeBrain } from '../domain/requests/ports.js';
+import { HttpError } from '../errors.js';
 
 export interface BrainClientOptions {
   lambda: LambdaClient;
@@ -32,7 +33,7 @@ export function classifyInvokeFailure(error: unknown): HttpError {
   return brainError('brain_error', error);
 }
 
-export function createBrainClient(options: BrainClientOptions) {
+export function createBrainClient(options: BrainClientOptions): InvokeBrain {
   const { lambda, functionName, timeoutMs, logger } = options;
   const decoder = new TextDecoder();
 
@@ -112,5 +113,3 @@ export function createBrainClient(options: BrainClientOptions) {
     return parsed.data;
   };
 }
-
-export type InvokeBrain = ReturnType<typeof createBrainClient>;

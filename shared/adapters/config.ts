@@ -8,7 +8,13 @@ import * as z from 'zod/mini';
 const optionalUrl = z.optional(z.url());
 const tableName = z.string().check(z.minLength(1));
 
-export const tablesConfigSchema = z.object({
+/** The authorizer: the ApiKeys table only (its one call is the verify write). */
+export const authorizerConfigSchema = z.object({
+  API_KEYS_TABLE: tableName,
+  DYNAMODB_ENDPOINT: optionalUrl,
+});
+
+export const keysAdminConfigSchema = z.object({
   API_KEYS_TABLE: tableName,
   USERS_TABLE: tableName,
   DYNAMODB_ENDPOINT: optionalUrl,
@@ -30,7 +36,14 @@ export const requestsConfigSchema = z.object({
   DYNAMODB_ENDPOINT: optionalUrl,
 });
 
-export type TablesConfig = z.infer<typeof tablesConfigSchema>;
+/** The reference brain: an optional per-request cost ceiling in USD (default in its code). */
+export const referenceBrainConfigSchema = z.object({
+  REFERENCE_BRAIN_MAX_COST_USD: z.optional(z.coerce.number().check(z.positive())),
+});
+
+export type AuthorizerConfig = z.infer<typeof authorizerConfigSchema>;
+export type KeysAdminConfig = z.infer<typeof keysAdminConfigSchema>;
+export type ReferenceBrainConfig = z.infer<typeof referenceBrainConfigSchema>;
 export type RequestsConfig = z.infer<typeof requestsConfigSchema>;
 
 export class ConfigError extends Error {

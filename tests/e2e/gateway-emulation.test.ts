@@ -7,13 +7,13 @@
 import type { Server } from 'node:https';
 import type { APIGatewayProxyEvent, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { GATEWAY_RESPONSES } from '../../infra/gateway-responses.js';
 import { type ApiGatewayOptions, createApiGateway } from '../../local/api-gateway.js';
 import { arnMatches } from '../../local/authorizer-policy.js';
 import { ensureCertificate, type LocalCertificate } from '../../local/cert.js';
 import type { LambdaHandler, LocalFunction } from '../../local/functions.js';
 import { renderGatewayResponse, validateProxyResult } from '../../local/gateway-responses.js';
 import { TokenBucket } from '../../local/throttle.js';
-import { GATEWAY_RESPONSES } from '../../infra/routes.js';
 import { DEFAULT_MESSAGES } from '../../shared/errors.js';
 import { callApi, expectEnvelope, type HttpsAnswer } from './support/https.js';
 

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack.js';
-import type { KeyMetadata } from '../../shared/domain/keys/model.js';
+import type { KeyMetadata } from '../../shared/domain/keys/metadata.js';
 import { runCli, runCliJson } from './support/cli.js';
 import { CHAT_BODY, callApi, expectEnvelope, expectSecurityHeaders, jsonHeaders } from './support/https.js';
 import { startTestStack } from './support/stack.js';

@@ -1,8 +1,8 @@
 /** The zod → API Gateway model conversion (infra/request-model.ts). */
 import { JsonSchemaType, JsonSchemaVersion } from 'aws-cdk-lib/aws-apigateway';
 import { describe, expect, it } from 'vitest';
-import { toApiGatewaySchema } from '../../infra/request-model.js';
 import { requestBodyJsonSchema } from '../../infra/openapi.js';
+import { toApiGatewaySchema } from '../../infra/request-model.js';
 
 describe('toApiGatewaySchema', () => {
   it('keeps the generated constraints of the request body', () => {

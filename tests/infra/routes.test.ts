@@ -1,13 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
-  AUTHORIZER,
   GATEWAY_RESPONSES,
   gatewayResponse,
   gatewayResponseHeaders,
   gatewayResponseTemplate,
-  ROUTES,
-} from '../../infra/routes.js';
-import { AUTH_MESSAGES, statusOf } from '../../shared/errors.js';
+} from '../../infra/gateway-responses.js';
+import { AUTHORIZER, ROUTES } from '../../infra/routes.js';
+import { AUTH_MESSAGES, openAiTypeOf, statusOf } from '../../shared/errors.js';
 
 /** What API Gateway substitutes into a gateway response template. */
 function render(template: string, message: string): string {
@@ -42,7 +41,7 @@ describe('the route table and gateway responses', () => {
 
         expect(body).toEqual({
           success: false,
-          error: { code: definition.code, message: expect.any(String) },
+          error: { code: definition.code, type: openAiTypeOf(definition.code), message: expect.any(String) },
           request_id: 'req-9',
         });
         if (definition.messageFromAuthorizer) expect(body.error.message).toBe(message);

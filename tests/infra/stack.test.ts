@@ -9,16 +9,17 @@ import { pathToFileURL } from 'node:url';
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { BRAIN_FAILURE_OUTCOMES } from '../../infra/constructs/keygate-alarms.js';
-import { STACK_OUTPUTS } from '../../infra/outputs.js';
-import { STAGE_NAMES, type StageConfig, type StageName, TLS_SECURITY_POLICY } from '../../infra/stages.js';
-import { requestBodyJsonSchema } from '../../infra/openapi.js';
+import type { KeygateFunction } from '../../infra/constructs/keygate-function.js';
 import {
   GATEWAY_RESPONSES,
   gatewayResponseHeaders,
   gatewayResponseTemplate,
-} from '../../infra/routes.js';
-import { SECURITY_HEADERS } from '../../functions/requests/answers.js';
+} from '../../infra/gateway-responses.js';
+import { requestBodyJsonSchema } from '../../infra/openapi.js';
+import { STACK_OUTPUTS } from '../../infra/outputs.js';
+import { STAGE_NAMES, type StageConfig, type StageName, TLS_SECURITY_POLICY } from '../../infra/stages.js';
 import { API_KEYS_INDEX_ATTRIBUTES, USER_ID_INDEX } from '../../shared/adapters/dynamodb/tables.js';
+import { SECURITY_HEADERS } from '../../shared/errors.js';
 import {
   acknowledgments,
   logicalId,
@@ -174,18 +175,20 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       }
     });
 
-    it('gives the authorizer and keys-admin their table names', () => {
-      for (const fn of [stack().authorizer, stack().keysAdmin]) {
-        template().hasResourceProperties('AWS::Lambda::Function', {
-          Role: { 'Fn::GetAtt': [id(fn.role), 'Arn'] },
-          Environment: {
-            Variables: Match.objectLike({
-              API_KEYS_TABLE: { Ref: id(stack().tables.apiKeys) },
-              USERS_TABLE: { Ref: id(stack().tables.users) },
-            }),
-          },
-        });
-      }
+    it('gives the authorizer and keys-admin their table names, and each only its own', () => {
+      const variablesOf = (fn: KeygateFunction) =>
+        template().findResources('AWS::Lambda::Function')[id(fn.function)]?.Properties.Environment.Variables;
+      expect(variablesOf(stack().authorizer)).toMatchObject({
+        API_KEYS_TABLE: { Ref: id(stack().tables.apiKeys) },
+      });
+      // The authorizer's one call is the verify write on ApiKeys: no other table's name.
+      expect(variablesOf(stack().authorizer)).not.toHaveProperty('USERS_TABLE');
+      expect(variablesOf(stack().authorizer)).not.toHaveProperty('IDEMPOTENCY_TABLE');
+      expect(variablesOf(stack().keysAdmin)).toMatchObject({
+        API_KEYS_TABLE: { Ref: id(stack().tables.apiKeys) },
+        USERS_TABLE: { Ref: id(stack().tables.users) },
+      });
+      expect(variablesOf(stack().keysAdmin)).not.toHaveProperty('IDEMPOTENCY_TABLE');
     });
 
     it('points the requests function at the stage brain and times it out below 29 s', () => {

@@ -5,7 +5,7 @@
  */
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { createLambdaClient } from '../../shared/adapters/aws-clients.js';
-import type { KeyMetadata } from '../../shared/domain/keys/model.js';
+import type { KeyMetadata } from '../../shared/domain/keys/metadata.js';
 
 export type AdminAnswer =
   | { ok: true; apiKey?: string; key?: KeyMetadata; keys?: KeyMetadata[]; retired?: KeyMetadata[] }

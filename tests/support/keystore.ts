@@ -1,11 +1,11 @@
 /** The key store (service + repositories) wired to test tables, with an injectable clock and random source. */
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoKeyStore } from '../../shared/adapters/dynamodb/api-key-store.js';
+import { DynamoUserStore } from '../../shared/adapters/dynamodb/user-store.js';
 import type { RandomSource } from '../../shared/domain/keys/format.js';
 import type { ApiKeyItem } from '../../shared/domain/keys/model.js';
 import { createKeyService, type KeyService } from '../../shared/domain/keys/service.js';
-import type { LogSink } from '../../shared/adapters/observability.js';
-import { ApiKeyRepository } from '../../shared/adapters/dynamodb/api-key-store.js';
-import { UserRepository } from '../../shared/adapters/dynamodb/user-store.js';
+import type { LogSink } from '../../shared/domain/ports.js';
 import type { TestTables } from './dynamo.js';
 import { silentLogger } from './logs.js';
 
@@ -30,20 +30,20 @@ export function testClock(start: Date | string = new Date()): TestClock {
 
 export interface TestKeyStore {
   service: KeyService;
-  keys: ApiKeyRepository;
-  users: UserRepository;
+  keys: DynamoKeyStore;
+  users: DynamoUserStore;
 }
 
 export function keyStoreFor(
   tables: Pick<TestTables, 'doc' | 'names'>,
   options: { clock?: () => Date; random?: RandomSource; maxCreateAttempts?: number; logger?: LogSink } = {},
 ): TestKeyStore {
-  const keys = new ApiKeyRepository({
+  const keys = new DynamoKeyStore({
     client: tables.doc,
     tableName: tables.names.apiKeys,
     usersTableName: tables.names.users,
   });
-  const users = new UserRepository(tables.doc, tables.names.users);
+  const users = new DynamoUserStore(tables.doc, tables.names.users);
   const service = createKeyService({
     keys,
     users,
@@ -80,4 +80,17 @@ let userCounter = 0;
 export function uniqueUserId(label = 'user'): string {
   userCounter += 1;
   return `${label}-${userCounter}-${Date.now().toString(36)}`;
+}
+
+/** The key service on the DynamoDB adapters, as keys-admin wires it. */
+export function createKeyServiceFor(
+  client: DynamoDBDocumentClient,
+  tables: { apiKeys: string; users: string },
+  logger: LogSink,
+): KeyService {
+  return createKeyService({
+    keys: new DynamoKeyStore({ client, tableName: tables.apiKeys, usersTableName: tables.users }),
+    users: new DynamoUserStore(client, tables.users),
+    logger,
+  });
 }

@@ -1,5 +1,5 @@
+import type { LogSink } from '../../shared/domain/ports.js';
 /** Log capture for tests: a recording LogSink for the domain, and stdout capture for the real Powertools logger. */
-import type { LogSink } from '../../shared/adapters/observability.js';
 
 export interface LogRecord {
   level: 'debug' | 'info' | 'warn' | 'error';

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { errorResponse, getHeader } from '../../functions/requests/answers.js';
 import {
   AUTH_MESSAGES,
   DEFAULT_MESSAGES,
   ERROR_CODES,
   errorEnvelope,
   HttpError,
+  openAiTypeOf,
   statusOf,
 } from '../../shared/errors.js';
-import { errorResponse, getHeader } from '../../functions/requests/answers.js';
 
 describe('the error codes', () => {
   it('map to the statuses of SPEC §3', () => {
@@ -25,6 +26,24 @@ describe('the error codes', () => {
       brain_error: 502,
       brain_unavailable: 503,
       brain_timeout: 504,
+    });
+  });
+
+  it("carry OpenAI's error type for their status (SPEC §3)", () => {
+    expect(Object.fromEntries(ERROR_CODES.map((code) => [code, openAiTypeOf(code)]))).toEqual({
+      invalid_json: 'invalid_request_error',
+      invalid_request: 'invalid_request_error',
+      unauthorized: 'authentication_error',
+      not_found: 'invalid_request_error',
+      method_not_allowed: 'invalid_request_error',
+      idempotency_conflict: 'invalid_request_error',
+      payload_too_large: 'invalid_request_error',
+      unsupported_media_type: 'invalid_request_error',
+      rate_limited: 'rate_limit_error',
+      internal_error: 'api_error',
+      brain_error: 'api_error',
+      brain_unavailable: 'api_error',
+      brain_timeout: 'api_error',
     });
   });
 
@@ -56,7 +75,7 @@ describe('the envelope', () => {
   it('omits empty details and carries the request id', () => {
     expect(errorEnvelope('not_found', 'r-1', undefined, [])).toEqual({
       success: false,
-      error: { code: 'not_found', message: DEFAULT_MESSAGES.not_found },
+      error: { code: 'not_found', type: 'invalid_request_error', message: DEFAULT_MESSAGES.not_found },
       request_id: 'r-1',
     });
   });

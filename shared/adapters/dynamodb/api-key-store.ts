@@ -6,55 +6,33 @@ import {
   QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
-  type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { type ApiKeyItem, keyRefAttribute } from '../../domain/keys/model.js';
+import {
+  KeyCollisionError,
+  type KeyPage,
+  KeyStateError,
+  type KeyStore,
+  UserNotActiveError,
+  type VerifyWrite,
+} from '../../domain/keys/ports.js';
+import { verifyAndCountWith } from './key-verification-store.js';
 import { USER_ID_INDEX } from './tables.js';
-import { KeyCollisionError, KeyStateError, UserNotActiveError } from '../../domain/keys/ports.js';
 
-export type VerifyOutcome =
-  | { ok: true; item: ApiKeyItem }
-  | { ok: false; reason: 'unknown' | 'revoked' | 'expired' | 'suspended' };
-
-export interface KeyPage {
-  items: ApiKeyItem[];
-  /** The GSI's LastEvaluatedKey, opaque to callers. */
-  lastKey?: Record<string, unknown>;
-}
-
-/**
- * The one UpdateItem a request costs: exists, active, not expired, user not suspended →
- * `SET last_used_at ADD usage_count 1`. Exported so the bench measures exactly this call as
- * the authorizer's floor.
- */
-export function verifyAndCountInput(tableName: string, keyHash: string, now: Date): UpdateCommandInput {
-  const nowIso = now.toISOString();
-  return {
-    TableName: tableName,
-    Key: { key_hash: keyHash },
-    ConditionExpression:
-      'attribute_exists(key_hash) AND #status = :active AND (attribute_not_exists(expires_at) OR expires_at > :now) AND attribute_not_exists(user_suspended)',
-    UpdateExpression: 'SET last_used_at = :now ADD usage_count :one',
-    ExpressionAttributeNames: { '#status': 'status' },
-    ExpressionAttributeValues: { ':active': 'active', ':now': nowIso, ':one': 1 },
-    ReturnValues: 'ALL_NEW',
-    ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-  };
-}
-
-export interface ApiKeyRepositoryOptions {
+/** ApiKeys (and the key references on Users) as the key domain's store. */
+export interface DynamoKeyStoreOptions {
   client: DynamoDBDocumentClient;
   tableName: string;
   usersTableName: string;
 }
 
 /** ApiKeys table adapter: every call translates condition failures into domain outcomes. */
-export class ApiKeyRepository {
+export class DynamoKeyStore implements KeyStore {
   private readonly client: DynamoDBDocumentClient;
   readonly tableName: string;
   private readonly usersTableName: string;
 
-  constructor(options: ApiKeyRepositoryOptions) {
+  constructor(options: DynamoKeyStoreOptions) {
     this.client = options.client;
     this.tableName = options.tableName;
     this.usersTableName = options.usersTableName;
@@ -117,31 +95,12 @@ export class ApiKeyRepository {
     return this.batchGet(keyHashes);
   }
 
-  /**
-   * Verify-and-count in ONE conditional UpdateItem: exists, active, not expired, user not
-   * suspended → `SET last_used_at ADD usage_count 1`. On refusal the old item (returned by
-   * the failed condition, no extra read) tells why.
-   */
-  async verifyAndCount(keyHash: string, now: Date): Promise<VerifyOutcome> {
-    try {
-      const { Attributes } = await this.client.send(
-        new UpdateCommand(verifyAndCountInput(this.tableName, keyHash, now)),
-      );
-      return { ok: true, item: Attributes as ApiKeyItem };
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
-        const old = error.Item as Record<string, { S?: string; BOOL?: boolean }> | undefined;
-        if (!old) return { ok: false, reason: 'unknown' };
-        if (old.status?.S !== 'active') return { ok: false, reason: 'revoked' };
-        if (old.user_suspended) return { ok: false, reason: 'suspended' };
-        return { ok: false, reason: 'expired' };
-      }
-      throw error;
-    }
+  verifyAndCount(keyHash: string, now: Date): Promise<VerifyWrite> {
+    return verifyAndCountWith(this.client, this.tableName, keyHash, now);
   }
 
   /** The user's keys via the GSI (newest first), then full items (with counters) from the base table. */
-  async listByUser(userId: string, limit: number, startKey?: Record<string, unknown>): Promise<KeyPage> {
+  async listByUser(userId: string, limit: number, cursor?: Record<string, string>): Promise<KeyPage> {
     const page = await this.client.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -150,12 +109,14 @@ export class ApiKeyRepository {
         ExpressionAttributeValues: { ':user': userId },
         ScanIndexForward: false,
         Limit: limit,
-        ExclusiveStartKey: startKey,
+        ExclusiveStartKey: cursor,
       }),
     );
     const hashes = (page.Items ?? []).map((entry) => String(entry.key_hash));
     const items = await this.batchGet(hashes);
-    return { items, ...(page.LastEvaluatedKey ? { lastKey: page.LastEvaluatedKey } : {}) };
+    // The index's LastEvaluatedKey: table key + index keys, all strings.
+    const next = page.LastEvaluatedKey as Record<string, string> | undefined;
+    return { items, ...(next ? { cursor: next } : {}) };
   }
 
   async revoke(keyHash: string, now: Date, reason: string): Promise<ApiKeyItem> {

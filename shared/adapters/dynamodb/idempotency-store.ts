@@ -8,19 +8,9 @@ import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { BeginOutcome, IdempotencyStore, StoredAnswer } from '../../domain/requests/ports.js';
 
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
-
-export interface StoredAnswer {
-  statusCode: number;
-  body: string;
-  requestId: string;
-}
-
-export type BeginOutcome =
-  | { kind: 'claimed'; recordId: string }
-  | { kind: 'replay'; answer: StoredAnswer }
-  | { kind: 'conflict'; reason: 'different_body' | 'in_progress' };
 
 interface IdempotencyItem {
   id: string;
@@ -53,7 +43,7 @@ export interface IdempotencyStoreOptions {
   clock?: () => number;
 }
 
-export class IdempotencyStore {
+export class DynamoIdempotencyStore implements IdempotencyStore {
   private readonly clock: () => number;
 
   constructor(private readonly options: IdempotencyStoreOptions) {

@@ -19,9 +19,11 @@ export interface IndexDefinition {
   nonKeyAttributes: readonly string[];
 }
 
+export type TableId = 'ApiKeys' | 'Users' | 'Idempotency';
+
 export interface TableDefinition {
   /** Logical id, used in the stack and as the suffix of local table names. */
-  id: 'ApiKeys' | 'Users' | 'Idempotency';
+  id: TableId;
   partitionKey: KeyAttribute;
   globalSecondaryIndexes: readonly IndexDefinition[];
   /** Attribute DynamoDB TTL deletes on, if any. */
@@ -69,6 +71,12 @@ export const idempotencyTable: TableDefinition = {
 };
 
 export const allTables: readonly TableDefinition[] = [apiKeysTable, usersTable, idempotencyTable];
+
+export function tableById(id: TableId): TableDefinition {
+  const definition = allTables.find((table) => table.id === id);
+  if (!definition) throw new Error(`no table definition "${id}"`);
+  return definition;
+}
 
 export interface TableNames {
   apiKeys: string;

@@ -1,9 +1,10 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { UserItem, UserStatus } from '../../domain/keys/model.js';
-import { UserExistsError, UserNotActiveError } from '../../domain/keys/ports.js';
+import { UserExistsError, UserNotActiveError, type UserStore } from '../../domain/keys/ports.js';
 
-export class UserRepository {
+/** Users table adapter: condition failures become the domain's store errors. */
+export class DynamoUserStore implements UserStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     readonly tableName: string,

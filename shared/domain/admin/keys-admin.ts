@@ -1,8 +1,9 @@
-/** keys-admin: validates an ops event and runs it against the key service (SPEC §6). */
+/** keys-admin's domain: validates an ops event, runs it against the key service, audits it (SPEC §6). */
 
-import type { KeyService, LogSink } from '../keys/service.js';
+import type { KeyService } from '../keys/service.js';
+import type { LogSink } from '../ports.js';
+import { issuesToDetails } from '../validation.js';
 import { type AdminEvent, adminEventSchema, DEFAULT_LIST_LIMIT } from './events.js';
-import { issuesToDetails } from '../requests/schema.js';
 
 export type AdminAnswer =
   | { ok: true; [field: string]: unknown }

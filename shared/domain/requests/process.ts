@@ -1,26 +1,46 @@
-/** The requests function's domain: validate, transform, (idempotently) invoke the brain, answer. */
-import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import type { InvokeBrain } from '../../adapters/brain-client.js';
+/**
+ * Request processing (SPEC §3): validate the body, transform it, invoke the brain at most
+ * once per Idempotency-Key, answer. Plain values in and out — the edge (functions/requests)
+ * turns the Lambda event into a `RequestInput` and the `RequestAnswer` into a proxy answer,
+ * so a second route or a test can use it without an event. Errors are thrown as HttpError.
+ */
+
 import { type ErrorDetail, HttpError } from '../../errors.js';
-import { requestIdOf } from '../../../functions/requests/middleware.js';
-import { getHeader, jsonResponse } from '../../../functions/requests/answers.js';
-import type { IdempotencyStore } from '../../adapters/dynamodb/idempotency-store.js';
-import { DEFAULT_PROJECT_ID } from '../keys/service.js';
-import type { LogSink } from '../../adapters/observability.js';
-import { apiRequestSchema, issuesToDetails, MAX_IDEMPOTENCY_KEY_LENGTH } from './schema.js';
 import type { ApiSuccess } from '../brain/contract.js';
+import type { LogSink } from '../ports.js';
+import { issuesToDetails } from '../validation.js';
+import type { IdempotencyStore, InvokeBrain, RequestTelemetry } from './ports.js';
+import { apiRequestSchema, MAX_IDEMPOTENCY_KEY_LENGTH } from './schema.js';
 import { type CallerIdentity, toBrainRequest } from './transform.js';
 
 /** Deeper than any valid body (metadata allows 4 levels inside it); checked iteratively so hostile nesting cannot exhaust the stack. */
 export const MAX_BODY_DEPTH = 12;
 const MAX_DETAILS = 100;
 
+export interface RequestInput {
+  /** From the authorizer only, never from the body. */
+  caller: CallerIdentity;
+  requestId: string;
+  /** The `Idempotency-Key` header, if sent. */
+  idempotencyKey: string | undefined;
+  /** The parsed JSON body. */
+  body: unknown;
+}
+
+export interface RequestAnswer {
+  statusCode: number;
+  body: unknown;
+  /** The request id the answer carries: the original one for a replay. */
+  requestId: string;
+  /** A stored answer replayed for a repeated Idempotency-Key. */
+  replayed: boolean;
+}
+
 export interface RequestProcessorDeps {
   invokeBrain: InvokeBrain;
   idempotency: IdempotencyStore;
   logger: Pick<LogSink, 'info' | 'error'>;
-  metrics: Pick<Metrics, 'singleMetric'>;
+  telemetry: RequestTelemetry;
 }
 
 export function exceedsDepth(value: unknown, maxDepth: number): boolean {
@@ -42,33 +62,11 @@ function invalid(details: ErrorDetail[]): HttpError {
   return new HttpError('invalid_request', undefined, shown);
 }
 
-function callerOf(event: APIGatewayProxyEvent): CallerIdentity {
-  const context = event.requestContext.authorizer ?? {};
-  const projectId =
-    typeof context.projectId === 'string' && context.projectId !== ''
-      ? context.projectId
-      : DEFAULT_PROJECT_ID;
-  return { userId: String(context.userId), keyId: String(context.keyId), projectId };
-}
-
 export function createRequestProcessor(deps: RequestProcessorDeps) {
-  const { invokeBrain, idempotency, logger, metrics } = deps;
+  const { invokeBrain, idempotency, logger, telemetry } = deps;
 
-  function record(outcome: string, elapsedMs?: number): void {
-    const metric = metrics.singleMetric();
-    metric.addDimension('outcome', outcome);
-    if (elapsedMs !== undefined) metric.addMetric('BrainLatency', MetricUnit.Milliseconds, elapsedMs);
-    metric.addMetric('BrainOutcome', MetricUnit.Count, 1);
-  }
-
-  return async function processRequest(
-    event: APIGatewayProxyEvent,
-    body: unknown,
-  ): Promise<APIGatewayProxyResult> {
-    const requestId = requestIdOf(event);
-    const caller = callerOf(event);
-
-    const idempotencyKey = getHeader(event.headers, 'idempotency-key');
+  return async function processRequest(input: RequestInput): Promise<RequestAnswer> {
+    const { caller, requestId, idempotencyKey, body } = input;
     if (
       idempotencyKey !== undefined &&
       (idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)
@@ -94,14 +92,12 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
           original_request_id: outcome.answer.requestId,
           key_id: caller.keyId,
         });
-        return jsonResponse(
-          outcome.answer.statusCode,
-          JSON.parse(outcome.answer.body),
-          outcome.answer.requestId,
-          {
-            'Idempotent-Replayed': 'true',
-          },
-        );
+        return {
+          statusCode: outcome.answer.statusCode,
+          body: JSON.parse(outcome.answer.body),
+          requestId: outcome.answer.requestId,
+          replayed: true,
+        };
       }
       if (outcome.kind === 'conflict') {
         throw new HttpError(
@@ -121,9 +117,12 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
       // SPEC §3: `success` is true only when approved, whatever the brain's own flag says.
       const success = decision.success && decision.decision.outcome === 'approved';
       answer = { ...decision, success, request_id: requestId };
-      record(decision.decision.outcome, Date.now() - started);
+      telemetry.brainOutcome(decision.decision.outcome, Date.now() - started);
     } catch (error) {
-      record(error instanceof HttpError ? error.code : 'internal_error', Date.now() - started);
+      telemetry.brainOutcome(
+        error instanceof HttpError ? error.code : 'internal_error',
+        Date.now() - started,
+      );
       if (claim) {
         try {
           await idempotency.release(claim);
@@ -155,6 +154,8 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
         });
       }
     }
-    return jsonResponse(200, answer, requestId);
+    return { statusCode: 200, body: answer, requestId, replayed: false };
   };
 }
+
+export type ProcessRequest = ReturnType<typeof createRequestProcessor>;

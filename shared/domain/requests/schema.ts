@@ -1,6 +1,5 @@
 /** The public request body of POST /api/v1/requests (SPEC §3), strict everywhere. */
 import * as z from 'zod';
-import type { ErrorDetail } from '../../errors.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
@@ -104,22 +103,3 @@ export const apiRequestSchema = z
   });
 
 export type ApiRequest = z.infer<typeof apiRequestSchema>;
-
-/** zod issues → `[{path, message}]`, one entry per bad field; an unknown field is named by its own path. */
-export function issuesToDetails(issues: readonly z.core.$ZodIssue[]): ErrorDetail[] {
-  const details: ErrorDetail[] = [];
-  for (const issue of issues) {
-    const base = issue.path.map(String);
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) {
-        details.push({ path: [...base, key].join('.'), message: `unknown field "${key}"` });
-      }
-    } else if (issue.code === 'invalid_type' && issue.input === null) {
-      // Parsed with `reportInput: true` only to tell this case apart; the input itself is never echoed.
-      details.push({ path: base.join('.'), message: 'null is not allowed; omit the field instead' });
-    } else {
-      details.push({ path: base.join('.'), message: issue.message });
-    }
-  }
-  return details;
-}

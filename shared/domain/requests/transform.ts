@@ -1,6 +1,7 @@
 /** External request → brain request (SPEC §3; seed tasks 8.1–8.7). */
-import type { ApiRequest } from './schema.js';
+
 import type { BrainRequest } from '../brain/contract.js';
+import type { ApiRequest } from './schema.js';
 
 /** Identity from the authorizer context: the only source of user, key and default project. */
 export interface CallerIdentity {

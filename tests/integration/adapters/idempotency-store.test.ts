@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   canonicalJson,
+  DynamoIdempotencyStore,
   IDEMPOTENCY_TTL_SECONDS,
-  IdempotencyStore,
 } from '../../../shared/adapters/dynamodb/idempotency-store.js';
 import { createTestTables, type TestTables } from '../../support/dynamo.js';
 
@@ -16,7 +16,7 @@ afterAll(async () => tables.drop());
 
 function storeAt(start = Date.parse('2030-01-01T00:00:00Z')) {
   let now = start;
-  const store = new IdempotencyStore({
+  const store = new DynamoIdempotencyStore({
     client: tables.doc,
     tableName: tables.names.idempotency,
     inProgressMs: 30_000,
@@ -65,7 +65,7 @@ describe('canonicalJson', () => {
   });
 });
 
-describe('IdempotencyStore on DynamoDB Local', () => {
+describe('DynamoIdempotencyStore on DynamoDB Local', () => {
   it('claims a new key, then replays the completed answer for the same body', async () => {
     const { store } = storeAt();
     const key = freshKey();

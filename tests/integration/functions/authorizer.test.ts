@@ -2,15 +2,21 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { freePort } from '../../../local/dynamodb.js';
 import { createAuthorizer } from '../../../functions/authorizer/authorize.js';
-import { AUTH_MESSAGES } from '../../../shared/errors.js';
+import { freePort } from '../../../local/dynamodb.js';
+import { createMetrics } from '../../../shared/adapters/observability/metrics.js';
 import { generateKey } from '../../../shared/domain/keys/format.js';
-import { createMetrics } from '../../../shared/adapters/observability.js';
-import { createKeyServiceFor } from '../../../shared/wiring.js';
+import { AUTH_MESSAGES } from '../../../shared/errors.js';
 import { createTestTables, type TestTables } from '../../support/dynamo.js';
 import { authorizerEvent, METHOD_ARN } from '../../support/events.js';
-import { expectOk, keyStoreFor, scanApiKeys, testClock, uniqueUserId } from '../../support/keystore.js';
+import {
+  createKeyServiceFor,
+  expectOk,
+  keyStoreFor,
+  scanApiKeys,
+  testClock,
+  uniqueUserId,
+} from '../../support/keystore.js';
 import { lambdaContext } from '../../support/lambda.js';
 import { silentLogger } from '../../support/logs.js';
 import { type CountingClient, countingDocumentClient } from '../../support/sdk.js';

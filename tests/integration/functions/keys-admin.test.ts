@@ -1,7 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashKey } from '../../../shared/domain/keys/format.js';
-import type { KeyMetadata, UserView } from '../../../shared/domain/keys/model.js';
+import type { KeyMetadata, UserView } from '../../../shared/domain/keys/metadata.js';
 import { createTestTables, type TestTables } from '../../support/dynamo.js';
 import { keyStoreFor, scanApiKeys, uniqueUserId } from '../../support/keystore.js';
 import { lambdaContext } from '../../support/lambda.js';
@@ -28,7 +28,7 @@ const METADATA_FIELDS = [
 ];
 
 let tables: TestTables;
-let handler: (event: unknown, context?: Context) => Promise<unknown>;
+let handler: (event: unknown, context: Context) => Promise<unknown>;
 
 beforeAll(async () => {
   tables = await createTestTables('keys-admin');
@@ -46,7 +46,7 @@ let logs: ReturnType<typeof captureOutput> | undefined;
 async function invoke(event: unknown, context?: Context): Promise<Answer> {
   logs = captureOutput();
   try {
-    return (await handler(event, context)) as Answer;
+    return (await handler(event, context ?? lambdaContext())) as Answer;
   } finally {
     logs.restore();
   }

@@ -11,10 +11,10 @@ import type {
   Context,
 } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { freePort } from '../../../local/dynamodb.js';
 import { referenceBrain } from '../../../functions/reference-brain/brain.js';
-import { AUTH_MESSAGES } from '../../../shared/errors.js';
+import { freePort } from '../../../local/dynamodb.js';
 import type { BrainRequest } from '../../../shared/domain/brain/contract.js';
+import { AUTH_MESSAGES } from '../../../shared/errors.js';
 import { createTestTables, type TestTables } from '../../support/dynamo.js';
 import { authorizerEvent, integrationContextOf, proxyEvent } from '../../support/events.js';
 import { parseAnswer } from '../../support/http.js';

@@ -9,9 +9,9 @@ import {
 } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { classifyInvokeFailure, createBrainClient } from '../../../shared/adapters/brain-client.js';
 import { referenceBrain } from '../../../functions/reference-brain/brain.js';
 import { createLambdaClient } from '../../../shared/adapters/aws-clients.js';
+import { classifyInvokeFailure, createBrainClient } from '../../../shared/adapters/brain-client.js';
 import { DEFAULT_MESSAGES, HttpError } from '../../../shared/errors.js';
 import { brainRequest, invokeOutput } from '../../support/brain.js';
 import { recordingLogger } from '../../support/logs.js';

@@ -1,9 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, requestsConfigSchema, tablesConfigSchema } from '../../../shared/adapters/config.js';
+import {
+  ConfigError,
+  keysAdminConfigSchema,
+  loadConfig,
+  requestsConfigSchema,
+} from '../../../shared/adapters/config.js';
 
 describe('function configuration', () => {
   it('reads the table names and an optional endpoint', () => {
-    const config = loadConfig(tablesConfigSchema, { API_KEYS_TABLE: 'k', USERS_TABLE: 'u' });
+    const config = loadConfig(keysAdminConfigSchema, { API_KEYS_TABLE: 'k', USERS_TABLE: 'u' });
 
     expect(config).toEqual({ API_KEYS_TABLE: 'k', USERS_TABLE: 'u' });
   });
@@ -13,7 +18,7 @@ describe('function configuration', () => {
 
     const error = (() => {
       try {
-        loadConfig(tablesConfigSchema, env);
+        loadConfig(keysAdminConfigSchema, env);
       } catch (thrown) {
         return thrown;
       }

@@ -7,8 +7,8 @@ import type {
 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { referenceBrain } from '../../../../functions/reference-brain/brain.js';
+import { createLogger, redactSecrets } from '../../../../shared/adapters/observability/logger.js';
 import { generateKey, hashKey } from '../../../../shared/domain/keys/format.js';
-import { createLogger, redactSecrets } from '../../../../shared/adapters/observability.js';
 import { createTestTables, type TestTables } from '../../../support/dynamo.js';
 import { authorizerEvent, integrationContextOf, proxyEvent } from '../../../support/events.js';
 import { type InvokeServer, startInvokeServer } from '../../../support/invoke-server.js';
@@ -19,7 +19,7 @@ import { captureOutput } from '../../../support/logs.js';
 let tables: TestTables;
 let brain: InvokeServer;
 let requests: (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
-let keysAdmin: (event: unknown, context?: Context) => Promise<unknown>;
+let keysAdmin: (event: unknown, context: Context) => Promise<unknown>;
 let authorizer: (
   event: APIGatewayRequestAuthorizerEvent | null,
   context: Context,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KeyMetadata } from '../../../../shared/domain/keys/model.js';
+import type { KeyMetadata } from '../../../../shared/domain/keys/metadata.js';
 import { createTestTables, type TestTables } from '../../../support/dynamo.js';
 import {
   expectOk,

@@ -2,13 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDocumentClient } from '../../../../shared/adapters/aws-clients.js';
+import { USER_ID_INDEX } from '../../../../shared/adapters/dynamodb/tables.js';
 import { generateKey, hashKey } from '../../../../shared/domain/keys/format.js';
 import type { ApiKeyItem } from '../../../../shared/domain/keys/model.js';
 import { UserNotActiveError } from '../../../../shared/domain/keys/ports.js';
-import { USER_ID_INDEX } from '../../../../shared/adapters/dynamodb/tables.js';
-import { createKeyServiceFor } from '../../../../shared/wiring.js';
 import { createTestTables, type TestTables } from '../../../support/dynamo.js';
-import { expectOk, keyStoreFor, scanApiKeys, testClock, uniqueUserId } from '../../../support/keystore.js';
+import {
+  createKeyServiceFor,
+  expectOk,
+  keyStoreFor,
+  scanApiKeys,
+  testClock,
+  uniqueUserId,
+} from '../../../support/keystore.js';
 import { recordingLogger, silentLogger } from '../../../support/logs.js';
 
 let tables: TestTables;

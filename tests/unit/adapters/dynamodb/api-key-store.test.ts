@@ -4,18 +4,20 @@ import {
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
 import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDocumentClient } from '../../../../shared/adapters/aws-clients.js';
+import { DynamoKeyStore } from '../../../../shared/adapters/dynamodb/api-key-store.js';
 import type { ApiKeyItem } from '../../../../shared/domain/keys/model.js';
-import { ApiKeyRepository } from '../../../../shared/adapters/dynamodb/api-key-store.js';
 import { KeyCollisionError, UserNotActiveError } from '../../../../shared/domain/keys/ports.js';
+import { refusalReasonOf } from '../../../../shared/domain/keys/verify.js';
 
 const doc = createDocumentClient({ endpoint: 'http://127.0.0.1:1' });
 const dynamo = mockClient(doc);
 afterEach(() => dynamo.reset());
 
-const repository = new ApiKeyRepository({ client: doc, tableName: 'keys', usersTableName: 'users' });
+const repository = new DynamoKeyStore({ client: doc, tableName: 'keys', usersTableName: 'users' });
 const NOW = new Date('2030-01-01T00:00:00.000Z');
 
 /** A failed condition as DynamoDB reports it, with the old item in wire format (ReturnValuesOnConditionCheckFailure). */
@@ -66,11 +68,17 @@ describe('verifyAndCount', () => {
       { status: { S: 'active' }, expires_at: { S: '2020-01-01T00:00:00Z' } },
       'expired',
     ],
-  ])('explains a failed condition on %s as %s', async (_case, old, reason) => {
-    dynamo.on(UpdateCommand).rejects(conditionFailed(old));
+  ])(
+    'returns the item a failed condition saw on %s, which the domain reads as %s',
+    async (_case, old, reason) => {
+      dynamo.on(UpdateCommand).rejects(conditionFailed(old));
 
-    expect(await repository.verifyAndCount('h', NOW)).toEqual({ ok: false, reason });
-  });
+      const outcome = await repository.verifyAndCount('h', NOW);
+
+      expect(outcome).toEqual({ ok: false, current: old ? unmarshall(old) : undefined });
+      expect(outcome.ok ? 'counted' : refusalReasonOf(outcome.current)).toBe(reason);
+    },
+  );
 
   it('rethrows infrastructure failures for the authorizer to fail closed', async () => {
     dynamo

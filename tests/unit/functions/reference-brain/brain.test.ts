@@ -8,13 +8,13 @@ import {
   referenceBrain,
   TooManyRequestsException,
 } from '../../../../functions/reference-brain/brain.js';
-import { MESSAGE_ROLES, OPERATION_TYPES } from '../../../../shared/domain/requests/schema.js';
 import {
   type BrainRequest,
   brainAnswerSchema,
   brainDecisionAnswerSchema,
   brainFailureAnswerSchema,
 } from '../../../../shared/domain/brain/contract.js';
+import { MESSAGE_ROLES, OPERATION_TYPES } from '../../../../shared/domain/requests/schema.js';
 import { brainRequest } from '../../../support/brain.js';
 import { lambdaContext } from '../../../support/lambda.js';
 

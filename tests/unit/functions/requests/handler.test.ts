@@ -5,9 +5,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { referenceBrain } from '../../../../functions/reference-brain/brain.js';
-import { DEFAULT_MESSAGES } from '../../../../shared/errors.js';
-import { MESSAGE_ROLES, OPERATION_TYPES } from '../../../../shared/domain/requests/schema.js';
 import type { BrainRequest } from '../../../../shared/domain/brain/contract.js';
+import { MESSAGE_ROLES, OPERATION_TYPES } from '../../../../shared/domain/requests/schema.js';
+import { DEFAULT_MESSAGES } from '../../../../shared/errors.js';
 import { invokeOutput, referenceBrainInvoke } from '../../../support/brain.js';
 import { DEFAULT_CALLER, type ProxyEventOptions, proxyEvent } from '../../../support/events.js';
 import { detailPaths, type ParsedAnswer, parseAnswer } from '../../../support/http.js';
@@ -590,7 +590,7 @@ describe('brain failures through the handler', () => {
     const answer = await send();
 
     expect(answer.status).toBe(status);
-    expect(answer.error).toEqual({ code, message: DEFAULT_MESSAGES[code] });
+    expect(answer.error).toEqual({ code, type: 'api_error', message: DEFAULT_MESSAGES[code] });
     expect(JSON.stringify(answer.body)).not.toMatch(/secret/);
   });
 
@@ -664,7 +664,11 @@ describe('infrastructure failures on the request path', () => {
     const answer = await send({ headers: withKey });
 
     expect(answer.status).toBe(500);
-    expect(answer.error).toEqual({ code: 'internal_error', message: DEFAULT_MESSAGES.internal_error });
+    expect(answer.error).toEqual({
+      code: 'internal_error',
+      type: 'api_error',
+      message: DEFAULT_MESSAGES.internal_error,
+    });
     expect(lambdaMock.calls()).toHaveLength(0);
   });
 

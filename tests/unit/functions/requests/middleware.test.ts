@@ -2,8 +2,8 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Request } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
+import { errorAnswers } from '../../../../functions/requests/middleware.js';
 import { HttpError } from '../../../../shared/errors.js';
-import { errorEnvelope } from '../../../../functions/requests/middleware.js';
 
 function recordingMetrics() {
   const recorded: { dimension: Record<string, string>; name: string }[] = [];
@@ -35,7 +35,7 @@ function requestFailingWith(error: unknown): Request<APIGatewayProxyEvent, APIGa
 
 const silent = { error: () => {} };
 
-describe('errorEnvelope', () => {
+describe('errorAnswers', () => {
   it.each([
     [new HttpError('brain_timeout'), 'brain_timeout', 504],
     [
@@ -53,7 +53,7 @@ describe('errorEnvelope', () => {
     const { metrics, recorded } = recordingMetrics();
     const request = requestFailingWith(error);
 
-    await errorEnvelope(silent, metrics).onError?.(request);
+    await errorAnswers(silent, metrics).onError?.(request);
 
     expect(request.response?.statusCode).toBe(status);
     expect(JSON.parse(request.response?.body ?? '{}').error.code).toBe(code);
@@ -63,7 +63,7 @@ describe('errorEnvelope', () => {
   it('never shows an unexpected error’s message or stack to the caller', async () => {
     const request = requestFailingWith(new Error('secret internals at /work/x.ts:1'));
 
-    await errorEnvelope(silent).onError?.(request);
+    await errorAnswers(silent).onError?.(request);
 
     expect(request.response?.body).not.toMatch(/internals|\/work\//);
   });

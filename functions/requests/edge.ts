@@ -1,0 +1,52 @@
+/**
+ * The requests function's edge: the Lambda proxy event → the domain's plain input, the
+ * domain's answer → a proxy answer, and brain outcomes → Powertools metrics.
+ */
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { DEFAULT_PROJECT_ID } from '../../shared/domain/keys/model.js';
+import type { RequestTelemetry } from '../../shared/domain/requests/ports.js';
+import type { RequestAnswer, RequestInput } from '../../shared/domain/requests/process.js';
+import type { CallerIdentity } from '../../shared/domain/requests/transform.js';
+import { getHeader, jsonResponse } from './answers.js';
+import { requestIdOf } from './middleware.js';
+
+/** Identity from the authorizer context only (requestGuards already refused a call without one). */
+export function callerOf(event: APIGatewayProxyEvent): CallerIdentity {
+  const context = event.requestContext.authorizer ?? {};
+  const projectId =
+    typeof context.projectId === 'string' && context.projectId !== ''
+      ? context.projectId
+      : DEFAULT_PROJECT_ID;
+  return { userId: String(context.userId), keyId: String(context.keyId), projectId };
+}
+
+export function requestInputOf(event: APIGatewayProxyEvent, body: unknown): RequestInput {
+  return {
+    caller: callerOf(event),
+    requestId: requestIdOf(event),
+    idempotencyKey: getHeader(event.headers, 'idempotency-key'),
+    body,
+  };
+}
+
+export function proxyAnswerOf(answer: RequestAnswer): APIGatewayProxyResult {
+  return jsonResponse(
+    answer.statusCode,
+    answer.body,
+    answer.requestId,
+    answer.replayed ? { 'Idempotent-Replayed': 'true' } : {},
+  );
+}
+
+/** `BrainOutcome` (count) and `BrainLatency` by outcome, one EMF line per brain call. */
+export function brainMetrics(metrics: Pick<Metrics, 'singleMetric'>): RequestTelemetry {
+  return {
+    brainOutcome(outcome, elapsedMs) {
+      const metric = metrics.singleMetric();
+      metric.addDimension('outcome', outcome);
+      metric.addMetric('BrainLatency', MetricUnit.Milliseconds, elapsedMs);
+      metric.addMetric('BrainOutcome', MetricUnit.Count, 1);
+    },
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * The single description of each keygate function — memory, timeout, environment and
+ * grants — read by the stack (infra/keygate-stack.ts) and the local runtime (local/), so
+ * the two cannot drift. Plain data: no CDK here, the local runtime loads it cheaply.
+ */
+
+import { type TableId, tableById, USER_ID_INDEX } from '../shared/adapters/dynamodb/tables.js';
+import { METRICS_NAMESPACE } from '../shared/adapters/observability/metrics.js';
+
+export const FUNCTION_NAMES = ['authorizer', 'requests', 'keys-admin', 'reference-brain'] as const;
+export type FunctionName = (typeof FUNCTION_NAMES)[number];
+
+export type DynamoAction =
+  | 'dynamodb:GetItem'
+  | 'dynamodb:BatchGetItem'
+  | 'dynamodb:PutItem'
+  | 'dynamodb:UpdateItem'
+  | 'dynamodb:DeleteItem'
+  | 'dynamodb:Query';
+
+/** Exactly these calls on one table (or one of its indexes): least privilege at a glance. */
+export interface TableGrant {
+  table: TableId;
+  /** Grant on this index instead of the table itself. */
+  index?: string;
+  actions: readonly DynamoAction[];
+  /** Which SDK calls need it, so the grant can be checked against the code. */
+  why: string;
+}
+
+export interface FunctionDescription {
+  name: FunctionName;
+  description: string;
+  memoryMb: number;
+  /** The stage's brain timeout decides the requests function's wait and the reference brain's stall. */
+  timeoutMs(stage: { brainTimeoutMs: number }): number;
+  /** Its tables: each one's name arrives in the table's env var, with these grants. */
+  tables: readonly TableGrant[];
+  /** Invokes the brain: gets BRAIN_FUNCTION_NAME and BRAIN_TIMEOUT_MS, and lambda:InvokeFunction on it. */
+  invokesBrain: boolean;
+}
+
+/** API Gateway gives up after 29 s; the requests function must answer (504) before that. */
+export const REQUESTS_TIMEOUT_MS = 28_000;
+/** The reference brain outlives the requests function's wait, so `test-timeout` gives a real 504. */
+export const REFERENCE_BRAIN_TIMEOUT_MARGIN_MS = 5_000;
+
+export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
+  authorizer: {
+    name: 'authorizer',
+    description: 'keygate REQUEST authorizer: verifies and counts API keys',
+    // More memory = more CPU: faster cold starts on the path of every request.
+    memoryMb: 1024,
+    timeoutMs: () => 5_000,
+    tables: [
+      {
+        table: 'ApiKeys',
+        actions: ['dynamodb:UpdateItem'],
+        why: 'verify-and-count: one conditional UpdateItem per well-formed key, nothing else',
+      },
+    ],
+    invokesBrain: false,
+  },
+  requests: {
+    name: 'requests',
+    description: 'keygate POST /api/v1/requests: validate, transform, invoke the brain',
+    memoryMb: 512,
+    timeoutMs: () => REQUESTS_TIMEOUT_MS,
+    tables: [
+      {
+        table: 'Idempotency',
+        actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        why: 'claim (conditional Put, which returns the old record: no reads), complete (Update), release (Delete)',
+      },
+    ],
+    invokesBrain: true,
+  },
+  'keys-admin': {
+    name: 'keys-admin',
+    description: 'keygate keys-admin: create, list, revoke and rotate API keys (ops)',
+    memoryMb: 256,
+    timeoutMs: () => 30_000,
+    tables: [
+      {
+        table: 'ApiKeys',
+        actions: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        why: "create's Put (in the transaction), get/list/rotate/suspend reads, revoke/rotate/suspend updates",
+      },
+      {
+        table: 'ApiKeys',
+        index: USER_ID_INDEX,
+        actions: ['dynamodb:Query'],
+        why: "list pages through the user's keys on the user_id index",
+      },
+      {
+        table: 'Users',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        why: "create-user (Put), reads, suspend/reactivate, and the create transaction's conditional Update that records the key on its user",
+      },
+    ],
+    invokesBrain: false,
+  },
+  'reference-brain': {
+    name: 'reference-brain',
+    description: 'keygate reference brain (deterministic, simulated payments)',
+    memoryMb: 256,
+    timeoutMs: ({ brainTimeoutMs }) => brainTimeoutMs + REFERENCE_BRAIN_TIMEOUT_MARGIN_MS,
+    tables: [],
+    invokesBrain: false,
+  },
+};
+
+export interface EnvironmentInputs {
+  tableName(id: TableId): string;
+  brain?: { functionName: string; timeoutMs: number };
+}
+
+/** A function's environment on AWS and locally: its tables' names, its brain, Powertools' names. */
+export function environmentOf(fn: FunctionDescription, inputs: EnvironmentInputs): Record<string, string> {
+  const env: Record<string, string> = {
+    POWERTOOLS_SERVICE_NAME: fn.name,
+    POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+  };
+  for (const grant of fn.tables) env[tableById(grant.table).envVar] = inputs.tableName(grant.table);
+  if (fn.invokesBrain) {
+    if (!inputs.brain) throw new Error(`${fn.name} invokes the brain, but no brain was given`);
+    env.BRAIN_FUNCTION_NAME = inputs.brain.functionName;
+    env.BRAIN_TIMEOUT_MS = String(inputs.brain.timeoutMs);
+  }
+  return env;
+}

@@ -1,0 +1,77 @@
+/**
+ * Readable output for a successful keys-admin answer: plain aligned tables of users and key
+ * metadata, the plaintext key (create, rotate) flagged as shown only once, rotate's retired
+ * keys, and the hint for the next page of a list. `--json` bypasses this module entirely.
+ */
+import type { AdminAction } from '../shared/domain/admin/events.js';
+import type { KeyMetadata, UserView } from '../shared/domain/keys/metadata.js';
+
+/** keys-admin's `ok: true` answer (SPEC §6): each action fills the fields it has. */
+export interface OkAnswer {
+  ok: true;
+  user?: UserView;
+  apiKey?: string;
+  key?: KeyMetadata;
+  keys?: KeyMetadata[];
+  nextToken?: string | null;
+  retired?: KeyMetadata[];
+}
+
+/** Left-aligned columns two spaces apart; no trailing blanks, so output diffs cleanly. */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((header, column) =>
+    Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+/** Absent values print as `-` so columns never collapse. */
+const shown = (value: string | number | null | undefined) =>
+  value === null || value === undefined ? '-' : String(value);
+
+export function keysTable(keys: readonly KeyMetadata[]): string {
+  if (keys.length === 0) return '(no keys)';
+  return table(
+    ['KEY_ID', 'NAME', 'STATUS', 'START', 'PROJECT', 'USAGE', 'LAST_USED', 'CREATED', 'EXPIRES'],
+    keys.map((key) => [
+      key.keyId,
+      shown(key.name),
+      key.status,
+      key.start,
+      key.projectId,
+      String(key.usageCount),
+      shown(key.lastUsedAt),
+      key.createdAt,
+      shown(key.expiresAt),
+    ]),
+  );
+}
+
+export function userTable(user: UserView): string {
+  return table(
+    ['USER_ID', 'STATUS', 'DEFAULT_PROJECT', 'CREATED'],
+    [[user.userId, user.status, shown(user.defaultProjectId), user.createdAt]],
+  );
+}
+
+export function render(action: AdminAction, answer: OkAnswer): string {
+  const parts: string[] = [];
+  // The service keeps only a hash: this is the one chance to copy the key.
+  if (answer.apiKey) parts.push('API key (shown only now; store it safely):', `  ${answer.apiKey}`, '');
+  if (answer.user) parts.push(userTable(answer.user));
+  if (answer.key) parts.push(keysTable([answer.key]));
+  if (answer.keys) parts.push(keysTable(answer.keys));
+  if (answer.retired) {
+    parts.push('', answer.retired.length > 0 ? `Retired (${answer.retired.length}):` : 'Retired: none');
+    if (answer.retired.length > 0) parts.push(keysTable(answer.retired));
+  }
+  if (action === 'list' && answer.nextToken) {
+    parts.push('', `More keys: add --next-token ${answer.nextToken}`);
+  }
+  return parts.join('\n');
+}

@@ -1,0 +1,46 @@
+/**
+ * Powertools Tracer (X-Ray subsegments for the handler and every SDK call), loaded only
+ * when tracing is active: the X-Ray SDK costs ~10 ms of module init (`npm run bench`), so
+ * a container without tracing (tests, the local runtime, a stage with tracing off) never
+ * evaluates it. Handlers `await loadTracing(...)` at init, once per container.
+ */
+import type { MiddlewareObj } from '@middy/core';
+import type { ClientInstrumentation } from '../aws-clients.js';
+
+export interface Tracing {
+  /** Instruments an SDK client: one subsegment per call. */
+  instrumentation: ClientInstrumentation;
+  /** middy middleware: a segment per invocation, errors annotated (responses are not captured). */
+  middleware: MiddlewareObj;
+}
+
+/**
+ * Powertools' own rule, read without loading it: on unless POWERTOOLS_TRACE_ENABLED=false,
+ * and only inside Lambda (AWS_EXECUTION_ENV set), not under SAM local or the Amplify mock.
+ */
+export function tracingActive(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.POWERTOOLS_TRACE_ENABLED?.toLowerCase() === 'false') return false;
+  const executionEnv = env.AWS_EXECUTION_ENV ?? '';
+  return executionEnv !== '' && executionEnv !== 'AWS_Lambda_amplify-mock' && !env.AWS_SAM_LOCAL;
+}
+
+export async function loadTracing(
+  serviceName: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Tracing | undefined> {
+  if (!tracingActive(env)) return undefined;
+  const [{ Tracer }, { captureLambdaHandler }] = await Promise.all([
+    import('@aws-lambda-powertools/tracer'),
+    import('@aws-lambda-powertools/tracer/middleware'),
+  ]);
+  const tracer = new Tracer({ serviceName });
+  return {
+    instrumentation: tracer,
+    middleware: captureLambdaHandler(tracer, { captureResponse: false }) as MiddlewareObj,
+  };
+}
+
+/** For `middy().use(...)`: the tracing middleware when tracing is on, else none at all. */
+export function tracingMiddleware(tracing: Tracing | undefined): MiddlewareObj[] {
+  return tracing ? [tracing.middleware] : [];
+}

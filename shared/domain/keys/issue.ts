@@ -1,0 +1,82 @@
+/**
+ * Issuing a key: a fresh secret, its stored item, and the store's one create transaction
+ * (user exists and is active; hash never overwritten). A hash collision is retried with a
+ * new secret, a bounded number of times. The plaintext leaves only in the answer.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Clock, LogSink } from '../ports.js';
+import { CURRENT_HASH_VERSION, generateKey, hashPrefix, type RandomSource, toBase62 } from './format.js';
+import { type KeyMetadata, toKeyMetadata } from './metadata.js';
+import type { ApiKeyItem } from './model.js';
+import { KeyCollisionError, type KeyStore, UserNotActiveError } from './ports.js';
+import { type Result, refuse, USER_REFUSALS } from './results.js';
+
+export interface IssueInput {
+  userId: string;
+  projectId: string;
+  name?: string;
+  expiresAt?: string;
+}
+
+export interface KeyIssuerOptions {
+  keys: Pick<KeyStore, 'create'>;
+  logger: LogSink;
+  clock: Clock;
+  random: RandomSource;
+  /** Attempts at a fresh key when the hash already exists. */
+  maxAttempts: number;
+}
+
+/** `key_` + 22 base62 chars of fresh randomness: never derived from the secret. */
+function newKeyId(): string {
+  return `key_${toBase62(BigInt(`0x${randomBytes(16).toString('hex')}`), 22)}`;
+}
+
+export function createKeyIssuer(options: KeyIssuerOptions) {
+  const { keys, logger, clock, random, maxAttempts } = options;
+
+  return async function issueKey(
+    input: IssueInput,
+  ): Promise<Result<{ apiKey: string; key: KeyMetadata; item: ApiKeyItem }>> {
+    for (let attempt = 1; attempt <= maxAttempts; attempt += 1) {
+      const generated = generateKey(random);
+      const now = clock();
+      const item: ApiKeyItem = {
+        key_hash: generated.hash,
+        hash_version: CURRENT_HASH_VERSION,
+        key_id: newKeyId(),
+        user_id: input.userId,
+        project_id: input.projectId,
+        ...(input.name ? { name: input.name } : {}),
+        status: 'active',
+        start: generated.start,
+        created_at: now.toISOString(),
+        usage_count: 0,
+        ...(input.expiresAt ? { expires_at: input.expiresAt } : {}),
+      };
+      try {
+        await keys.create(item);
+        logger.info('api key created', {
+          key_id: item.key_id,
+          user_id: item.user_id,
+          project_id: item.project_id,
+        });
+        return { ok: true, apiKey: generated.key, key: toKeyMetadata(item, now), item };
+      } catch (error) {
+        if (error instanceof UserNotActiveError) return USER_REFUSALS[error.reason]();
+        if (error instanceof KeyCollisionError) {
+          logger.warn('api key hash collision, retrying with a fresh key', {
+            attempt,
+            hash_prefix: hashPrefix(generated.hash),
+          });
+          continue;
+        }
+        throw error;
+      }
+    }
+    logger.error('api key generation failed after repeated collisions', { attempts: maxAttempts });
+    return refuse('key_generation_failed', 'Could not generate a unique key; retry.');
+  };
+}
+
+export type IssueKey = ReturnType<typeof createKeyIssuer>;

@@ -1,0 +1,242 @@
+/** The ops CLI's flags → keys-admin event: per-action flags, targets, `--expires` and integers. */
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_LAMBDA_PORT } from '../../../infra/local-endpoints.js';
+import { STAGE_NAMES } from '../../../infra/stages.js';
+import {
+  ACTION_FLAGS,
+  type CliCommand,
+  type Flag,
+  parseCli,
+  parseExpiry,
+  UsageError,
+  usage,
+} from '../../../ops/args.js';
+import { ADMIN_ACTIONS, type AdminAction } from '../../../shared/domain/admin/events.js';
+
+const NOW = new Date('2026-03-01T12:00:00.000Z');
+const LOCAL = `http://127.0.0.1:${DEFAULT_LAMBDA_PORT}`;
+
+/** parseCli with no LAMBDA_PORT and a fixed clock, expecting a command rather than help. */
+function command(argv: string[], env: NodeJS.ProcessEnv = {}): CliCommand {
+  const parsed = parseCli(argv, env, NOW);
+  if (parsed === 'help') throw new Error('expected a command, got help');
+  return parsed;
+}
+
+/** The UsageError message parseCli throws for `argv`. */
+function usageError(argv: string[], env: NodeJS.ProcessEnv = {}): string {
+  try {
+    parseCli(argv, env, NOW);
+  } catch (error) {
+    expect(error).toBeInstanceOf(UsageError);
+    return (error as Error).message;
+  }
+  throw new Error(`expected a UsageError for ${argv.join(' ')}`);
+}
+
+/** A valid value for each flag, and the event field it becomes. */
+const FLAG_VALUES: Record<Flag, { raw: string; field: string; value: unknown }> = {
+  user: { raw: 'u1', field: 'userId', value: 'u1' },
+  name: { raw: 'ci', field: 'name', value: 'ci' },
+  project: { raw: 'p1', field: 'projectId', value: 'p1' },
+  expires: { raw: '2030-01-31T00:00:00Z', field: 'expiresAt', value: '2030-01-31T00:00:00Z' },
+  key: { raw: 'key_abc', field: 'keyId', value: 'key_abc' },
+  reason: { raw: 'leaked', field: 'reason', value: 'leaked' },
+  grace: { raw: '3600', field: 'graceSeconds', value: 3600 },
+  limit: { raw: '10', field: 'limit', value: 10 },
+  'next-token': { raw: 'tok', field: 'nextToken', value: 'tok' },
+};
+const ALL_FLAGS = Object.keys(FLAG_VALUES) as Flag[];
+const flagArgs = (flags: readonly Flag[]) => flags.flatMap((flag) => [`--${flag}`, FLAG_VALUES[flag].raw]);
+
+/** SPEC §6, as the CLI exposes it. */
+const EXPECTED: Record<AdminAction, { required: Flag[]; optional: Flag[] }> = {
+  'create-user': { required: ['user'], optional: ['project'] },
+  create: { required: ['user'], optional: ['name', 'project', 'expires'] },
+  list: { required: ['user'], optional: ['limit', 'next-token'] },
+  get: { required: ['user', 'key'], optional: [] },
+  revoke: { required: ['user', 'key'], optional: ['reason'] },
+  rotate: { required: ['user'], optional: ['key', 'grace', 'name'] },
+  'suspend-user': { required: ['user'], optional: [] },
+  'reactivate-user': { required: ['user'], optional: [] },
+};
+
+describe('ops CLI arguments', () => {
+  it('has a flag table for exactly the keys-admin actions', () => {
+    expect(Object.keys(ACTION_FLAGS).sort()).toEqual([...ADMIN_ACTIONS].sort());
+    for (const action of ADMIN_ACTIONS) {
+      const { required, optional } = ACTION_FLAGS[action];
+      expect({ action, required, optional }).toEqual({ action, ...EXPECTED[action] });
+    }
+  });
+
+  describe.each(ADMIN_ACTIONS.map((action) => [action]))('%s', (action) => {
+    const { required, optional } = EXPECTED[action];
+
+    it('builds the event from the required flags alone', () => {
+      const parsed = command([action, ...flagArgs(required)]);
+
+      const event: Record<string, unknown> = { action };
+      for (const flag of required) event[FLAG_VALUES[flag].field] = FLAG_VALUES[flag].value;
+      expect(parsed).toEqual({ action, event, json: false, target: { kind: 'local', endpoint: LOCAL } });
+    });
+
+    it('takes every optional flag', () => {
+      const parsed = command([action, ...flagArgs([...required, ...optional]), '--json']);
+
+      for (const flag of [...required, ...optional]) {
+        const field =
+          action === 'create-user' && flag === 'project' ? 'defaultProjectId' : FLAG_VALUES[flag].field;
+        expect(parsed.event[field]).toEqual(FLAG_VALUES[flag].value);
+      }
+      expect(Object.keys(parsed.event)).toHaveLength(1 + required.length + optional.length);
+      expect(parsed.json).toBe(true);
+    });
+
+    it.each(required.map((flag) => [flag]))('needs --%s', (flag) => {
+      const others = required.filter((other) => other !== flag);
+
+      expect(usageError([action, ...flagArgs(others)])).toBe(
+        `${action} needs --${flag}. ${action} ${ACTION_FLAGS[action].usage}`,
+      );
+    });
+
+    const foreign = ALL_FLAGS.filter((flag) => !required.includes(flag) && !optional.includes(flag));
+    it.each(foreign.map((flag) => [flag]))('refuses --%s', (flag) => {
+      expect(usageError([action, ...flagArgs([...required, flag])])).toBe(
+        `${action} does not take --${flag}. ${action} ${ACTION_FLAGS[action].usage}`,
+      );
+    });
+  });
+
+  it('names the project of create-user its default project', () => {
+    expect(command(['create-user', '--user', 'u1', '--project', 'p9']).event).toEqual({
+      action: 'create-user',
+      userId: 'u1',
+      defaultProjectId: 'p9',
+    });
+  });
+
+  it('answers help for -h and --help, even with an action', () => {
+    expect(parseCli(['--help'], {})).toBe('help');
+    expect(parseCli(['-h'], {})).toBe('help');
+    expect(parseCli(['create', '--help'], {})).toBe('help');
+  });
+
+  it('needs exactly one known action', () => {
+    expect(usageError([])).toBe('Missing <action>.');
+    expect(usageError(['list', 'create', '--user', 'u1'])).toBe('One action at a time; got "list create".');
+    expect(usageError(['bogus', '--user', 'u1'])).toBe('Unknown action "bogus".');
+    expect(usageError(['toString', '--user', 'u1'])).toBe('Unknown action "toString".');
+  });
+
+  it('refuses flags no action takes', () => {
+    expect(usageError(['list', '--user', 'u1', '--bogus'])).toMatch(/^Unknown option '--bogus'/);
+    expect(usageError(['list', '--user'])).toMatch(/--user/);
+  });
+
+  describe('target', () => {
+    it('defaults to the local Invoke API on LAMBDA_PORT, else the default port', () => {
+      expect(command(['list', '--user', 'u1'], {}).target).toEqual({ kind: 'local', endpoint: LOCAL });
+      expect(command(['list', '--user', 'u1'], { LAMBDA_PORT: '' }).target).toEqual({
+        kind: 'local',
+        endpoint: LOCAL,
+      });
+      expect(command(['list', '--user', 'u1'], { LAMBDA_PORT: '4555' }).target).toEqual({
+        kind: 'local',
+        endpoint: 'http://127.0.0.1:4555',
+      });
+    });
+
+    it('takes another local endpoint, which must be an http(s) URL', () => {
+      expect(
+        command(['list', '--user', 'u1', '--endpoint', 'https://lambda.test:9000'], { LAMBDA_PORT: '4555' })
+          .target,
+      ).toEqual({ kind: 'local', endpoint: 'https://lambda.test:9000' });
+      expect(usageError(['list', '--user', 'u1', '--endpoint', 'ftp://x'])).toBe(
+        '--endpoint must be a URL, got "ftp://x".',
+      );
+    });
+
+    it.each(STAGE_NAMES.map((stage) => [stage]))('takes --stage %s', (stage) => {
+      expect(command(['list', '--user', 'u1', '--stage', stage]).target).toEqual({ kind: 'stage', stage });
+    });
+
+    it('refuses an unknown stage', () => {
+      expect(usageError(['list', '--user', 'u1', '--stage', 'qa'])).toBe(
+        `Unknown stage "qa"; use ${STAGE_NAMES.join('|')}.`,
+      );
+    });
+
+    it('takes --stage or --endpoint, not both', () => {
+      expect(usageError(['list', '--user', 'u1', '--stage', 'dev', '--endpoint', 'http://127.0.0.1:1'])).toBe(
+        'Use either --stage (deployed) or --endpoint (local), not both.',
+      );
+    });
+  });
+
+  describe('--expires', () => {
+    it.each([
+      ['30d', '2026-03-31T12:00:00.000Z'],
+      ['12h', '2026-03-02T00:00:00.000Z'],
+      ['90m', '2026-03-01T13:30:00.000Z'],
+      ['0m', '2026-03-01T12:00:00.000Z'],
+    ])('reads %s as a duration from now', (raw, expected) => {
+      expect(parseExpiry(raw, NOW)).toBe(expected);
+      expect(command(['create', '--user', 'u1', '--expires', raw]).event.expiresAt).toBe(expected);
+    });
+
+    it.each(['2030-01-31T00:00:00Z', '2030-01-31T00:00:00.000+02:00'])(
+      'passes the instant %s as given',
+      (raw) => {
+        expect(parseExpiry(raw, NOW)).toBe(raw);
+      },
+    );
+
+    it.each(['garbage', '2030-01-31', '30w', '1.5d', '-1d', 'd', '2030-13-45T00:00:00Z', ''])(
+      'refuses "%s"',
+      (raw) => {
+        expect(() => parseExpiry(raw, NOW)).toThrow(UsageError);
+        expect(() => parseExpiry(raw, NOW)).toThrow(
+          `--expires takes an ISO 8601 instant (2030-01-31T00:00:00Z) or 30d / 12h / 90m, got "${raw}".`,
+        );
+      },
+    );
+  });
+
+  describe('integer flags', () => {
+    it('takes --grace 0 and up, --limit 1 and up', () => {
+      expect(command(['rotate', '--user', 'u1', '--grace', '0']).event.graceSeconds).toBe(0);
+      expect(command(['list', '--user', 'u1', '--limit', '1']).event.limit).toBe(1);
+      expect(command(['list', '--user', 'u1', '--limit', '1000']).event.limit).toBe(1000);
+    });
+
+    it.each([
+      ['rotate', 'grace', 'abc', 0],
+      ['rotate', 'grace', '1.5', 0],
+      ['rotate', 'grace', '-1', 0],
+      ['rotate', 'grace', '', 0],
+      ['list', 'limit', '0', 1],
+      ['list', 'limit', '10x', 1],
+    ])('%s refuses --%s "%s"', (action, flag, raw, min) => {
+      expect(usageError([action, '--user', 'u1', `--${flag}=${raw}`])).toBe(
+        `--${flag} must be an integer ≥ ${min}, got "${raw}".`,
+      );
+    });
+  });
+
+  it('lists every action with its flags, and where the CLI invokes, in the usage text', () => {
+    const text = usage();
+
+    expect(text.split('\n')[0]).toBe('Usage: npm run keys -- <action> [flags]');
+    for (const action of ADMIN_ACTIONS) {
+      expect(text).toMatch(
+        new RegExp(`^  ${action} +${ACTION_FLAGS[action].usage.replace(/[[\]|.]/g, '\\$&')}$`, 'm'),
+      );
+    }
+    expect(text).toContain(
+      `(default http://127.0.0.1:\${LAMBDA_PORT:-${DEFAULT_LAMBDA_PORT}}, i.e. npm start)`,
+    );
+    expect(text).toContain(`(${STAGE_NAMES.join('|')})`);
+  });
+});

@@ -1,0 +1,134 @@
+/** The ops CLI's readable output for keys-admin answers. */
+import { describe, expect, it } from 'vitest';
+import { keysTable, render, table, userTable } from '../../../ops/render.js';
+import type { KeyMetadata, UserView } from '../../../shared/domain/keys/metadata.js';
+
+/** Not a well-formed key, so the run's plaintext-key scan never flags it. */
+const API_KEY = 'sk-test-not-a-real-key';
+
+const key = (keyId: string, overrides: Partial<KeyMetadata> = {}): KeyMetadata => ({
+  keyId,
+  userId: 'u1',
+  projectId: 'p1',
+  name: 'ci',
+  status: 'active',
+  start: 'sk-AbCd',
+  createdAt: '2026-01-01T00:00:00.000Z',
+  lastUsedAt: null,
+  usageCount: 0,
+  expiresAt: null,
+  revokedAt: null,
+  ...overrides,
+});
+
+const HEADER =
+  'KEY_ID     NAME  STATUS  START    PROJECT  USAGE  LAST_USED  CREATED                   EXPIRES';
+const row = (keyId: string) =>
+  `${keyId}  ci    active  sk-AbCd  p1       0      -          2026-01-01T00:00:00.000Z  -`;
+
+describe('ops CLI output', () => {
+  it('aligns columns two spaces apart without trailing blanks', () => {
+    expect(
+      table(
+        ['A', 'LONG'],
+        [
+          ['wide cell', 'x'],
+          ['b', ''],
+        ],
+      ),
+    ).toBe(['A          LONG', 'wide cell  x', 'b'].join('\n'));
+  });
+
+  it('prints absent values as "-"', () => {
+    const user: UserView = {
+      userId: 'u1',
+      status: 'active',
+      defaultProjectId: null,
+      createdAt: '2026-01-01T00:00:00.000Z',
+    };
+
+    expect(userTable(user)).toBe(
+      [
+        'USER_ID  STATUS  DEFAULT_PROJECT  CREATED',
+        'u1       active  -                2026-01-01T00:00:00.000Z',
+      ].join('\n'),
+    );
+    expect(render('create-user', { ok: true, user })).toBe(userTable(user));
+    expect(
+      keysTable([
+        key('key_one', {
+          name: null,
+          lastUsedAt: '2026-02-01T00:00:00.000Z',
+          usageCount: 12,
+          expiresAt: '2030-01-31T00:00:00Z',
+        }),
+      ]),
+    ).toBe(
+      [
+        'KEY_ID   NAME  STATUS  START    PROJECT  USAGE  LAST_USED                 CREATED                   EXPIRES',
+        'key_one  -     active  sk-AbCd  p1       12     2026-02-01T00:00:00.000Z  2026-01-01T00:00:00.000Z  2030-01-31T00:00:00Z',
+      ].join('\n'),
+    );
+  });
+
+  it('shows a created key once, under a header saying so, then its metadata', () => {
+    expect(render('create', { ok: true, apiKey: API_KEY, key: key('key_new01') })).toBe(
+      ['API key (shown only now; store it safely):', `  ${API_KEY}`, '', HEADER, row('key_new01')].join('\n'),
+    );
+  });
+
+  it('lists keys, with the next page hint when there is one', () => {
+    const keys = [key('key_one01'), key('key_two02')];
+    const listed = [HEADER, row('key_one01'), row('key_two02')].join('\n');
+
+    expect(render('list', { ok: true, keys, nextToken: 'tok123' })).toBe(
+      `${listed}\n\nMore keys: add --next-token tok123`,
+    );
+    expect(render('list', { ok: true, keys, nextToken: null })).toBe(listed);
+    expect(render('list', { ok: true, keys: [], nextToken: null })).toBe('(no keys)');
+  });
+
+  it('gives the next page hint for list only', () => {
+    expect(render('get', { ok: true, key: key('key_one01'), nextToken: 'tok123' })).not.toContain(
+      '--next-token',
+    );
+  });
+
+  it('shows a rotation: the new key once, then the retired keys', () => {
+    expect(
+      render('rotate', {
+        ok: true,
+        apiKey: API_KEY,
+        key: key('key_new01'),
+        retired: [key('key_old01'), key('key_old02')],
+      }),
+    ).toBe(
+      [
+        'API key (shown only now; store it safely):',
+        `  ${API_KEY}`,
+        '',
+        HEADER,
+        row('key_new01'),
+        '',
+        'Retired (2):',
+        HEADER,
+        row('key_old01'),
+        row('key_old02'),
+      ].join('\n'),
+    );
+  });
+
+  it('says so when a rotation retired nothing', () => {
+    expect(render('rotate', { ok: true, apiKey: API_KEY, key: key('key_new01'), retired: [] })).toBe(
+      [
+        'API key (shown only now; store it safely):',
+        `  ${API_KEY}`,
+        '',
+        HEADER,
+        row('key_new01'),
+        '',
+        'Retired: none',
+      ].join('\n'),
+    );
+  });
+});
