@@ -1,10 +1,12 @@
 /**
  * The request path end to end: POST /api/v1/requests through the local HTTPS API
  * (API Gateway emulation → authorizer → requests → Invoke API → reference brain) at
- * concurrency 1, 8 and 32; then the same without the authorizer (bench-only mode of the
- * local stack) to show authentication's share.
+ * concurrency 1, 8 and 32; then the same with a stub authorizer that allows every call
+ * without a database call (bench/fixtures/stub-authorizer.ts, injected into the local stack),
+ * to show key verification's share.
  */
 import { startLocalStack } from '../local/stack.js';
+import { stubAuthorizer } from './fixtures/stub-authorizer.js';
 import { type LoadResult, runLoad } from './lib/load.js';
 import { round } from './lib/stats.js';
 
@@ -34,7 +36,7 @@ async function measure(authorizer: boolean, requestsPerLevel: number): Promise<R
     lambdaPort: 0,
     throttle: false,
     seedDemo: true,
-    authorizer,
+    ...(authorizer ? {} : { handlerOverrides: { authorizer: stubAuthorizer } }),
     log: () => {},
   });
   try {

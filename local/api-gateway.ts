@@ -25,12 +25,6 @@ import {
 import { type HttpAnswer, renderGatewayResponse, validateProxyResult } from './gateway-responses.js';
 import { type ThrottleSettings, TokenBucket } from './throttle.js';
 
-/** Bench mode only (`authorizer: false`): the context every request gets instead of the authorizer's. */
-export const BENCH_AUTHORIZER_CONTEXT = {
-  principalId: 'bench-user',
-  context: { userId: 'bench-user', keyId: 'key_bench', projectId: 'default' },
-} as const;
-
 export interface ApiGatewayOptions {
   tls: { key: string; cert: string };
   api: ApiInfo;
@@ -39,8 +33,6 @@ export interface ApiGatewayOptions {
   throttle?: ThrottleSettings | false;
   maxPayloadBytes?: number;
   integrationTimeoutMs?: number;
-  /** `false` skips the authorizer and injects BENCH_AUTHORIZER_CONTEXT (benchmarks only). */
-  authorizer?: boolean;
   /** One line per request (method, path, status, ms, key_id) and runtime notes. */
   log?: (line: string) => void;
 }
@@ -116,7 +108,6 @@ export function createApiGateway(options: ApiGatewayOptions): Server {
   const bucket = options.throttle ? new TokenBucket(options.throttle) : undefined;
   const maxPayloadBytes = options.maxPayloadBytes ?? GATEWAY_LIMITS.maxPayloadBytes;
   const integrationTimeoutMs = options.integrationTimeoutMs ?? GATEWAY_LIMITS.integrationTimeoutMs;
-  const useAuthorizer = options.authorizer ?? true;
 
   async function authorize(
     incoming: IncomingHttpRequest,
@@ -215,16 +206,10 @@ export function createApiGateway(options: ApiGatewayOptions): Server {
     const resource: MatchedResource = { resourcePath: route.path, resourceId: resourceIdOf(route.path) };
 
     let authorizer: IntegrationAuthorizerContext | undefined;
-    if (route.authorized && useAuthorizer) {
+    if (route.authorized) {
       const decision = await authorize(incoming, resource);
       if ('refused' in decision) return { answer: decision.refused };
       authorizer = decision.allowed;
-    } else if (route.authorized) {
-      authorizer = integrationAuthorizerContext(
-        BENCH_AUTHORIZER_CONTEXT.principalId,
-        BENCH_AUTHORIZER_CONTEXT.context,
-        0,
-      );
     }
     const answer = await integrate(route, incoming, resource, authorizer);
     const keyId = typeof authorizer?.keyId === 'string' ? authorizer.keyId : undefined;

@@ -28,6 +28,7 @@ import { DEFAULT_CERT_DIR, ensureCertificate } from './cert.js';
 import { createTables, localDynamoClient, type RunningDynamoDb, startDynamoDbLocal } from './dynamodb.js';
 import {
   handlerModule,
+  type LambdaHandler,
   LOCAL_ACCOUNT_ID,
   LOCAL_REGION,
   type LocalFunction,
@@ -66,10 +67,11 @@ export interface LocalStackOptions {
   /** Receives one line per request and runtime notes; default: silent. */
   log?: (line: string) => void;
   /**
-   * Default true. `false` is BENCH MODE ONLY: the authorizer is skipped and every request
-   * carries a fixed context (user `bench-user`, key `key_bench`). Never use it otherwise.
+   * Replace a function's handler with another (a stub), as `sam local` lets one point a
+   * function at other code. The stand-in runs in the same emulation: event, context,
+   * timeout, answer validation. Used by tests and the bench (bench/fixtures).
    */
-  authorizer?: boolean;
+  handlerOverrides?: Partial<Record<FunctionName, LambdaHandler>>;
   /** Interface the two servers bind to; default 127.0.0.1 (loopback only). */
   host?: string;
   /** API Gateway's integration timeout; default 29 s. */
@@ -275,7 +277,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       name,
       timeoutMs: options.functionTimeoutsMs?.[name] ?? FUNCTIONS[name].timeoutMs({ brainTimeoutMs }),
       memoryMb: FUNCTIONS[name].memoryMb,
-      handler: await loadHandler(handlerModule(name), envOf(name)),
+      handler: options.handlerOverrides?.[name] ?? (await loadHandler(handlerModule(name), envOf(name))),
     });
     const loaded: Record<FunctionName, LocalFunction> = {
       authorizer: await load('authorizer'),
@@ -300,7 +302,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(options.integrationTimeoutMs !== undefined
         ? { integrationTimeoutMs: options.integrationTimeoutMs }
         : {}),
-      authorizer: options.authorizer ?? true,
       log,
     });
     const port = await listen(apiServer, apiPort, host, 'local HTTPS API', 'PORT');

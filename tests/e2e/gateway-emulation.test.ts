@@ -14,7 +14,7 @@ import { ensureCertificate, type LocalCertificate } from '../../local/cert.js';
 import type { LambdaHandler, LocalFunction } from '../../local/functions.js';
 import { renderGatewayResponse, validateProxyResult } from '../../local/gateway-responses.js';
 import { TokenBucket } from '../../local/throttle.js';
-import { DEFAULT_MESSAGES } from '../../shared/errors.js';
+import { DEFAULT_MESSAGES, openAiTypeOf } from '../../shared/errors.js';
 import { callApi, expectEnvelope, type HttpsAnswer } from './support/https.js';
 
 const API = {
@@ -184,27 +184,6 @@ describe('events', () => {
 
     expect(seen?.queryStringParameters).toEqual({ a: '2', b: 'x' });
     expect(seen?.multiValueQueryStringParameters).toEqual({ a: ['1', '2'], b: ['x'] });
-  });
-
-  it('in bench mode skips the authorizer and injects the fixed bench context', async () => {
-    let seen: APIGatewayProxyEvent | undefined;
-    const call = await gateway(
-      {
-        authorizer: fn('authorizer', () => {
-          throw new Error('must not run');
-        }),
-        requests: fn('requests', (event, context) => {
-          seen = event as APIGatewayProxyEvent;
-          return ok.handler(event, context);
-        }),
-      },
-      { authorizer: false },
-    );
-
-    const answer = await call();
-
-    expect(answer.status).toBe(200);
-    expect(seen?.requestContext.authorizer).toMatchObject({ userId: 'bench-user', keyId: 'key_bench' });
   });
 });
 
@@ -396,6 +375,7 @@ describe('gateway responses', () => {
         success: false,
         error: {
           code: definition.code,
+          type: openAiTypeOf(definition.code),
           message: definition.messageFromAuthorizer
             ? 'From the authorizer.'
             : (definition.message ?? DEFAULT_MESSAGES[definition.code]),

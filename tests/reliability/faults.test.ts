@@ -102,7 +102,7 @@ describe('when the brain is slow, failing, malformed or throttled', () => {
       const answer = await post(caller, modelBody('reference', model));
 
       const { envelope } = expectApiAnswer(answer, [status], model);
-      expect(envelope?.error).toEqual({ code, message: DEFAULT_MESSAGES[code] });
+      expect(envelope?.error).toEqual({ code, type: 'api_error', message: DEFAULT_MESSAGES[code] });
       if (model === 'test-timeout') {
         expect(answer.ms).toBeGreaterThanOrEqual(BRAIN_TIMEOUT_MS - 50);
         expect(answer.ms).toBeLessThan(BRAIN_TIMEOUT_MS + 3000);

@@ -6,7 +6,7 @@
  * never the request (which carries a key).
  */
 import { expect } from 'vitest';
-import { ERROR_CODES, type ErrorCode, statusOf } from '../../shared/errors.js';
+import { ERROR_CODES, type ErrorCode, openAiTypeOf, statusOf } from '../../shared/errors.js';
 import { type Envelope, expectSecurityHeaders, type HttpsAnswer } from '../e2e/support/https.js';
 
 /** Text that must never reach a caller: stack frames, paths, runtime error shapes, the brain's own words. */
@@ -80,7 +80,11 @@ export function expectApiAnswer(answer: HttpsAnswer, allowed: readonly number[],
   );
   expect(envelope.error.message).toEqual(expect.any(String));
   expect(envelope.error.message.length).toBeGreaterThan(0);
-  for (const key of Object.keys(envelope.error)) expect(['code', 'message', 'details']).toContain(key);
+  expect(envelope.error.type, `${where}: not OpenAI's error type for the status`).toBe(
+    openAiTypeOf(envelope.error.code as ErrorCode),
+  );
+  for (const key of Object.keys(envelope.error))
+    expect(['code', 'type', 'message', 'details']).toContain(key);
   if (envelope.error.details !== undefined) {
     expect(Array.isArray(envelope.error.details)).toBe(true);
     for (const detail of envelope.error.details) {

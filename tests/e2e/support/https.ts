@@ -87,7 +87,7 @@ export function expectSecurityHeaders(answer: HttpsAnswer): void {
 
 export interface Envelope {
   success: false;
-  error: { code: string; message: string; details?: Array<{ path: string; message: string }> };
+  error: { code: string; type: string; message: string; details?: Array<{ path: string; message: string }> };
   request_id: string;
 }
 
@@ -101,5 +101,17 @@ export function expectEnvelope(answer: HttpsAnswer, status: number, code: string
   const envelope = answer.json as Envelope;
   expect(envelope.request_id).toBe(answer.headers['x-request-id']);
   expect(envelope.error.message.length).toBeGreaterThan(0);
+  // OpenAI's error type for the status (SPEC §3), on function-made and gateway-made answers alike.
+  expect(envelope.error.type).toBe(
+    status === 401
+      ? 'authentication_error'
+      : status === 403
+        ? 'permission_error'
+        : status === 429
+          ? 'rate_limit_error'
+          : status >= 500
+            ? 'api_error'
+            : 'invalid_request_error',
+  );
   return envelope;
 }
