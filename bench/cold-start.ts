@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { bundleFunction } from './lib/bundle.js';
+import { type Bundle, bundleFunction } from './lib/bundle.js';
 import { round, summarize } from './lib/stats.js';
 
 export interface ColdStartSubject {
@@ -68,6 +68,8 @@ function initTimeMs(file: string, env: Record<string, string> = {}): number {
 export interface ColdStartRow {
   function: string;
   bundle_bytes: number;
+  /** Modules beside the bundle, loaded only on demand (tracing). */
+  lazy_bytes: number;
   init_median_ms: number;
   init_p90_ms: number;
   init_vs_floor: number;
@@ -79,7 +81,7 @@ export interface ColdStartRow {
 
 export async function runColdStart(runs = 20): Promise<ColdStartRow[]> {
   const bundles = [];
-  const built = new Map<string, { file: string; bytes: number }>();
+  const built = new Map<string, Bundle>();
   for (const subject of COLD_START_SUBJECTS) {
     const bundle = built.get(subject.entry) ?? (await bundleFunction(subject.id, subject.entry));
     built.set(subject.entry, bundle);
@@ -101,6 +103,7 @@ export async function runColdStart(runs = 20): Promise<ColdStartRow[]> {
     return {
       function: bundle.subject.name,
       bundle_bytes: bundle.bytes,
+      lazy_bytes: bundle.lazyBytes,
       init_median_ms: init.median_ms,
       init_p90_ms: init.p90_ms,
       init_vs_floor: initVsFloor,

@@ -103,10 +103,20 @@ function markdown(
     '**Cold start** — minified ESM bundle and module-init time (median of 20 fresh `node` processes) beside the floor, a handler that only creates a DynamoDB client:',
     '',
     table(
-      ['function', 'bundle', 'init median ms', 'init p90 ms', 'init × floor', 'target', 'bytes × floor'],
+      [
+        'function',
+        'bundle',
+        'on demand',
+        'init median ms',
+        'init p90 ms',
+        'init × floor',
+        'target',
+        'bytes × floor',
+      ],
       cold.map((row) => [
         row.function,
         kb(row.bundle_bytes),
+        row.lazy_bytes > 0 ? kb(row.lazy_bytes) : '—',
         row.init_median_ms,
         row.init_p90_ms,
         row.target === null ? row.init_vs_floor : `**${row.init_vs_floor}**`,

@@ -12,16 +12,14 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { ESBUILD_SETTINGS, ESM_REQUIRE_BANNER, LAZY_MODULES, lazyModuleCommands } from '../bundling.js';
 import type { FunctionName } from '../functions.js';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Node.js 24, the newest LTS Lambda runtime (SPEC §7). */
 export const KEYGATE_RUNTIME = lambda.Runtime.NODEJS_24_X;
-
-/** ESM output still has to load the odd CommonJS dependency that calls `require`. */
-const ESM_REQUIRE_BANNER =
-  "import { createRequire as __keygateCreateRequire } from 'node:module'; const require = __keygateCreateRequire(import.meta.url);";
+const BUNDLE_TARGET = 'node24';
 
 export interface KeygateFunctionProps {
   /** `functions/<name>/handler.ts`, exporting `handler`. */
@@ -72,17 +70,23 @@ export class KeygateFunction extends Construct {
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
       bundling: {
         format: OutputFormat.ESM,
-        target: 'node24',
-        platform: 'node',
-        mainFields: ['module', 'main'],
+        target: BUNDLE_TARGET,
+        platform: ESBUILD_SETTINGS.platform,
+        mainFields: [...ESBUILD_SETTINGS.mainFields],
         banner: ESM_REQUIRE_BANNER,
-        minify: true,
+        minify: ESBUILD_SETTINGS.minify,
         sourceMap: true,
         sourceMapMode: SourceMapMode.DEFAULT,
         sourcesContent: false,
         logLevel: LogLevel.WARNING,
         // Bundle the AWS SDK too: one pinned version, tree-shaken, and what `npm run bench` measures.
-        externalModules: [],
+        // Only the on-demand modules stay out of index.mjs: they ship as files of their own.
+        externalModules: Object.keys(LAZY_MODULES),
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (_inputDir, outputDir) => lazyModuleCommands(outputDir, BUNDLE_TARGET),
+        },
         // esbuild is a local devDependency: synth never needs Docker.
         forceDockerBundling: false,
       },

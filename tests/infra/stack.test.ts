@@ -3,6 +3,7 @@
  * local esbuild, as `cdk synth` does): tables, functions, API, authorizer, gateway
  * responses, least-privilege IAM, alarms, outputs and cdk-nag.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -172,6 +173,33 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
         if (brain) expect(await (await load(brain))({})).toMatchObject({ success: false });
       } finally {
         vi.unstubAllEnvs();
+      }
+    });
+
+    it('ships the tracer as a file of its own beside each bundle, mapped by the package.json', () => {
+      const functions = template().findResources('AWS::Lambda::Function');
+      for (const fn of [stack().authorizer, stack().requests, stack().keysAdmin]) {
+        const key = String(functions[id(fn.function)]?.Properties.Code.S3Key).replace(/\.zip$/, '');
+        const dir = join(synthesized.app.outdir, `asset.${key}`);
+        // The handler bundle never contains the X-Ray SDK: a cold start without tracing does not parse it.
+        expect(readFileSync(join(dir, 'index.mjs'), 'utf8')).not.toContain('AWSXRay');
+        expect(readFileSync(join(dir, 'index.mjs'), 'utf8')).toContain('#tracer-runtime');
+        expect(readFileSync(join(dir, 'tracer-runtime.mjs'), 'utf8')).toContain('AWSXRay');
+        expect(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))).toEqual({
+          type: 'module',
+          imports: { '#tracer-runtime': './tracer-runtime.mjs' },
+        });
+        // What Node.js resolves there, as Lambda's runtime will: the shipped file exports the tracer.
+        const exported = execFileSync(
+          process.execPath,
+          [
+            '--input-type=module',
+            '-e',
+            "const m = await import('#tracer-runtime'); console.log(typeof m.Tracer, typeof m.captureLambdaHandler);",
+          ],
+          { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } },
+        );
+        expect(exported.trim()).toBe('function function');
       }
     });
 

@@ -1,8 +1,9 @@
 /**
  * Powertools Tracer (X-Ray subsegments for the handler and every SDK call), loaded only
- * when tracing is active: the X-Ray SDK costs ~10 ms of module init (`npm run bench`), so
- * a container without tracing (tests, the local runtime, a stage with tracing off) never
- * evaluates it. Handlers `await loadTracing(...)` at init, once per container.
+ * when tracing is active: the X-Ray SDK is ~120 KB that every cold start would parse and
+ * ~10 ms of module init (`npm run bench`), so a container without tracing (tests, the
+ * local runtime, a stage with tracing off) never loads it. Handlers `await loadTracing(...)`
+ * at init, once per container.
  */
 import type { MiddlewareObj } from '@middy/core';
 import type { ClientInstrumentation } from '../aws-clients.js';
@@ -29,10 +30,9 @@ export async function loadTracing(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Tracing | undefined> {
   if (!tracingActive(env)) return undefined;
-  const [{ Tracer }, { captureLambdaHandler }] = await Promise.all([
-    import('@aws-lambda-powertools/tracer'),
-    import('@aws-lambda-powertools/tracer/middleware'),
-  ]);
+  // A package import (package.json "imports"): the source module here, a file of its own
+  // beside the handler in a deployed bundle (infra/bundling.ts).
+  const { Tracer, captureLambdaHandler } = await import('#tracer-runtime');
   const tracer = new Tracer({ serviceName });
   return {
     instrumentation: tracer,
