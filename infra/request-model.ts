@@ -1,6 +1,6 @@
 /**
  * The API Gateway model for POST /api/v1/requests, converted from the JSON Schema that
- * `shared/api/openapi.ts` generates from the zod schema (never hand-copied).
+ * `infra/openapi.ts` generates from the zod schema (never hand-copied).
  *
  * Two deliberate changes on the way:
  * - Local `$ref`s (`#/definitions/__schema0`, the recursive JSON value allowed inside

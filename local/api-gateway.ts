@@ -1,7 +1,7 @@
 /**
  * The local API Gateway (REST API, Lambda proxy integration, REQUEST authorizer), HTTPS only.
  * It is built from the stack's own route table, authorizer wiring, limits and gateway
- * responses (`shared/api/routes.ts`) and applies them in API Gateway's order:
+ * responses (`infra/routes.ts`, `infra/gateway-responses.ts`) and applies them in API Gateway's order:
  * unknown path → 404 (no authorizer), stage throttle → 429, body > 10 MB → 413,
  * authorizer (Allow/Deny against the method ARN), integration (29 s) → proxy answer checks.
  */

@@ -7,7 +7,7 @@ import {
 } from '../infra/gateway-responses.js';
 /**
  * Answers made by the emulated API Gateway itself: gateway responses rendered from the
- * stack's one definition (`shared/api/routes.ts` — template and headers, nothing restated),
+ * stack's one definition (`infra/gateway-responses.ts` — template and headers, nothing restated),
  * and the validation API Gateway applies to a Lambda proxy answer.
  */
 

@@ -1,6 +1,7 @@
 /**
  * The REST API, built from the one route table, authorizer wiring and gateway responses
- * in `shared/api/routes.ts` (the local runtime emulates API Gateway from the same module).
+ * in `infra/routes.ts` and `infra/gateway-responses.ts` (the local runtime emulates API Gateway
+ * from the same modules).
  *
  * HTTPS only: API Gateway has no plain-HTTP endpoint at all; the API (and the custom
  * domain, when configured) use the enhanced TLS 1.3/1.2 security policy; a resource policy

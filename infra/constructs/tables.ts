@@ -1,5 +1,5 @@
 /**
- * The DynamoDB tables, built from the one table definition module (`shared/tables.ts`):
+ * The DynamoDB tables, built from the one table definition module (`shared/adapters/dynamodb/tables.ts`):
  * on-demand, AWS-managed encryption, point-in-time recovery, and RETAIN + deletion
  * protection where the stage keeps its data.
  */

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 
 /**
- * The record id the idempotency store derives (shared/idempotency/store.ts): SHA-256 of the
+ * The record id the idempotency store derives (shared/adapters/dynamodb/idempotency-store.ts): SHA-256 of the
  * user id and the Idempotency-Key, so the caller's key text never becomes a table key.
  */
 export function idempotencyRecordId(userId: string, idempotencyKey: string): string {

@@ -1,6 +1,6 @@
 /**
  * An independent implementation of SPEC §5's key format, written from the SPEC's words and
- * sharing no code with shared/keys/format.ts: base62 by long division over the byte array
+ * sharing no code with shared/domain/keys/format.ts: base62 by long division over the byte array
  * (no BigInt), CRC-32 from its polynomial (no zlib). Known-answer tests compare both.
  */
 import { createHash } from 'node:crypto';
