@@ -22,7 +22,7 @@ beforeAll(async () => {
   process.env.IDEMPOTENCY_TABLE = 'unit-idempotency';
   process.env.BRAIN_FUNCTION_NAME = 'reference-brain';
   process.env.BRAIN_TIMEOUT_MS = '1000';
-  // Thousands of generated requests: keep the run readable (tests/integration/keys/logging.test.ts checks logs).
+  // Thousands of generated requests: keep the run readable (tests/integration/domain/keys/logging.test.ts checks logs).
   process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
   ({ handler } = await import('../../../../functions/requests/handler.js'));
 });
