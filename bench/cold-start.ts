@@ -74,12 +74,14 @@ export interface ColdStartRow {
   init_p90_ms: number;
   init_vs_floor: number;
   bytes_vs_floor: number;
+  /** Fresh processes measured for this row. */
+  runs: number;
   /** The SPEC §9 target for init × floor, if the row has one. */
   target: number | null;
   meets_target: boolean | null;
 }
 
-export async function runColdStart(runs = 20): Promise<ColdStartRow[]> {
+export async function runColdStart(runs = 30): Promise<ColdStartRow[]> {
   const bundles = [];
   const built = new Map<string, Bundle>();
   for (const subject of COLD_START_SUBJECTS) {
@@ -107,6 +109,7 @@ export async function runColdStart(runs = 20): Promise<ColdStartRow[]> {
       init_median_ms: init.median_ms,
       init_p90_ms: init.p90_ms,
       init_vs_floor: initVsFloor,
+      runs,
       bytes_vs_floor: round(bundle.bytes / (floor?.bytes ?? 1), 2),
       target,
       meets_target: target === null ? null : initVsFloor <= target,
@@ -115,5 +118,5 @@ export async function runColdStart(runs = 20): Promise<ColdStartRow[]> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.table(await runColdStart(Number(process.env.BENCH_RUNS ?? 20)));
+  console.table(await runColdStart(Number(process.env.BENCH_RUNS ?? 30)));
 }
