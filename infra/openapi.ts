@@ -28,7 +28,7 @@ const errorEnvelopeSchema = z.object({
   request_id: z.string(),
 });
 
-const jsonContent = (schema: z.ZodType) => ({
+const jsonContent = (schema: z.core.$ZodType) => ({
   'application/json': {
     schema: z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'output', unrepresentable: 'any' }),
   },

@@ -1,6 +1,6 @@
 /** zod issues → the envelope's `details`: one entry per bad field, shared by every validator. */
-import type * as z from 'zod';
 import type { ErrorDetail } from '../errors.js';
+import type * as z from './zod.js';
 
 /** zod issues → `[{path, message}]`, one entry per bad field; an unknown field is named by its own path. */
 export function issuesToDetails(issues: readonly z.core.$ZodIssue[]): ErrorDetail[] {

@@ -1,5 +1,5 @@
 /** keys-admin events (SPEC §6), validated at the function's edge. */
-import * as z from 'zod';
+import * as z from '../zod.js';
 
 export const MAX_GRACE_SECONDS = 604_800;
 export const MAX_LIST_LIMIT = 1000;
@@ -7,48 +7,56 @@ export const DEFAULT_LIST_LIMIT = 100;
 
 const userId = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$/, 'userId must be 1-128 chars of letters, digits and ._@:+-');
-const keyId = z.string().regex(/^key_[0-9A-Za-z]{1,64}$/, 'keyId looks like "key_…"');
-const projectId = z.string().min(1).max(128);
-const name = z.string().min(1).max(64);
+  .check(
+    z.regex(
+      /^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$/,
+      'userId must be 1-128 chars of letters, digits and ._@:+-',
+    ),
+  );
+const keyId = z.string().check(z.regex(/^key_[0-9A-Za-z]{1,64}$/, 'keyId looks like "key_…"'));
+const projectId = z.string().check(z.minLength(1), z.maxLength(128));
+const name = z.string().check(z.minLength(1), z.maxLength(64));
 const isoInstant = z.iso.datetime({ offset: true });
 
 export const createUserEvent = z.strictObject({
   action: z.literal('create-user'),
   userId,
-  defaultProjectId: projectId.optional(),
+  defaultProjectId: z.optional(projectId),
 });
 export const createKeyEvent = z.strictObject({
   action: z.literal('create'),
   userId,
-  name: name.optional(),
-  projectId: projectId.optional(),
-  expiresAt: isoInstant.optional(),
+  name: z.optional(name),
+  projectId: z.optional(projectId),
+  expiresAt: z.optional(isoInstant),
 });
 export const listKeysEvent = z.strictObject({
   action: z.literal('list'),
   userId,
-  limit: z.number().int().min(1).max(MAX_LIST_LIMIT).optional(),
-  nextToken: z.string().min(1).max(2048).optional(),
+  limit: z.optional(z.number().check(z.int(), z.gte(1), z.lte(MAX_LIST_LIMIT))),
+  nextToken: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
 });
 export const getKeyEvent = z.strictObject({ action: z.literal('get'), userId, keyId });
 export const revokeKeyEvent = z.strictObject({
   action: z.literal('revoke'),
   userId,
   keyId,
-  reason: z.string().min(1).max(256).optional(),
+  reason: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
 });
 export const rotateKeysEvent = z.strictObject({
   action: z.literal('rotate'),
   userId,
-  keyId: keyId.optional(),
-  graceSeconds: z
-    .number()
-    .int()
-    .min(0)
-    .max(MAX_GRACE_SECONDS, `graceSeconds must be at most ${MAX_GRACE_SECONDS} (7 days)`)
-    .optional(),
-  name: name.optional(),
+  keyId: z.optional(keyId),
+  graceSeconds: z.optional(
+    z
+      .number()
+      .check(
+        z.int(),
+        z.gte(0),
+        z.lte(MAX_GRACE_SECONDS, `graceSeconds must be at most ${MAX_GRACE_SECONDS} (7 days)`),
+      ),
+  ),
+  name: z.optional(name),
 });
 
 /** Beyond SPEC §6: suspension is stamped onto the user's keys so verification stays one UpdateItem. */

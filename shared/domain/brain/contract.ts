@@ -1,22 +1,24 @@
 /** The brain contract (SPEC §4), shared by the requests function and the reference brain. */
-import * as z from 'zod';
 import { MESSAGE_ROLES, OPERATION_TYPES } from '../requests/schema.js';
+import * as z from '../zod.js';
+
+const nonEmpty = () => z.string().check(z.minLength(1));
 
 export const brainRequestSchema = z.strictObject({
-  request_id: z.string().min(1),
-  user_id: z.string().min(1),
-  key_id: z.string().min(1),
-  project_id: z.string().min(1),
-  agent_id: z.string().nullable(),
-  api_provider: z.string().min(1),
-  model_name: z.string().min(1),
+  request_id: nonEmpty(),
+  user_id: nonEmpty(),
+  key_id: nonEmpty(),
+  project_id: nonEmpty(),
+  agent_id: z.nullable(z.string()),
+  api_provider: nonEmpty(),
+  model_name: nonEmpty(),
   operation_type: z.enum(OPERATION_TYPES),
   request_params: z.strictObject({
-    messages: z.array(z.strictObject({ role: z.enum(MESSAGE_ROLES), content: z.string() })).optional(),
-    prompt: z.string().optional(),
-    temperature: z.number().optional(),
-    max_tokens: z.number().int().optional(),
-    top_p: z.number().optional(),
+    messages: z.optional(z.array(z.strictObject({ role: z.enum(MESSAGE_ROLES), content: z.string() }))),
+    prompt: z.optional(z.string()),
+    temperature: z.optional(z.number()),
+    max_tokens: z.optional(z.number().check(z.int())),
+    top_p: z.optional(z.number()),
   }),
   metadata: z.record(z.string(), z.json()),
   request_source: z.literal('api'),
@@ -27,32 +29,32 @@ export type BrainRequest = z.infer<typeof brainRequestSchema>;
 export const DECISION_OUTCOMES = ['approved', 'rejected', 'escalated', 'quarantined'] as const;
 
 export const decisionSchema = z.object({
-  decision_id: z.string().min(1),
+  decision_id: nonEmpty(),
   outcome: z.enum(DECISION_OUTCOMES),
   reasoning: z.string(),
-  confidence: z.number().min(0).max(1),
-  risk_score: z.number().optional(),
-  policies_checked: z.array(z.string()).optional(),
-  policy_violations: z.array(z.string()).optional(),
+  confidence: z.number().check(z.gte(0), z.lte(1)),
+  risk_score: z.optional(z.number()),
+  policies_checked: z.optional(z.array(z.string())),
+  policy_violations: z.optional(z.array(z.string())),
 });
 
 export const paymentSchema = z.object({
-  payment_id: z.string().min(1),
-  transaction_hash: z.string().nullable(),
+  payment_id: nonEmpty(),
+  transaction_hash: z.nullable(z.string()),
   estimated_amount: z.number(),
   actual_amount: z.number(),
   variance_amount: z.number(),
   variance_percent: z.number(),
-  currency: z.string().min(1),
-  status: z.string().min(1),
-  simulated: z.boolean().optional(),
+  currency: nonEmpty(),
+  status: nonEmpty(),
+  simulated: z.optional(z.boolean()),
 });
 
 export const brainDecisionAnswerSchema = z.object({
   success: z.boolean(),
   decision: decisionSchema,
-  response: z.json().nullable(),
-  payment: paymentSchema.nullable(),
+  response: z.nullable(z.json()),
+  payment: z.nullable(paymentSchema),
   message: z.string(),
 });
 
@@ -73,8 +75,8 @@ export type BrainAnswer = z.infer<typeof brainAnswerSchema>;
 export const apiSuccessSchema = z.object({
   success: z.boolean(),
   decision: decisionSchema,
-  response: z.json().nullable(),
-  payment: paymentSchema.nullable(),
+  response: z.nullable(z.json()),
+  payment: z.nullable(paymentSchema),
   message: z.string(),
   request_id: z.string(),
 });

@@ -1,5 +1,5 @@
 /** The public request body of POST /api/v1/requests (SPEC §3), strict everywhere. */
-import * as z from 'zod';
+import * as z from '../zod.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
@@ -49,57 +49,66 @@ function metadataProblems(value: unknown, path: (string | number)[], depth: numb
  * assign each key to a fresh object, where a `__proto__` key would silently vanish (it
  * sets the copy's prototype) instead of being rejected.
  */
-export const metadataSchema = z.preprocess(
-  (value, ctx) => {
+export const metadataSchema = z.pipe(
+  // zod/mini has no `z.preprocess`; classic's is this same pipe of a transform into the schema.
+  // Any issue pushed here stops the pipe, as `ctx.addIssue` in a classic preprocess does.
+  z.transform((value: unknown, payload) => {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
     for (const problem of metadataProblems(value, [], 1)) {
-      ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message, input: value });
+      payload.issues.push({ code: 'custom', path: problem.path, message: problem.message, input: value });
     }
     if (Buffer.byteLength(JSON.stringify(value), 'utf8') > METADATA_MAX_BYTES) {
-      ctx.addIssue({
+      payload.issues.push({
         code: 'custom',
         message: `metadata must be at most ${METADATA_MAX_BYTES} bytes as JSON`,
         input: value,
       });
     }
     return value;
-  },
+  }),
   z.record(z.string(), z.json()),
 );
 
-const boundedId = z.string().min(1).max(128);
+const boundedId = z.string().check(z.minLength(1), z.maxLength(128));
 
 export const apiRequestSchema = z
   .strictObject({
     provider: z
       .string()
-      .regex(PROVIDER_PATTERN, 'provider must be a lowercase slug such as "openai", "anthropic" or "ollama"'),
-    model: z
-      .string()
-      .min(1)
-      .max(128)
-      .refine(
+      .check(
+        z.regex(
+          PROVIDER_PATTERN,
+          'provider must be a lowercase slug such as "openai", "anthropic" or "ollama"',
+        ),
+      ),
+    model: z.string().check(
+      z.minLength(1),
+      z.maxLength(128),
+      z.refine(
         (model) => !CONTROL_OR_FORMAT.test(model),
         'model must not contain control or format characters',
       ),
+    ),
     operation_type: z.enum(OPERATION_TYPES),
-    messages: z.array(messageSchema).min(1).max(256).optional(),
-    prompt: z.string().min(1).max(100_000).optional(),
-    temperature: z.number().min(0).max(2).optional(),
-    max_tokens: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
-    top_p: z.number().min(0).max(1).optional(),
-    project_id: boundedId.optional(),
-    agent_id: boundedId.optional(),
-    metadata: metadataSchema.optional(),
+    messages: z.optional(z.array(messageSchema).check(z.minLength(1), z.maxLength(256))),
+    prompt: z.optional(z.string().check(z.minLength(1), z.maxLength(100_000))),
+    temperature: z.optional(z.number().check(z.gte(0), z.lte(2))),
+    max_tokens: z.optional(z.number().check(z.int(), z.gte(1), z.lte(Number.MAX_SAFE_INTEGER))),
+    top_p: z.optional(z.number().check(z.gte(0), z.lte(1))),
+    project_id: z.optional(boundedId),
+    agent_id: z.optional(boundedId),
+    metadata: z.optional(metadataSchema),
   })
-  .superRefine((body, ctx) => {
-    if (body.messages === undefined && body.prompt === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['messages'],
-        message: 'one of "messages" or "prompt" is required',
-      });
-    }
-  });
+  .check(
+    z.superRefine((body, ctx) => {
+      if (body.messages === undefined && body.prompt === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['messages'],
+          message: 'one of "messages" or "prompt" is required',
+        });
+      }
+    }),
+  );
 
 export type ApiRequest = z.infer<typeof apiRequestSchema>;

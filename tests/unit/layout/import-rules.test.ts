@@ -25,7 +25,8 @@ const PROBES: Probe[] = [
   // domain: plain values, ports for everything outside
   { file: 'shared/domain/keys/probe.ts', specifier: './ports.js', allowed: true },
   { file: 'shared/domain/keys/probe.ts', specifier: '../../errors.js', allowed: true },
-  { file: 'shared/domain/keys/probe.ts', specifier: 'zod', allowed: true },
+  { file: 'shared/domain/keys/probe.ts', specifier: '../zod.js', allowed: true },
+  { file: 'shared/domain/keys/probe.ts', specifier: 'zod', allowed: false },
   {
     file: 'shared/domain/keys/probe.ts',
     specifier: '../../adapters/dynamodb/api-key-store.js',
