@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { createDocumentClient } from '../../shared/adapters/aws-clients.js';
-import { authorizerConfigSchema, loadConfig } from '../../shared/adapters/config.js';
+import { authorizerConfigSpec, loadConfig } from '../../shared/adapters/config.js';
 import { DynamoKeyVerificationStore } from '../../shared/adapters/dynamodb/key-verification-store.js';
 import { createLogger } from '../../shared/adapters/observability/logger.js';
 import { createMetrics } from '../../shared/adapters/observability/metrics.js';
@@ -11,7 +11,7 @@ import { loadTracing, tracingMiddleware } from '../../shared/adapters/observabil
 import { createKeyVerifier } from '../../shared/domain/keys/verify.js';
 import { createAuthorizer } from './authorize.js';
 
-const config = loadConfig(authorizerConfigSchema);
+const config = loadConfig(authorizerConfigSpec);
 const logger = createLogger('authorizer');
 const metrics = createMetrics('authorizer');
 const tracing = await loadTracing('authorizer');

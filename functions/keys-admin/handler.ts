@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { createDocumentClient } from '../../shared/adapters/aws-clients.js';
-import { keysAdminConfigSchema, loadConfig } from '../../shared/adapters/config.js';
+import { keysAdminConfigSpec, loadConfig } from '../../shared/adapters/config.js';
 import { DynamoKeyStore } from '../../shared/adapters/dynamodb/api-key-store.js';
 import { DynamoUserStore } from '../../shared/adapters/dynamodb/user-store.js';
 import { createLogger } from '../../shared/adapters/observability/logger.js';
@@ -12,7 +12,7 @@ import { type AdminAnswer, createKeysAdmin } from '../../shared/domain/admin/key
 import { createKeyService } from '../../shared/domain/keys/service.js';
 import { claimedActorOf } from './actor.js';
 
-const config = loadConfig(keysAdminConfigSchema);
+const config = loadConfig(keysAdminConfigSpec);
 const logger = createLogger('keys-admin');
 const tracing = await loadTracing('keys-admin');
 const client = createDocumentClient({

@@ -2,12 +2,12 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { loadConfig, referenceBrainConfigSchema } from '../../shared/adapters/config.js';
+import { loadConfig, referenceBrainConfigSpec } from '../../shared/adapters/config.js';
 import { createLogger } from '../../shared/adapters/observability/logger.js';
 import { loadTracing, tracingMiddleware } from '../../shared/adapters/observability/tracing.js';
 import { referenceBrain } from './brain.js';
 
-const config = loadConfig(referenceBrainConfigSchema);
+const config = loadConfig(referenceBrainConfigSpec);
 const logger = createLogger('reference-brain');
 const tracing = await loadTracing('reference-brain');
 

@@ -5,7 +5,7 @@ import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { createDocumentClient, createLambdaClient } from '../../shared/adapters/aws-clients.js';
 import { createBrainClient } from '../../shared/adapters/brain-client.js';
-import { loadConfig, requestsConfigSchema } from '../../shared/adapters/config.js';
+import { loadConfig, requestsConfigSpec } from '../../shared/adapters/config.js';
 import { DynamoIdempotencyStore } from '../../shared/adapters/dynamodb/idempotency-store.js';
 import { createLogger } from '../../shared/adapters/observability/logger.js';
 import { createMetrics } from '../../shared/adapters/observability/metrics.js';
@@ -14,7 +14,7 @@ import { createRequestProcessor } from '../../shared/domain/requests/process.js'
 import { brainMetrics, proxyAnswerOf, requestInputOf } from './edge.js';
 import { errorAnswers, requestGuards } from './middleware.js';
 
-const config = loadConfig(requestsConfigSchema);
+const config = loadConfig(requestsConfigSpec);
 const logger = createLogger('requests');
 const metrics = createMetrics('requests');
 const tracing = await loadTracing('requests');

@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
+  authorizerConfigSpec,
   ConfigError,
-  keysAdminConfigSchema,
+  keysAdminConfigSpec,
   loadConfig,
-  requestsConfigSchema,
+  referenceBrainConfigSpec,
+  requestsConfigSpec,
 } from '../../../shared/adapters/config.js';
 
 describe('function configuration', () => {
   it('reads the table names and an optional endpoint', () => {
-    const config = loadConfig(keysAdminConfigSchema, { API_KEYS_TABLE: 'k', USERS_TABLE: 'u' });
+    const config = loadConfig(keysAdminConfigSpec, { API_KEYS_TABLE: 'k', USERS_TABLE: 'u' });
 
     expect(config).toEqual({ API_KEYS_TABLE: 'k', USERS_TABLE: 'u' });
   });
@@ -18,7 +20,7 @@ describe('function configuration', () => {
 
     const error = (() => {
       try {
-        loadConfig(keysAdminConfigSchema, env);
+        loadConfig(keysAdminConfigSpec, env);
       } catch (thrown) {
         return thrown;
       }
@@ -34,12 +36,33 @@ describe('function configuration', () => {
   it('defaults the brain timeout to 25 s and keeps it below API Gateway’s 29 s', () => {
     const base = { IDEMPOTENCY_TABLE: 'i', BRAIN_FUNCTION_NAME: 'brain' };
 
-    expect(loadConfig(requestsConfigSchema, base).BRAIN_TIMEOUT_MS).toBe(25_000);
-    expect(loadConfig(requestsConfigSchema, { ...base, BRAIN_TIMEOUT_MS: '1500' }).BRAIN_TIMEOUT_MS).toBe(
-      1500,
-    );
+    expect(loadConfig(requestsConfigSpec, base).BRAIN_TIMEOUT_MS).toBe(25_000);
+    expect(loadConfig(requestsConfigSpec, { ...base, BRAIN_TIMEOUT_MS: '1500' }).BRAIN_TIMEOUT_MS).toBe(1500);
     for (const wrong of ['29000', '50', '1.5', 'soon']) {
-      expect(() => loadConfig(requestsConfigSchema, { ...base, BRAIN_TIMEOUT_MS: wrong })).toThrow(
+      expect(() => loadConfig(requestsConfigSpec, { ...base, BRAIN_TIMEOUT_MS: wrong })).toThrow(ConfigError);
+    }
+  });
+
+  it('takes only http(s) URLs as endpoints', () => {
+    const base = { API_KEYS_TABLE: 'k' };
+    expect(loadConfig(authorizerConfigSpec, { ...base, DYNAMODB_ENDPOINT: 'http://127.0.0.1:8000' })).toEqual({
+      ...base,
+      DYNAMODB_ENDPOINT: 'http://127.0.0.1:8000',
+    });
+    for (const wrong of ['localhost:8000', 'ftp://host', '']) {
+      expect(() => loadConfig(authorizerConfigSpec, { ...base, DYNAMODB_ENDPOINT: wrong })).toThrow(
+        /DYNAMODB_ENDPOINT: must be an http\(s\) URL/,
+      );
+    }
+  });
+
+  it("reads the reference brain's optional cost ceiling as a positive number", () => {
+    expect(loadConfig(referenceBrainConfigSpec, {})).toEqual({});
+    expect(loadConfig(referenceBrainConfigSpec, { REFERENCE_BRAIN_MAX_COST_USD: '0.25' })).toEqual({
+      REFERENCE_BRAIN_MAX_COST_USD: 0.25,
+    });
+    for (const wrong of ['0', '-1', 'cheap']) {
+      expect(() => loadConfig(referenceBrainConfigSpec, { REFERENCE_BRAIN_MAX_COST_USD: wrong })).toThrow(
         ConfigError,
       );
     }
