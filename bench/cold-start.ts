@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { type Bundle, bundleFunction } from './lib/bundle.js';
-import { round, summarize } from './lib/stats.js';
+import { median, round, summarize } from './lib/stats.js';
 
 export interface ColdStartSubject {
   name: string;
@@ -72,6 +72,7 @@ export interface ColdStartRow {
   lazy_bytes: number;
   init_median_ms: number;
   init_p90_ms: number;
+  /** Median over the rounds of (this init / the floor's init measured just before it). */
   init_vs_floor: number;
   bytes_vs_floor: number;
   /** Fresh processes measured for this row. */
@@ -81,7 +82,7 @@ export interface ColdStartRow {
   meets_target: boolean | null;
 }
 
-export async function runColdStart(runs = 30): Promise<ColdStartRow[]> {
+export async function runColdStart(runs = 40): Promise<ColdStartRow[]> {
   const bundles = [];
   const built = new Map<string, Bundle>();
   for (const subject of COLD_START_SUBJECTS) {
@@ -89,18 +90,24 @@ export async function runColdStart(runs = 30): Promise<ColdStartRow[]> {
     built.set(subject.entry, bundle);
     bundles.push({ subject, ...bundle });
   }
-  // Interleave the subjects run by run so machine noise hits all of them alike.
+  // Each round measures every subject right after a fresh floor process, so a ratio pairs
+  // two neighbouring measurements and slow swings of the machine's speed cancel out.
   const samples = new Map<string, number[]>(bundles.map((bundle) => [bundle.subject.id, []]));
-  initTimeMs(bundles[0]?.file ?? ''); // warm the filesystem cache once
+  const ratios = new Map<string, number[]>(bundles.map((bundle) => [bundle.subject.id, []]));
+  const [floor] = bundles;
+  if (!floor) throw new Error('no floor subject');
+  initTimeMs(floor.file); // warm the filesystem cache once
   for (let run = 0; run < runs; run += 1) {
-    for (const bundle of bundles)
-      samples.get(bundle.subject.id)?.push(initTimeMs(bundle.file, bundle.subject.env));
+    for (const bundle of bundles) {
+      const floorMs = initTimeMs(floor.file, floor.subject.env);
+      const ms = bundle === floor ? floorMs : initTimeMs(bundle.file, bundle.subject.env);
+      samples.get(bundle.subject.id)?.push(ms);
+      ratios.get(bundle.subject.id)?.push(ms / floorMs);
+    }
   }
-  const floor = bundles[0];
-  const floorInit = summarize(samples.get('floor') ?? []).median_ms;
   return bundles.map((bundle) => {
     const init = summarize(samples.get(bundle.subject.id) ?? []);
-    const initVsFloor = round(init.median_ms / floorInit, 2);
+    const initVsFloor = round(median(ratios.get(bundle.subject.id) ?? []), 2);
     const target = bundle.subject.target ?? null;
     return {
       function: bundle.subject.name,
@@ -110,7 +117,7 @@ export async function runColdStart(runs = 30): Promise<ColdStartRow[]> {
       init_p90_ms: init.p90_ms,
       init_vs_floor: initVsFloor,
       runs,
-      bytes_vs_floor: round(bundle.bytes / (floor?.bytes ?? 1), 2),
+      bytes_vs_floor: round(bundle.bytes / floor.bytes, 2),
       target,
       meets_target: target === null ? null : initVsFloor <= target,
     };
@@ -118,5 +125,5 @@ export async function runColdStart(runs = 30): Promise<ColdStartRow[]> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.table(await runColdStart(Number(process.env.BENCH_RUNS ?? 30)));
+  console.table(await runColdStart(Number(process.env.BENCH_RUNS ?? 40)));
 }
