@@ -69,6 +69,7 @@ export async function runAuthorizerBench(
 
     Object.assign(process.env, {
       API_KEYS_TABLE: names.apiKeys,
+      KEY_ENVIRONMENT: 'test',
       USERS_TABLE: names.users,
       DYNAMODB_ENDPOINT: dynamo.endpoint,
       AWS_REGION: 'us-east-1',
@@ -115,7 +116,7 @@ export async function runAuthorizerBench(
 
     const malformedEvents = Array.from({ length: 64 }, (_, i) => {
       const flipped = `${apiKey.slice(0, 10 + (i % 30))}${apiKey[10 + (i % 30)] === 'A' ? 'B' : 'A'}${apiKey.slice(11 + (i % 30))}`;
-      const variants = [flipped, `pk-${apiKey.slice(3)}`, 'sk-short', `${apiKey}x`, 'x'.repeat(52)];
+      const variants = [flipped, `sk-${apiKey.slice(8)}`, 'kg_test_short', `${apiKey}x`, 'x'.repeat(57)];
       return eventFor(variants[i % variants.length] ?? flipped);
     });
     const requestsBefore = httpRequests;

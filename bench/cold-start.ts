@@ -45,6 +45,7 @@ export const COLD_START_SUBJECTS: readonly ColdStartSubject[] = [
 /** What the functions read at init; no network is touched while importing. */
 const FUNCTION_ENV = {
   API_KEYS_TABLE: 'bench-ApiKeys',
+  KEY_ENVIRONMENT: 'test',
   USERS_TABLE: 'bench-Users',
   IDEMPOTENCY_TABLE: 'bench-Idempotency',
   BRAIN_FUNCTION_NAME: 'reference-brain',

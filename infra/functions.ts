@@ -6,6 +6,7 @@
 
 import { type TableId, tableById, USER_ID_INDEX } from '../shared/adapters/dynamodb/tables.js';
 import { METRICS_NAMESPACE } from '../shared/adapters/observability/metrics.js';
+import type { KeyEnvironment } from '../shared/domain/keys/format.js';
 
 export const FUNCTION_NAMES = ['authorizer', 'requests', 'keys-admin', 'reference-brain'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
@@ -38,6 +39,8 @@ export interface FunctionDescription {
   tables: readonly TableGrant[];
   /** Invokes the brain: gets BRAIN_FUNCTION_NAME and BRAIN_TIMEOUT_MS, and lambda:InvokeFunction on it. */
   invokesBrain: boolean;
+  /** Issues or verifies keys: gets KEY_ENVIRONMENT, the stage's key prefix (SPEC §5). */
+  handlesKeys: boolean;
 }
 
 /** API Gateway gives up after 29 s; the requests function must answer (504) before that. */
@@ -60,6 +63,7 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
       },
     ],
     invokesBrain: false,
+    handlesKeys: true,
   },
   requests: {
     name: 'requests',
@@ -74,6 +78,7 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
       },
     ],
     invokesBrain: true,
+    handlesKeys: false,
   },
   'keys-admin': {
     name: 'keys-admin',
@@ -99,6 +104,7 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
       },
     ],
     invokesBrain: false,
+    handlesKeys: true,
   },
   'reference-brain': {
     name: 'reference-brain',
@@ -107,11 +113,14 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
     timeoutMs: ({ brainTimeoutMs }) => brainTimeoutMs + REFERENCE_BRAIN_TIMEOUT_MARGIN_MS,
     tables: [],
     invokesBrain: false,
+    handlesKeys: false,
   },
 };
 
 export interface EnvironmentInputs {
   tableName(id: TableId): string;
+  /** `live` for prod, `test` for every other stage and the local stack. */
+  keyEnvironment: KeyEnvironment;
   brain?: { functionName: string; timeoutMs: number };
 }
 
@@ -122,6 +131,7 @@ export function environmentOf(fn: FunctionDescription, inputs: EnvironmentInputs
     POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
   };
   for (const grant of fn.tables) env[tableById(grant.table).envVar] = inputs.tableName(grant.table);
+  if (fn.handlesKeys) env.KEY_ENVIRONMENT = inputs.keyEnvironment;
   if (fn.invokesBrain) {
     if (!inputs.brain) throw new Error(`${fn.name} invokes the brain, but no brain was given`);
     env.BRAIN_FUNCTION_NAME = inputs.brain.functionName;

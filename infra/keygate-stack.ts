@@ -7,6 +7,7 @@ import { CfnOutput, Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { keyEnvironmentOfStage } from '../shared/domain/keys/format.js';
 import { KeygateAlarms } from './constructs/keygate-alarms.js';
 import { KeygateApi } from './constructs/keygate-api.js';
 import { KeygateFunction } from './constructs/keygate-function.js';
@@ -162,6 +163,7 @@ export class KeygateStack extends Stack {
       timeout: Duration.millis(description.timeoutMs(config)),
       environment: environmentOf(description, {
         tableName: (table) => this.tables.byId(table).tableName,
+        keyEnvironment: keyEnvironmentOfStage(config.stage),
         ...(brain ? { brain: { functionName: brain.name, timeoutMs: config.brainTimeoutMs } } : {}),
       }),
       logRetention,

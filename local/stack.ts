@@ -266,6 +266,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const envOf = (name: FunctionName): Record<string, string | undefined> => ({
       ...environmentOf(FUNCTIONS[name], {
         tableName: (table) => tableNameOf(tableNames, tableById(table)),
+        // The local stack always issues and accepts test keys, whatever stage it imitates (SPEC §5).
+        keyEnvironment: 'test',
         brain: { functionName: 'reference-brain', timeoutMs: brainTimeoutMs },
       }),
       AWS_REGION: region,

@@ -183,6 +183,8 @@ export const AUTH_MESSAGES = {
   missing: 'Missing API key. Send it as Authorization: Bearer <key> or X-API-Key: <key>.',
   conflicting: 'Two different API keys were sent (Authorization and X-API-Key); send one.',
   malformed: 'Invalid API key.',
+  other_environment:
+    'API key is for the other environment: production takes kg_live_ keys, every other stage kg_test_ keys.',
   unknown: 'Invalid API key.',
   revoked: 'API key has been revoked.',
   expired: 'API key has expired.',

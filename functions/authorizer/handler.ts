@@ -24,7 +24,10 @@ const client = createDocumentClient({
   instrumentation: tracing?.instrumentation,
 });
 const authorize = createAuthorizer({
-  keys: createKeyVerifier({ keys: new DynamoKeyVerificationStore(client, config.API_KEYS_TABLE) }),
+  keys: createKeyVerifier({
+    keys: new DynamoKeyVerificationStore(client, config.API_KEYS_TABLE),
+    environment: config.KEY_ENVIRONMENT,
+  }),
   logger,
   metrics,
 });

@@ -27,6 +27,7 @@ const keysAdmin = createKeysAdmin({
       usersTableName: config.USERS_TABLE,
     }),
     users: new DynamoUserStore(client, config.USERS_TABLE),
+    environment: config.KEY_ENVIRONMENT,
     logger,
   }),
   logger,

@@ -5,6 +5,7 @@
  * here cost the authorizer 21 KB and ~8 ms of module init (`npm run bench`), ~0.08 of its
  * 1.3 × floor budget, for two variables.
  */
+import { KEY_ENVIRONMENTS } from '../domain/keys/model.js';
 
 /** One variable's rule: its parsed value, or what is wrong with it. */
 export type Rule<T> = (raw: string | undefined) => { ok: true; value: T } | { ok: false; problem: string };
@@ -43,6 +44,14 @@ export function integer(options: { min: number; max: number; fallback: number })
   };
 }
 
+/** One of `values`. */
+export function oneOf<const T extends string>(values: readonly T[]): Rule<T> {
+  return (raw) =>
+    raw !== undefined && (values as readonly string[]).includes(raw)
+      ? valid(raw as T)
+      : invalid(`must be one of ${values.join(', ')}`);
+}
+
 /** A positive number, or absent. */
 export function optionalPositiveNumber(): Rule<number | undefined> {
   return (raw) => {
@@ -55,11 +64,13 @@ export function optionalPositiveNumber(): Rule<number | undefined> {
 /** The authorizer: the ApiKeys table only (its one call is the verify write). */
 export const authorizerConfigSpec = {
   API_KEYS_TABLE: required(),
+  KEY_ENVIRONMENT: oneOf(KEY_ENVIRONMENTS),
   DYNAMODB_ENDPOINT: optionalUrl(),
 } satisfies ConfigSpec;
 
 export const keysAdminConfigSpec = {
   API_KEYS_TABLE: required(),
+  KEY_ENVIRONMENT: oneOf(KEY_ENVIRONMENTS),
   USERS_TABLE: required(),
   DYNAMODB_ENDPOINT: optionalUrl(),
 } satisfies ConfigSpec;

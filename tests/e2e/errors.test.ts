@@ -92,7 +92,9 @@ describe('401', () => {
     ['no key', {}, 'Missing API key'],
     ['a malformed key', { Authorization: 'Bearer sk-not-a-key' }, 'Invalid API key.'],
     ['another auth scheme', { Authorization: 'Basic dXNlcjpwYXNz' }, 'Invalid API key.'],
-    ['a well-formed key that was never issued', { 'X-API-Key': generateKey().key }, 'Invalid API key.'],
+    ['a well-formed key that was never issued', { 'X-API-Key': generateKey('test').key }, 'Invalid API key.'],
+    // The local stack is a test environment: a production key is refused, saying why.
+    ['a live key on a test stack', { 'X-API-Key': generateKey('live').key }, 'kg_live_ keys'],
   ];
 
   it.each(refusals)('unauthorized with WWW-Authenticate for %s', async (_label, headers, message) => {

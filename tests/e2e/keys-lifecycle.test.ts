@@ -57,9 +57,9 @@ describe('ops CLI', () => {
     expect(user.code, user.stderr).toBe(0);
     expect(user.stdout).toMatch(new RegExp(`${userId}\\s+active\\s+proj-a`));
     expect(key.code, key.stderr).toBe(0);
-    expect(key.stdout).toMatch(/API key \(shown only now; store it safely\):\n {2}sk-[0-9A-Za-z]{49}\n/);
+    expect(key.stdout).toMatch(/API key \(shown only now; store it safely\):\n {2}kg_test_[0-9A-Za-z]{49}\n/);
     expect(key.stdout).toMatch(/KEY_ID\s+NAME\s+STATUS\s+START\s+PROJECT\s+USAGE/);
-    expect(key.stdout).toMatch(/key_[0-9A-Za-z]+\s+ci\s+active\s+sk-[0-9A-Za-z]{4}\s+proj-a\s+0/);
+    expect(key.stdout).toMatch(/key_[0-9A-Za-z]+\s+ci\s+active\s+kg_test_[0-9A-Za-z]{4}\s+proj-a\s+0/);
   });
 
   it('exits 1 with the refusal on stderr when keys-admin answers ok:false', async () => {

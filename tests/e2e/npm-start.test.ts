@@ -128,7 +128,7 @@ describe('npm start', () => {
       .split('\n')
       .filter((line) => /^[A-Z]+ \//.test(line));
     expect(requestLines.length).toBeGreaterThan(0);
-    for (const line of requestLines) expect(line).not.toContain('sk-');
+    for (const line of requestLines) expect(line).not.toContain('kg_test_');
     expect(javaWhileRunning).toHaveLength(1);
 
     npm.child.kill('SIGTERM');

@@ -20,6 +20,7 @@ import { requestBodyJsonSchema } from '../../infra/openapi.js';
 import { STACK_OUTPUTS } from '../../infra/outputs.js';
 import { STAGE_NAMES, type StageConfig, type StageName, TLS_SECURITY_POLICY } from '../../infra/stages.js';
 import { API_KEYS_INDEX_ATTRIBUTES, USER_ID_INDEX } from '../../shared/adapters/dynamodb/tables.js';
+import { keyEnvironmentOfStage } from '../../shared/domain/keys/format.js';
 import { SECURITY_HEADERS } from '../../shared/errors.js';
 import {
   acknowledgments,
@@ -142,6 +143,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
     it('ships bundles that load as ESM and answer without any network call', async () => {
       if (stage !== 'dev') return; // dev holds all four functions
       vi.stubEnv('API_KEYS_TABLE', 'keys');
+      vi.stubEnv('KEY_ENVIRONMENT', keyEnvironmentOfStage(stage));
       vi.stubEnv('USERS_TABLE', 'users');
       vi.stubEnv('IDEMPOTENCY_TABLE', 'idempotency');
       vi.stubEnv('BRAIN_FUNCTION_NAME', 'brain');
@@ -201,6 +203,15 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
         );
         expect(exported.trim()).toBe('function function');
       }
+    });
+
+    it('tells the functions that handle keys which keys the stage issues and accepts (SPEC §5)', () => {
+      const variablesOf = (fn: KeygateFunction) =>
+        template().findResources('AWS::Lambda::Function')[id(fn.function)]?.Properties.Environment.Variables;
+      const expected = stage === 'prod' ? 'live' : 'test';
+      expect(variablesOf(stack().authorizer)).toMatchObject({ KEY_ENVIRONMENT: expected });
+      expect(variablesOf(stack().keysAdmin)).toMatchObject({ KEY_ENVIRONMENT: expected });
+      expect(variablesOf(stack().requests)).not.toHaveProperty('KEY_ENVIRONMENT');
     });
 
     it('gives the authorizer and keys-admin their table names, and each only its own', () => {

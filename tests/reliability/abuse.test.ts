@@ -40,7 +40,7 @@ beforeAll(async () => {
   const admin = keysAdminClient(stack.lambdaUrl);
   try {
     const issued = await admin.createUserWithKey(`abuse-${randomUUID().slice(0, 8)}`);
-    keys = { valid: issued.apiKey, other: generateKey().key };
+    keys = { valid: issued.apiKey, other: generateKey('test').key };
   } finally {
     admin.close();
   }
@@ -270,7 +270,7 @@ const keyPresentation = fc.record({
   header: fc.constantFrom('Authorization', 'authorization', 'X-API-Key', 'x-api-key'),
   scheme: fc.constantFrom('Bearer ', 'bearer ', 'Bearer  ', 'Bearer\t', 'Basic ', 'Token ', ''),
   key: fc.oneof(
-    fc.constantFrom('valid', 'other', 'valid-truncated', 'valid-lowercase', 'valid-pk-prefix'),
+    fc.constantFrom('valid', 'other', 'valid-truncated', 'valid-lowercase', 'valid-sk-prefix'),
     printable(60),
   ),
   padding: fc.constantFrom('', ' ', ' \t'),
@@ -288,8 +288,8 @@ function presentedKey(presentation: KeyPresentation): string {
       return keys.valid.slice(0, -2);
     case 'valid-lowercase':
       return keys.valid.toLowerCase();
-    case 'valid-pk-prefix':
-      return `pk-${keys.valid.slice(3)}`;
+    case 'valid-sk-prefix':
+      return `sk-${keys.valid.slice(8)}`;
     default:
       return presentation.key;
   }

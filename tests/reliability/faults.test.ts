@@ -243,7 +243,7 @@ describe('when DynamoDB Local stops, freezes and comes back mid-run', () => {
       { label: 'GET with a key', call: { method: 'GET', body: undefined }, message: UNAVAILABLE },
       {
         label: 'an unknown well-formed key',
-        call: { headers: json({ Authorization: `Bearer ${generateKey().key}` }) },
+        call: { headers: json({ Authorization: `Bearer ${generateKey('test').key}` }) },
         message: UNAVAILABLE,
       },
       {

@@ -3,6 +3,8 @@
  * correct API may answer. Headers are built from the caller's key at run time, so case
  * names (which appear in test output) never contain a key.
  */
+
+import { generateKey } from '../../shared/domain/keys/format.js';
 import { CHAT_BODY } from '../e2e/support/https.js';
 import type { HeaderValues } from '../support/api-client.js';
 
@@ -270,23 +272,28 @@ export const HEADER_CASES: readonly HostileCase[] = [
     expect: [401],
   },
   {
-    name: 'the pk- prefix',
-    headers: ({ valid }) => json({ Authorization: `Bearer pk-${valid.slice(3)}` }),
+    name: 'the sk- prefix of other issuers',
+    headers: ({ valid }) => json({ Authorization: `Bearer sk-${valid.slice(8)}` }),
     expect: [401],
   },
   {
-    name: 'the SK- prefix',
-    headers: ({ valid }) => json({ Authorization: `Bearer SK-${valid.slice(3)}` }),
+    name: 'the prefix in upper case',
+    headers: ({ valid }) => json({ Authorization: `Bearer KG_TEST_${valid.slice(8)}` }),
     expect: [401],
   },
   {
-    name: 'the sk_ prefix',
-    headers: ({ valid }) => json({ Authorization: `Bearer sk_${valid.slice(3)}` }),
+    name: 'a test key relabelled live (the checksum covers the prefix)',
+    headers: ({ valid }) => json({ Authorization: `Bearer kg_live_${valid.slice(8)}` }),
+    expect: [401],
+  },
+  {
+    name: 'a well-formed live key on a test stage',
+    headers: () => json({ Authorization: `Bearer ${generateKey('live').key}` }),
     expect: [401],
   },
   {
     name: 'no prefix at all',
-    headers: ({ valid }) => json({ Authorization: `Bearer ${valid.slice(3)}` }),
+    headers: ({ valid }) => json({ Authorization: `Bearer ${valid.slice(8)}` }),
     expect: [401],
   },
   {

@@ -36,18 +36,18 @@ function withCharChanged(key: string, index: number): string {
   return key.slice(0, index) + replacement + key.slice(index + 1);
 }
 
-/** `sk-` + 49 random base62 characters that do not form a valid key. */
+/** `kg_test_` + 49 random base62 characters that do not form a valid key. */
 function randomLookAlike(): string {
   for (;;) {
     const body = Array.from(randomBytes(49), (byte) => ALPHABET.charAt(byte % 62)).join('');
-    const candidate = `sk-${body}`;
+    const candidate = `kg_test_${body}`;
     if (!isWellFormedKey(candidate)) return candidate;
   }
 }
 
 describe('findPlaintextKeys', () => {
   it('finds a planted valid key and reports its file, line and hash prefix', () => {
-    const { key, hash } = generateKey();
+    const { key, hash } = generateKey('test');
     plant('worker-1.log', [
       '{"level":"INFO","message":"request answered","key_id":"key_abc"}',
       'some noise',
@@ -79,7 +79,7 @@ describe('findPlaintextKeys', () => {
   });
 
   it('ignores look-alikes whose checksum fails', () => {
-    const { key } = generateKey();
+    const { key } = generateKey('test');
     const lookAlikes = [
       withCharChanged(key, key.length - 1),
       withCharChanged(key, 10),
@@ -96,21 +96,21 @@ describe('findPlaintextKeys', () => {
   });
 
   it('ignores redacted and shortened forms of a real key', () => {
-    const { key, hash, start } = generateKey();
+    const { key, hash, start } = generateKey('test');
     plant('worker-1.log', [
       `{"start":"${start}","key":"${start}…[redacted]"}`,
       `${key.slice(0, 20)}...${key.slice(-4)}`,
-      `${key.slice(0, 51)}`,
+      `${key.slice(0, 56)}`,
       `${key.slice(0, 25)}***${key.slice(28)}`,
       `{"key_hash":"${hash}","hash_prefix":"${hashPrefix(hash)}"}`,
-      'sk-AbCd…[redacted]',
+      'kg_test_AbCd…[redacted]',
     ]);
 
     expect(findPlaintextKeys(dir)).toEqual([]);
   });
 
   it('reports a hash prefix only: never the key, never its full hash', () => {
-    const { key, hash } = generateKey();
+    const { key, hash } = generateKey('test');
     plant('worker-1.log', [`leaked ${key}`]);
 
     const findings = findPlaintextKeys(dir);

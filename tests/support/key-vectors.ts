@@ -40,8 +40,12 @@ export function specCrc32(text: string): number {
   return (crc ^ 0xffffffff) >>> 0;
 }
 
-export function specKeyFromBytes(bytes: readonly number[]): string {
-  const prefixAndBody = `sk-${specBase62(bytes, 43)}`;
+/** SPEC §5: `kg_live_` for prod, `kg_test_` for every other stage. */
+export function specKeyFromBytes(
+  bytes: readonly number[],
+  prefix: 'kg_live_' | 'kg_test_' = 'kg_test_',
+): string {
+  const prefixAndBody = `${prefix}${specBase62(bytes, 43)}`;
   const crc = specCrc32(prefixAndBody);
   const crcBytes = [crc >>> 24, (crc >>> 16) & 0xff, (crc >>> 8) & 0xff, crc & 0xff];
   return prefixAndBody + specBase62(crcBytes, 6);

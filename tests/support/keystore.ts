@@ -47,6 +47,7 @@ export function keyStoreFor(
   const service = createKeyService({
     keys,
     users,
+    environment: 'test',
     logger: options.logger ?? silentLogger,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.random ? { random: options.random } : {}),
@@ -91,6 +92,7 @@ export function createKeyServiceFor(
   return createKeyService({
     keys: new DynamoKeyStore({ client, tableName: tables.apiKeys, usersTableName: tables.users }),
     users: new DynamoUserStore(client, tables.users),
+    environment: 'test',
     logger,
   });
 }

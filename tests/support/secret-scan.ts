@@ -6,8 +6,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashKey, hashPrefix, isWellFormedKey } from '../../shared/domain/keys/format.js';
 
-/** Any 52-character window that starts with `sk-`: a key glued to more letters is still found. */
-const CANDIDATE = /sk-[0-9A-Za-z]{49}/g;
+/** Any 57-character window that starts with our prefix: a key glued to more letters is still found. */
+const CANDIDATE = /kg_(?:live|test)_[0-9A-Za-z]{49}/g;
 
 export interface SecretFinding {
   file: string;

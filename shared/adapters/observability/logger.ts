@@ -5,11 +5,12 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 
-/** `sk-` followed by a run of base62 long enough to be (part of) a secret. */
-const KEY_LIKE = /sk-[0-9A-Za-z]{16,}/g;
+/** Our prefix followed by a run of base62 long enough to be (part of) a secret. */
+const KEY_LIKE = /kg_(?:live|test)_[0-9A-Za-z]{16,}/g;
 
+/** Keeps what a key's `start` shows (`kg_live_AbCd`) and redacts the rest. */
 export function redactSecrets(text: string): string {
-  return text.replace(KEY_LIKE, (match) => `${match.slice(0, 7)}…[redacted]`);
+  return text.replace(KEY_LIKE, (match) => `${match.slice(0, 12)}…[redacted]`);
 }
 
 export function redactingReplacer(_key: string, value: unknown): unknown {

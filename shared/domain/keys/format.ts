@@ -1,13 +1,31 @@
+/**
+ * The key format of SPEC §5: `kg_live_` (stage prod) or `kg_test_` (every other stage and
+ * the local stack) + 43 base62 chars (32 random bytes, big-endian) + 6 base62 chars of
+ * CRC-32 over everything before them. The prefix lets people, log redaction and secret
+ * scanners (GitHub, gitleaks, trufflehog) tell our keys from anyone's `sk-` keys; the
+ * checksum lets a typo or a forgery be refused without a database call.
+ */
 import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
-/** Key format of SPEC §5: `sk-` + 43 base62 chars (32 random bytes) + 6 base62 chars of CRC-32. */
-export const KEY_PREFIX = 'sk-';
+import { KEY_ENVIRONMENTS, type KeyEnvironment } from './model.js';
+
+export { KEY_ENVIRONMENTS, type KeyEnvironment };
+
+export const KEY_PREFIXES: Readonly<Record<KeyEnvironment, string>> = { live: 'kg_live_', test: 'kg_test_' };
+export const KEY_PREFIX_LENGTH = 8;
 export const KEY_BODY_LENGTH = 43;
 export const KEY_CHECKSUM_LENGTH = 6;
-export const KEY_LENGTH = KEY_PREFIX.length + KEY_BODY_LENGTH + KEY_CHECKSUM_LENGTH;
-export const KEY_PATTERN = /^sk-[0-9A-Za-z]{49}$/;
+export const KEY_LENGTH = KEY_PREFIX_LENGTH + KEY_BODY_LENGTH + KEY_CHECKSUM_LENGTH;
+export const KEY_PATTERN = /^kg_(live|test)_[0-9A-Za-z]{49}$/;
+/** What GitHub secret scanning and other scanners are given to find our keys (SPEC §3c). */
+export const KEY_SCAN_PATTERN = 'kg_(live|test)_[0-9A-Za-z]{49}';
 export const CURRENT_HASH_VERSION = 1;
+
+/** `prod` issues and accepts live keys; every other stage (and the local stack) test keys. */
+export function keyEnvironmentOfStage(stage: string): KeyEnvironment {
+  return stage === 'prod' ? 'live' : 'test';
+}
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
@@ -40,25 +58,34 @@ export interface NewKey {
   key: string;
   /** What is stored and looked up. */
   hash: string;
-  /** Display prefix (`sk-` + 4 chars) safe to show and store. */
+  /** Display prefix (`kg_live_` + 4 chars) safe to show and store. */
   start: string;
 }
 
-export function generateKey(random: RandomSource = cryptoRandom): NewKey {
+export function generateKey(environment: KeyEnvironment, random: RandomSource = cryptoRandom): NewKey {
   const bytes = random(32);
   if (bytes.length !== 32) throw new Error('random source must return 32 bytes');
-  const prefixAndBody = KEY_PREFIX + toBase62(bytesToBigInt(bytes), KEY_BODY_LENGTH);
+  const prefixAndBody = KEY_PREFIXES[environment] + toBase62(bytesToBigInt(bytes), KEY_BODY_LENGTH);
   const key = prefixAndBody + checksumOf(prefixAndBody);
   return { key, hash: hashKey(key), start: keyStart(key) };
 }
 
-/** Format + checksum check that needs no database; never throws, whatever it is given. */
-export function isWellFormedKey(candidate: unknown): candidate is string {
-  if (typeof candidate !== 'string' || candidate.length !== KEY_LENGTH || !KEY_PATTERN.test(candidate)) {
-    return false;
-  }
+/**
+ * The environment of a well-formed key (format and checksum), or undefined for anything
+ * else. Needs no database and never throws, whatever it is given.
+ */
+export function environmentOfKey(candidate: unknown): KeyEnvironment | undefined {
+  if (typeof candidate !== 'string' || candidate.length !== KEY_LENGTH) return undefined;
+  const match = KEY_PATTERN.exec(candidate);
+  if (!match) return undefined;
   const split = KEY_LENGTH - KEY_CHECKSUM_LENGTH;
-  return checksumOf(candidate.slice(0, split)) === candidate.slice(split);
+  if (checksumOf(candidate.slice(0, split)) !== candidate.slice(split)) return undefined;
+  return match[1] as KeyEnvironment;
+}
+
+/** Format + checksum check of either environment's key. */
+export function isWellFormedKey(candidate: unknown): candidate is string {
+  return environmentOfKey(candidate) !== undefined;
 }
 
 /** hash_version 1: hex SHA-256 of the whole key (see docs/decisions/0001-key-hashing.md). */
@@ -67,7 +94,7 @@ export function hashKey(key: string): string {
 }
 
 export function keyStart(key: string): string {
-  return key.slice(0, KEY_PREFIX.length + 4);
+  return key.slice(0, KEY_PREFIX_LENGTH + 4);
 }
 
 /** A short, non-reversible reference for logs when no key_id is known yet. */

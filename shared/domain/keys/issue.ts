@@ -5,7 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock, LogSink } from '../ports.js';
-import { CURRENT_HASH_VERSION, generateKey, hashPrefix, type RandomSource, toBase62 } from './format.js';
+import {
+  CURRENT_HASH_VERSION,
+  generateKey,
+  hashPrefix,
+  type KeyEnvironment,
+  type RandomSource,
+  toBase62,
+} from './format.js';
 import { type KeyMetadata, toKeyMetadata } from './metadata.js';
 import type { ApiKeyItem } from './model.js';
 import { KeyCollisionError, type KeyStore, UserNotActiveError } from './ports.js';
@@ -20,6 +27,8 @@ export interface IssueInput {
 
 export interface KeyIssuerOptions {
   keys: Pick<KeyStore, 'create'>;
+  /** Which keys this stage issues: `kg_live_` in prod, `kg_test_` elsewhere. */
+  environment: KeyEnvironment;
   logger: LogSink;
   clock: Clock;
   random: RandomSource;
@@ -33,13 +42,13 @@ function newKeyId(): string {
 }
 
 export function createKeyIssuer(options: KeyIssuerOptions) {
-  const { keys, logger, clock, random, maxAttempts } = options;
+  const { keys, environment, logger, clock, random, maxAttempts } = options;
 
   return async function issueKey(
     input: IssueInput,
   ): Promise<Result<{ apiKey: string; key: KeyMetadata; item: ApiKeyItem }>> {
     for (let attempt = 1; attempt <= maxAttempts; attempt += 1) {
-      const generated = generateKey(random);
+      const generated = generateKey(environment, random);
       const now = clock();
       const item: ApiKeyItem = {
         key_hash: generated.hash,

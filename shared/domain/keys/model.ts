@@ -1,5 +1,9 @@
 /** The stored shapes of SPEC §5 (types and their constants only; the rules live beside them). */
 
+/** A key's environment (SPEC §5): `live` keys for prod, `test` keys for every other stage. */
+export const KEY_ENVIRONMENTS = ['live', 'test'] as const;
+export type KeyEnvironment = (typeof KEY_ENVIRONMENTS)[number];
+
 export type KeyStatus = 'active' | 'revoked';
 export type UserStatus = 'active' | 'suspended';
 

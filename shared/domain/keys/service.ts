@@ -6,7 +6,7 @@
  * (The request path's verification is ./verify.ts alone, so the authorizer bundles none of this.)
  */
 import { type Clock, type LogSink, systemClock } from '../ports.js';
-import { cryptoRandom, type RandomSource } from './format.js';
+import { cryptoRandom, type KeyEnvironment, type RandomSource } from './format.js';
 import { createKeyIssuer } from './issue.js';
 import { createKeyLookup } from './lookup.js';
 import { type KeyMetadata, toKeyMetadata, toUserView, type UserView } from './metadata.js';
@@ -23,6 +23,8 @@ export type { VerifyRefusalReason, VerifyResult } from './verify.js';
 export interface KeyServiceOptions {
   keys: KeyStore;
   users: UserStore;
+  /** The stage's key environment (SPEC §5): which keys it issues and accepts. */
+  environment: KeyEnvironment;
   logger: LogSink;
   clock?: Clock;
   random?: RandomSource;
@@ -35,13 +37,14 @@ export function createKeyService(options: KeyServiceOptions) {
   const clock = options.clock ?? systemClock;
   const issueKey = createKeyIssuer({
     keys,
+    environment: options.environment,
     logger,
     clock,
     random: options.random ?? cryptoRandom,
     maxAttempts: options.maxCreateAttempts ?? 3,
   });
   const lookup = createKeyLookup(keys);
-  const verifier = createKeyVerifier({ keys, clock });
+  const verifier = createKeyVerifier({ keys, environment: options.environment, clock });
 
   return {
     verify: verifier.verify,

@@ -6,18 +6,26 @@
  */
 
 import { type Clock, systemClock } from '../ports.js';
-import { hashKey, isWellFormedKey } from './format.js';
+import { environmentOfKey, hashKey, type KeyEnvironment } from './format.js';
 import type { ApiKeyItem } from './model.js';
 import type { KeyVerificationStore } from './ports.js';
 
-export type VerifyRefusalReason = 'malformed' | 'unknown' | 'revoked' | 'expired' | 'suspended';
+export type VerifyRefusalReason =
+  | 'malformed'
+  | 'other_environment'
+  | 'unknown'
+  | 'revoked'
+  | 'expired'
+  | 'suspended';
 
 export type VerifyResult =
   | { ok: true; userId: string; keyId: string; projectId: string }
   | { ok: false; reason: VerifyRefusalReason };
 
 /** Why the verify write refused a key, from the item as it was (absent: no such key). */
-export function refusalReasonOf(current: ApiKeyItem | undefined): Exclude<VerifyRefusalReason, 'malformed'> {
+export function refusalReasonOf(
+  current: ApiKeyItem | undefined,
+): Exclude<VerifyRefusalReason, 'malformed' | 'other_environment'> {
   if (!current) return 'unknown';
   if (current.status !== 'active') return 'revoked';
   if (current.user_suspended) return 'suspended';
@@ -26,6 +34,8 @@ export function refusalReasonOf(current: ApiKeyItem | undefined): Exclude<Verify
 
 export interface KeyVerifierOptions {
   keys: KeyVerificationStore;
+  /** The stage's environment: a key of the other one is refused before any database call. */
+  environment: KeyEnvironment;
   clock?: Clock;
 }
 
@@ -33,8 +43,10 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
   const clock = options.clock ?? systemClock;
   return {
     async verify(candidate: unknown): Promise<VerifyResult> {
-      if (!isWellFormedKey(candidate)) return { ok: false, reason: 'malformed' };
-      const written = await options.keys.verifyAndCount(hashKey(candidate), clock());
+      const environment = environmentOfKey(candidate);
+      if (environment === undefined) return { ok: false, reason: 'malformed' };
+      if (environment !== options.environment) return { ok: false, reason: 'other_environment' };
+      const written = await options.keys.verifyAndCount(hashKey(candidate as string), clock());
       if (!written.ok) return { ok: false, reason: refusalReasonOf(written.current) };
       return {
         ok: true,

@@ -56,7 +56,7 @@ beforeAll(async () => {
   expectOk(await store.service.createUser({ userId: suspendedUser }));
   keys.suspended = expectOk(await store.service.createKey({ userId: suspendedUser })).apiKey;
   expectOk(await store.service.setUserSuspended(suspendedUser, true));
-  keys.unknown = generateKey().key;
+  keys.unknown = generateKey('test').key;
 });
 afterAll(async () => {
   counting.doc.destroy();
@@ -141,6 +141,12 @@ describe('the authorizer denies, with the caller-facing message', () => {
       name: 'a key with one character changed',
       headers: () => ({ 'X-API-Key': changedOneChar() }),
       reason: 'malformed',
+      dynamoCalls: 0,
+    },
+    {
+      name: 'a well-formed key of the other environment (live, on a test stage)',
+      headers: () => ({ 'X-API-Key': generateKey('live').key }),
+      reason: 'other_environment',
       dynamoCalls: 0,
     },
     {
@@ -230,6 +236,7 @@ describe('the deployed handler module', () => {
 
   beforeAll(async () => {
     process.env.API_KEYS_TABLE = tables.names.apiKeys;
+    process.env.KEY_ENVIRONMENT = 'test';
     process.env.USERS_TABLE = tables.names.users;
     process.env.DYNAMODB_ENDPOINT = tables.endpoint;
     vi.resetModules();

@@ -33,6 +33,7 @@ let handler: (event: unknown, context: Context) => Promise<unknown>;
 beforeAll(async () => {
   tables = await createTestTables('keys-admin');
   process.env.API_KEYS_TABLE = tables.names.apiKeys;
+  process.env.KEY_ENVIRONMENT = 'test';
   process.env.USERS_TABLE = tables.names.users;
   process.env.DYNAMODB_ENDPOINT = tables.endpoint;
   ({ handler } = await import('../../../functions/keys-admin/handler.js'));
@@ -63,7 +64,7 @@ function metadataOf(answer: Answer, field = 'key'): KeyMetadata {
 
 function expectMetadataShape(key: KeyMetadata): void {
   expect(Object.keys(key).sort()).toEqual(METADATA_FIELDS);
-  expect(key.start).toMatch(/^sk-[0-9A-Za-z]{4}$/);
+  expect(key.start).toMatch(/^kg_test_[0-9A-Za-z]{4}$/);
   for (const value of Object.values(key)) expect(value).not.toBeUndefined();
 }
 
@@ -119,7 +120,7 @@ describe('create', () => {
     const { apiKey, key, answer } = await newKey(userId);
 
     expect(Object.keys(answer).sort()).toEqual(['apiKey', 'key', 'ok']);
-    expect(apiKey).toMatch(/^sk-[0-9A-Za-z]{49}$/);
+    expect(apiKey).toMatch(/^kg_test_[0-9A-Za-z]{49}$/);
     expectMetadataShape(key);
     expect(key).toEqual({
       keyId: expect.stringMatching(/^key_/),
@@ -127,7 +128,7 @@ describe('create', () => {
       projectId: 'default',
       name: null,
       status: 'active',
-      start: apiKey.slice(0, 7),
+      start: apiKey.slice(0, 12),
       createdAt: expect.any(String),
       lastUsedAt: null,
       usageCount: 0,
@@ -273,7 +274,7 @@ describe('rotate', () => {
     const answer = await invoke({ action: 'rotate', userId, graceSeconds: 60 });
 
     expect(Object.keys(answer).sort()).toEqual(['apiKey', 'key', 'ok', 'retired']);
-    expect(answer.apiKey).toMatch(/^sk-[0-9A-Za-z]{49}$/);
+    expect(answer.apiKey).toMatch(/^kg_test_[0-9A-Za-z]{49}$/);
     expectMetadataShape(metadataOf(answer));
     const retired = answer.retired as KeyMetadata[];
     expect(retired.map((key) => key.keyId)).toEqual([old.key.keyId]);
@@ -346,7 +347,7 @@ describe('invalid events', () => {
     ['no userId', { action: 'create' }],
     ['an empty userId', { action: 'create', userId: '' }],
     ['an unknown field', { action: 'create', userId, owner: 'x' }],
-    ['a malformed keyId', { action: 'get', userId, keyId: 'sk-abc' }],
+    ['a malformed keyId', { action: 'get', userId, keyId: 'kg_test_abc' }],
     ['a name over 64 chars', { action: 'create', userId, name: 'n'.repeat(65) }],
     ['a projectId over 128 chars', { action: 'create', userId, projectId: 'p'.repeat(129) }],
     ['an expiresAt that is not ISO 8601', { action: 'create', userId, expiresAt: 'tomorrow' }],

@@ -54,6 +54,7 @@ beforeAll(async () => {
   });
   Object.assign(process.env, {
     API_KEYS_TABLE: tables.names.apiKeys,
+    KEY_ENVIRONMENT: 'test',
     USERS_TABLE: tables.names.users,
     IDEMPOTENCY_TABLE: tables.names.idempotency,
     DYNAMODB_ENDPOINT: tables.endpoint,

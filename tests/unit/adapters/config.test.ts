@@ -10,9 +10,13 @@ import {
 
 describe('function configuration', () => {
   it('reads the table names and an optional endpoint', () => {
-    const config = loadConfig(keysAdminConfigSpec, { API_KEYS_TABLE: 'k', USERS_TABLE: 'u' });
+    const config = loadConfig(keysAdminConfigSpec, {
+      API_KEYS_TABLE: 'k',
+      USERS_TABLE: 'u',
+      KEY_ENVIRONMENT: 'test',
+    });
 
-    expect(config).toEqual({ API_KEYS_TABLE: 'k', USERS_TABLE: 'u' });
+    expect(config).toEqual({ API_KEYS_TABLE: 'k', USERS_TABLE: 'u', KEY_ENVIRONMENT: 'test' });
   });
 
   it('fails at cold start, naming every missing or wrong variable', () => {
@@ -28,7 +32,7 @@ describe('function configuration', () => {
     })();
 
     expect(error).toBeInstanceOf(ConfigError);
-    for (const name of ['API_KEYS_TABLE', 'USERS_TABLE', 'DYNAMODB_ENDPOINT']) {
+    for (const name of ['API_KEYS_TABLE', 'USERS_TABLE', 'DYNAMODB_ENDPOINT', 'KEY_ENVIRONMENT']) {
       expect((error as Error).message).toContain(name);
     }
   });
@@ -44,11 +48,13 @@ describe('function configuration', () => {
   });
 
   it('takes only http(s) URLs as endpoints', () => {
-    const base = { API_KEYS_TABLE: 'k' };
-    expect(loadConfig(authorizerConfigSpec, { ...base, DYNAMODB_ENDPOINT: 'http://127.0.0.1:8000' })).toEqual({
-      ...base,
-      DYNAMODB_ENDPOINT: 'http://127.0.0.1:8000',
-    });
+    const base = { API_KEYS_TABLE: 'k', KEY_ENVIRONMENT: 'live' };
+    expect(loadConfig(authorizerConfigSpec, { ...base, DYNAMODB_ENDPOINT: 'http://127.0.0.1:8000' })).toEqual(
+      {
+        ...base,
+        DYNAMODB_ENDPOINT: 'http://127.0.0.1:8000',
+      },
+    );
     for (const wrong of ['localhost:8000', 'ftp://host', '']) {
       expect(() => loadConfig(authorizerConfigSpec, { ...base, DYNAMODB_ENDPOINT: wrong })).toThrow(
         /DYNAMODB_ENDPOINT: must be an http\(s\) URL/,
@@ -64,6 +70,14 @@ describe('function configuration', () => {
     for (const wrong of ['0', '-1', 'cheap']) {
       expect(() => loadConfig(referenceBrainConfigSpec, { REFERENCE_BRAIN_MAX_COST_USD: wrong })).toThrow(
         ConfigError,
+      );
+    }
+  });
+
+  it('takes only live or test as the key environment', () => {
+    for (const wrong of [undefined, '', 'prod', 'LIVE']) {
+      expect(() => loadConfig(authorizerConfigSpec, { API_KEYS_TABLE: 'k', KEY_ENVIRONMENT: wrong })).toThrow(
+        /KEY_ENVIRONMENT: must be one of live, test/,
       );
     }
   });

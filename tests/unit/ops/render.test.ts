@@ -4,7 +4,7 @@ import { keysTable, render, table, userTable } from '../../../ops/render.js';
 import type { KeyMetadata, UserView } from '../../../shared/domain/keys/metadata.js';
 
 /** Not a well-formed key, so the run's plaintext-key scan never flags it. */
-const API_KEY = 'sk-test-not-a-real-key';
+const API_KEY = 'kg_test_not-a-real-key';
 
 const key = (keyId: string, overrides: Partial<KeyMetadata> = {}): KeyMetadata => ({
   keyId,
@@ -12,7 +12,7 @@ const key = (keyId: string, overrides: Partial<KeyMetadata> = {}): KeyMetadata =
   projectId: 'p1',
   name: 'ci',
   status: 'active',
-  start: 'sk-AbCd',
+  start: 'kg_test_AbCd',
   createdAt: '2026-01-01T00:00:00.000Z',
   lastUsedAt: null,
   usageCount: 0,
@@ -22,9 +22,9 @@ const key = (keyId: string, overrides: Partial<KeyMetadata> = {}): KeyMetadata =
 });
 
 const HEADER =
-  'KEY_ID     NAME  STATUS  START    PROJECT  USAGE  LAST_USED  CREATED                   EXPIRES';
+  'KEY_ID     NAME  STATUS  START         PROJECT  USAGE  LAST_USED  CREATED                   EXPIRES';
 const row = (keyId: string) =>
-  `${keyId}  ci    active  sk-AbCd  p1       0      -          2026-01-01T00:00:00.000Z  -`;
+  `${keyId}  ci    active  kg_test_AbCd  p1       0      -          2026-01-01T00:00:00.000Z  -`;
 
 describe('ops CLI output', () => {
   it('aligns columns two spaces apart without trailing blanks', () => {
@@ -65,8 +65,8 @@ describe('ops CLI output', () => {
       ]),
     ).toBe(
       [
-        'KEY_ID   NAME  STATUS  START    PROJECT  USAGE  LAST_USED                 CREATED                   EXPIRES',
-        'key_one  -     active  sk-AbCd  p1       12     2026-02-01T00:00:00.000Z  2026-01-01T00:00:00.000Z  2030-01-31T00:00:00Z',
+        'KEY_ID   NAME  STATUS  START         PROJECT  USAGE  LAST_USED                 CREATED                   EXPIRES',
+        'key_one  -     active  kg_test_AbCd  p1       12     2026-02-01T00:00:00.000Z  2026-01-01T00:00:00.000Z  2030-01-31T00:00:00Z',
       ].join('\n'),
     );
   });

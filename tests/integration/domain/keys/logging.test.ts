@@ -29,6 +29,7 @@ beforeAll(async () => {
   tables = await createTestTables('keys-logging');
   brain = await startInvokeServer({ 'reference-brain': (event) => referenceBrain(event) });
   process.env.API_KEYS_TABLE = tables.names.apiKeys;
+  process.env.KEY_ENVIRONMENT = 'test';
   process.env.USERS_TABLE = tables.names.users;
   process.env.IDEMPOTENCY_TABLE = tables.names.idempotency;
   process.env.DYNAMODB_ENDPOINT = tables.endpoint;
@@ -91,9 +92,9 @@ describe('logs of a whole key lifecycle', () => {
     expect(statuses).toEqual([200]);
     expect(logs.jsonLines().length).toBeGreaterThanOrEqual(6);
     for (const key of apiKey.split(' ')) {
-      expect(key).toMatch(/^sk-/);
+      expect(key).toMatch(/^kg_test_/);
       expect(output).not.toContain(key);
-      expect(output).not.toContain(key.slice(7));
+      expect(output).not.toContain(key.slice(12));
       expect(output).not.toContain(hashKey(key));
     }
   });
@@ -111,18 +112,18 @@ describe('the logger redaction', () => {
   }
 
   it('replaces a key logged by mistake in an attribute, keeping only its display start', () => {
-    const { key } = generateKey();
+    const { key } = generateKey('test');
 
     const output = logged((logger) =>
       logger.info('oops', { apiKey: key, nested: { header: `Bearer ${key}` } }),
     );
 
     expect(output).not.toContain(key);
-    expect(output).toContain(`${key.slice(0, 7)}…[redacted]`);
+    expect(output).toContain(`${key.slice(0, 12)}…[redacted]`);
   });
 
   it('replaces a key inside the message and inside a logged error', () => {
-    const { key } = generateKey();
+    const { key } = generateKey('test');
 
     const output = logged((logger) => {
       logger.info(`request with ${key}`);
@@ -134,6 +135,8 @@ describe('the logger redaction', () => {
   });
 
   it('leaves ordinary text and key ids alone', () => {
-    expect(redactSecrets('key_4fG7hJ sk-short user-1')).toBe('key_4fG7hJ sk-short user-1');
+    expect(redactSecrets('key_4fG7hJ kg_test_short user-1')).toBe('key_4fG7hJ kg_test_short user-1');
+    // Another issuer's key is not ours to recognise (nor to mangle).
+    expect(redactSecrets('sk-AbCdEfGhIjKlMnOpQrStUv')).toBe('sk-AbCdEfGhIjKlMnOpQrStUv');
   });
 });

@@ -61,11 +61,11 @@ describe('creating and verifying keys', () => {
       project_id: 'default',
       name: 'ci',
       status: 'active',
-      start: apiKey.slice(0, 7),
+      start: apiKey.slice(0, 12),
       created_at: key.createdAt,
       usage_count: 0,
     });
-    expect(JSON.stringify(item)).not.toContain(apiKey.slice(7));
+    expect(JSON.stringify(item)).not.toContain(apiKey.slice(12));
     expect(key.keyId).toMatch(/^key_[0-9A-Za-z]+$/);
     expect(Buffer.byteLength(JSON.stringify(item))).toBeLessThan(1024);
   });
@@ -111,13 +111,16 @@ describe('creating and verifying keys', () => {
 
 describe('refused keys', () => {
   it('refuses a well-formed key that was never issued as unknown', async () => {
-    const unknown = generateKey().key;
+    const unknown = generateKey('test').key;
 
     expect(await keyStoreFor(tables).service.verify(unknown)).toEqual({ ok: false, reason: 'unknown' });
   });
 
   it('refuses a malformed key as malformed', async () => {
-    expect(await keyStoreFor(tables).service.verify('sk-nope')).toEqual({ ok: false, reason: 'malformed' });
+    expect(await keyStoreFor(tables).service.verify('kg_test_nope')).toEqual({
+      ok: false,
+      reason: 'malformed',
+    });
   });
 
   it('refuses a revoked key on the very next verification and stops counting it', async () => {
@@ -204,13 +207,13 @@ describe('the foreign key to Users', () => {
     expectOk(await store.service.createUser({ userId: suspended }));
     expectOk(await store.service.setUserSuspended(suspended, true));
     const item = (userId: string): ApiKeyItem => ({
-      key_hash: hashKey(`sk-${randomBytes(8).toString('hex')}`),
+      key_hash: hashKey(`kg_test_${randomBytes(8).toString('hex')}`),
       hash_version: 1,
       key_id: `key_${randomBytes(6).toString('hex')}`,
       user_id: userId,
       project_id: 'default',
       status: 'active',
-      start: 'sk-test',
+      start: 'kg_test_Test',
       created_at: new Date().toISOString(),
       usage_count: 0,
     });
@@ -224,7 +227,7 @@ describe('the foreign key to Users', () => {
     expect(missing).toMatchObject({ reason: 'missing' });
     expect(refusedSuspended).toBeInstanceOf(UserNotActiveError);
     expect(refusedSuspended).toMatchObject({ reason: 'suspended' });
-    expect((await scanApiKeys(tables)).filter((entry) => entry.start === 'sk-test')).toEqual([]);
+    expect((await scanApiKeys(tables)).filter((entry) => entry.start === 'kg_test_Test')).toEqual([]);
   });
 });
 

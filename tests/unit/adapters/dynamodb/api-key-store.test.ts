@@ -99,7 +99,7 @@ describe('create', () => {
     user_id: 'u',
     project_id: 'p',
     status: 'active',
-    start: 'sk-abcd',
+    start: 'kg_test_abcd',
     created_at: NOW.toISOString(),
     usage_count: 0,
   };

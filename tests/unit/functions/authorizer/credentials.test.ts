@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { extractApiKey } from '../../../../functions/authorizer/credentials.js';
 
-const KEY = 'sk-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
-const OTHER = 'sk-BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB';
+const KEY = 'kg_test_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+const OTHER = 'kg_test_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB';
 
 describe('extractApiKey', () => {
   it.each([
