@@ -1,7 +1,8 @@
 /**
  * The local Lambda Invoke API (SPEC §8): `POST /2015-03-31/functions/{name}/invocations`
  * on the real wire protocol, so the AWS SDK, the AWS CLI, the ops CLI and the requests
- * function's brain client use it unchanged.
+ * function's brain client use it unchanged. It has no authentication, so it refuses anything
+ * a browser could send: otherwise any web page could mint keys through keys-admin.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -15,12 +16,26 @@ import {
   type LocalFunction,
 } from './functions.js';
 
-/** Lambda's synchronous payload limit. */
-export const MAX_INVOKE_PAYLOAD_BYTES = 6 * 1024 * 1024;
+/** Lambda's limit on a synchronous (RequestResponse, DryRun) request payload, and on its answer. */
+export const SYNC_PAYLOAD_LIMIT_BYTES = 6_291_456;
+/** Lambda's limit on an asynchronous (Event) request payload. */
+export const EVENT_PAYLOAD_LIMIT_BYTES = 1_048_576;
 /** Lambda's limit on the base64 client context. */
 export const MAX_CLIENT_CONTEXT_BYTES = 3583;
 
 const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations\/?$/;
+
+/** `127.0.0.1`, `localhost` or `[::1]`, each with an optional port. */
+const LOOPBACK_HOST = /^(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?$/i;
+
+const INVOCATION_TYPES = ['RequestResponse', 'Event', 'DryRun'] as const;
+type InvocationType = (typeof INVOCATION_TYPES)[number];
+
+/** What Lambda answers (HTTP 200, `X-Amz-Function-Error: Unhandled`) for a synchronous answer over the limit. */
+export const RESPONSE_TOO_LARGE_PAYLOAD = {
+  errorMessage: `Response payload size exceeded maximum allowed payload size (${SYNC_PAYLOAD_LIMIT_BYTES} bytes).`,
+  errorType: 'Function.ResponseSizeTooLarge',
+} as const;
 
 export interface InvokeServerOptions {
   /** Looked up on every call, so functions can be registered after the server listens. */
@@ -90,17 +105,77 @@ function sendError(response: ServerResponse, requestId: string, error: ErrorAnsw
   send(response, error.status, requestId, JSON.stringify(error.body), { 'x-amzn-ErrorType': error.type });
 }
 
-async function readBody(request: IncomingMessage, limit: number): Promise<Buffer | 'too_large'> {
+/** Answers an error once the request body has been read and thrown away, so the client, still sending, reads it. */
+async function refuse(
+  request: IncomingMessage,
+  response: ServerResponse,
+  requestId: string,
+  error: ErrorAnswer,
+): Promise<void> {
+  await discardBody(request);
+  sendError(response, requestId, error);
+}
+
+/** Reads the body to its end, keeping none of it. */
+async function discardBody(request: IncomingMessage): Promise<void> {
+  try {
+    for await (const _chunk of request) {
+      // Thrown away.
+    }
+  } catch {
+    // The client went away: there is nobody left to answer.
+  }
+}
+
+/**
+ * Counts the bytes as they arrive and keeps at most `limit` of them: past the limit the rest
+ * is read and thrown away (so the client can read the 413) and only its size is kept.
+ */
+async function readBody(
+  request: IncomingMessage,
+  limit: number,
+): Promise<{ ok: true; body: Buffer } | { ok: false; size: number }> {
   const chunks: Buffer[] = [];
   let size = 0;
-  let tooLarge = false;
   for await (const chunk of request) {
     const buffer = chunk as Buffer;
     size += buffer.length;
-    if (size > limit) tooLarge = true;
-    if (!tooLarge) chunks.push(buffer);
+    if (size <= limit) chunks.push(buffer);
+    else chunks.length = 0;
   }
-  return tooLarge ? 'too_large' : Buffer.concat(chunks);
+  return size <= limit ? { ok: true, body: Buffer.concat(chunks) } : { ok: false, size };
+}
+
+function payloadLimit(invocationType: InvocationType): number {
+  return invocationType === 'Event' ? EVENT_PAYLOAD_LIMIT_BYTES : SYNC_PAYLOAD_LIMIT_BYTES;
+}
+
+/** Lambda's 413, with the message it gives for each invocation type. */
+function payloadTooLarge(invocationType: InvocationType, size: number): ErrorAnswer {
+  return serviceError(
+    413,
+    'RequestEntityTooLargeException',
+    invocationType === 'Event'
+      ? `${size} byte payload is too large for the Event invocation type (limit ${EVENT_PAYLOAD_LIMIT_BYTES} bytes)`
+      : `Request must be smaller than ${SYNC_PAYLOAD_LIMIT_BYTES} bytes for the InvokeFunction operation`,
+  );
+}
+
+/**
+ * Why a request is one a browser could send (an `Origin` header, or a `Host` that is not
+ * loopback, as after DNS rebinding), or undefined. The AWS SDK, the AWS CLI and Node's
+ * fetch send no Origin and the loopback Host they were given.
+ */
+function browserRequestProblem(request: IncomingMessage): string | undefined {
+  if (request.headers.origin !== undefined) {
+    return 'The local Invoke API refuses requests with an Origin header: a web page must not invoke local functions.';
+  }
+  const host = request.headers.host;
+  if (host === undefined || !LOOPBACK_HOST.test(host)) {
+    const refused = host === undefined ? 'a request without Host is' : `Host ${JSON.stringify(host)} is`;
+    return `The local Invoke API only answers requests with a loopback Host (127.0.0.1, localhost or [::1], any port): ${refused} refused.`;
+  }
+  return undefined;
 }
 
 function decodeClientContext(header: string | undefined): ClientContext | undefined | 'invalid' {
@@ -121,6 +196,10 @@ function firstHeader(request: IncomingMessage, name: string): string | undefined
   return Array.isArray(value) ? value[0] : value;
 }
 
+function isInvocationType(value: string): value is InvocationType {
+  return (INVOCATION_TYPES as readonly string[]).includes(value);
+}
+
 export function createInvokeServer(options: InvokeServerOptions): Server {
   const region = options.region ?? LOCAL_REGION;
   const accountId = options.accountId ?? LOCAL_ACCOUNT_ID;
@@ -128,11 +207,18 @@ export function createInvokeServer(options: InvokeServerOptions): Server {
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const requestId = randomUUID();
+    // Before anything else: a browser's request reaches neither the routing nor a function.
+    const browserProblem = browserRequestProblem(request);
+    if (browserProblem !== undefined) {
+      await refuse(request, response, requestId, serviceError(403, 'AccessDeniedException', browserProblem));
+      return;
+    }
+
     const url = new URL(request.url ?? '/', 'http://localhost');
     const match = INVOKE_PATH.exec(url.pathname);
     if (!match?.[1] || request.method !== 'POST') {
-      request.resume();
-      sendError(
+      await refuse(
+        request,
         response,
         requestId,
         serviceError(
@@ -154,9 +240,9 @@ export function createInvokeServer(options: InvokeServerOptions): Server {
     const qualifier = url.searchParams.get('Qualifier') ?? reference?.qualifier;
     const fn = reference ? options.functions.get(reference.name) : undefined;
     if (!reference || !fn || (qualifier !== undefined && qualifier !== '$LATEST')) {
-      request.resume();
       const name = reference ? `${reference.name}${qualifier ? `:${qualifier}` : ''}` : rawName;
-      sendError(
+      await refuse(
+        request,
         response,
         requestId,
         serviceError(
@@ -169,9 +255,9 @@ export function createInvokeServer(options: InvokeServerOptions): Server {
     }
 
     const invocationType = firstHeader(request, 'x-amz-invocation-type') ?? 'RequestResponse';
-    if (!['RequestResponse', 'Event', 'DryRun'].includes(invocationType)) {
-      request.resume();
-      sendError(
+    if (!isInvocationType(invocationType)) {
+      await refuse(
+        request,
         response,
         requestId,
         serviceError(
@@ -184,10 +270,18 @@ export function createInvokeServer(options: InvokeServerOptions): Server {
       return;
     }
 
+    // A declared size over the limit is refused without reading (and keeping) any of the payload.
+    const limit = payloadLimit(invocationType);
+    const declaredSize = Number(firstHeader(request, 'content-length'));
+    if (declaredSize > limit) {
+      await refuse(request, response, requestId, payloadTooLarge(invocationType, declaredSize));
+      return;
+    }
+
     const clientContext = decodeClientContext(firstHeader(request, 'x-amz-client-context'));
     if (clientContext === 'invalid') {
-      request.resume();
-      sendError(
+      await refuse(
+        request,
         response,
         requestId,
         serviceError(
@@ -200,24 +294,16 @@ export function createInvokeServer(options: InvokeServerOptions): Server {
       return;
     }
 
-    const body = await readBody(request, MAX_INVOKE_PAYLOAD_BYTES);
-    if (body === 'too_large') {
-      sendError(
-        response,
-        requestId,
-        serviceError(
-          413,
-          'RequestTooLargeException',
-          `Request must be smaller than ${MAX_INVOKE_PAYLOAD_BYTES} bytes for the InvokeFunction operation`,
-          true,
-        ),
-      );
+    // Counted as it streams in: a chunked body declares no size.
+    const read = await readBody(request, limit);
+    if (!read.ok) {
+      sendError(response, requestId, payloadTooLarge(invocationType, read.size));
       return;
     }
 
     // Whatever the Content-Type (none from the AWS CLI, octet-stream from the JS SDK), the payload is JSON.
     let event: unknown = {};
-    const text = body.toString('utf8');
+    const text = read.body.toString('utf8');
     if (text.trim() !== '') {
       try {
         event = JSON.parse(text);
@@ -255,16 +341,21 @@ export function createInvokeServer(options: InvokeServerOptions): Server {
 
     const outcome = await invoke();
     logOutcome(fn, outcome, 'RequestResponse');
-    if (outcome.ok) {
-      send(response, 200, requestId, JSON.stringify(outcome.result ?? null), {
-        'X-Amz-Executed-Version': '$LATEST',
-      });
-    } else {
-      send(response, 200, requestId, JSON.stringify(outcome.error), {
+    const answer = JSON.stringify(outcome.ok ? (outcome.result ?? null) : outcome.error);
+    if (Buffer.byteLength(answer) > SYNC_PAYLOAD_LIMIT_BYTES) {
+      log(
+        `invoke ${fn.name} (RequestResponse): its ${Buffer.byteLength(answer)}-byte answer is over the ${SYNC_PAYLOAD_LIMIT_BYTES}-byte limit`,
+      );
+      send(response, 200, requestId, JSON.stringify(RESPONSE_TOO_LARGE_PAYLOAD), {
         'X-Amz-Executed-Version': '$LATEST',
         'X-Amz-Function-Error': 'Unhandled',
       });
+      return;
     }
+    send(response, 200, requestId, answer, {
+      'X-Amz-Executed-Version': '$LATEST',
+      ...(outcome.ok ? {} : { 'X-Amz-Function-Error': 'Unhandled' }),
+    });
   }
 
   /** Only failures are logged: the API's request line already covers the brain call behind it. */

@@ -4,7 +4,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import { type IncomingHttpHeaders, type OutgoingHttpHeaders, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,7 +13,11 @@ import { InvokeCommand, type LambdaClient, ResourceNotFoundException } from '@aw
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalFunction } from '../../local/functions.js';
-import { createInvokeServer } from '../../local/lambda-server.js';
+import {
+  createInvokeServer,
+  EVENT_PAYLOAD_LIMIT_BYTES,
+  SYNC_PAYLOAD_LIMIT_BYTES,
+} from '../../local/lambda-server.js';
 import type { LocalStack } from '../../local/stack.js';
 import { createLambdaClient } from '../../shared/adapters/aws-clients.js';
 import { startTestStack } from './support/stack.js';
@@ -36,6 +40,71 @@ afterAll(async () => {
 
 const invokeRaw = (path: string, init: RequestInit = {}) =>
   fetch(`${stack.lambdaUrl}${path}`, { method: 'POST', ...init });
+
+const KEYS_ADMIN_PATH = '/2015-03-31/functions/keys-admin/invocations';
+
+interface RawAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  json: unknown;
+}
+
+/**
+ * A POST through `node:http`, which (unlike fetch) lets a test set Host and Origin. With
+ * `chunked` the body goes out in 64 KB chunks without Content-Length.
+ */
+function postRaw(
+  body: string,
+  { headers = {}, chunked = false }: { headers?: OutgoingHttpHeaders; chunked?: boolean } = {},
+): Promise<RawAnswer> {
+  const target = new URL(stack.lambdaUrl);
+  return new Promise((resolve, reject) => {
+    const outgoing = request(
+      { hostname: target.hostname, port: target.port, path: KEYS_ADMIN_PATH, method: 'POST', headers },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', reject);
+        response.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            json: text === '' ? undefined : JSON.parse(text),
+          });
+        });
+      },
+    );
+    outgoing.on('error', reject);
+    if (!chunked) {
+      outgoing.end(body);
+      return;
+    }
+    const bytes = Buffer.from(body);
+    for (let offset = 0; offset < bytes.length; offset += 65_536) {
+      outgoing.write(bytes.subarray(offset, offset + 65_536));
+    }
+    outgoing.end();
+  });
+}
+
+/** The event as JSON, padded with trailing whitespace (still valid JSON) to exactly `bytes` bytes. */
+function paddedEvent(event: object, bytes: number): string {
+  const json = JSON.stringify(event);
+  if (json.length > bytes) throw new Error(`${json} is already over ${bytes} bytes`);
+  return json + ' '.repeat(bytes - json.length);
+}
+
+/** create-user through the SDK: `ok: true` only if no earlier request created the user. */
+async function createUser(userId: string): Promise<unknown> {
+  const result = await lambda.send(
+    new InvokeCommand({
+      FunctionName: 'keys-admin',
+      Payload: JSON.stringify({ action: 'create-user', userId }),
+    }),
+  );
+  return decode(result.Payload);
+}
 
 describe('with the AWS SDK client (application/octet-stream)', () => {
   it('invokes keys-admin by name and returns its JSON answer', async () => {
@@ -162,6 +231,133 @@ describe('on the wire', () => {
   });
 });
 
+describe('refusing what a browser could send', () => {
+  it('refuses a request with an Origin header with 403 AccessDeniedException and never runs the function', async () => {
+    const answer = await postRaw(JSON.stringify({ action: 'create-user', userId: 'origin-user' }), {
+      headers: { Origin: 'https://evil.example' },
+    });
+
+    expect(answer.status).toBe(403);
+    expect(answer.headers['x-amzn-errortype']).toBe('AccessDeniedException');
+    expect(answer.headers['content-type']).toBe('application/json');
+    expect(answer.json).toEqual({
+      Message:
+        'The local Invoke API refuses requests with an Origin header: a web page must not invoke local functions.',
+      Type: 'User',
+    });
+    expect(await createUser('origin-user')).toMatchObject({ ok: true, user: { userId: 'origin-user' } });
+  });
+
+  it.each([
+    'evil.example',
+    'evil.example:3001',
+    'localhost.evil.example',
+    '127.0.0.1.nip.io',
+    '0.0.0.0:3001',
+  ])(
+    'refuses Host %s (a DNS-rebound page) with 403 AccessDeniedException and never runs the function',
+    async (host) => {
+      const userId = `rebound@${host}`;
+
+      const answer = await postRaw(JSON.stringify({ action: 'create-user', userId }), {
+        headers: { Host: host },
+      });
+
+      expect(answer.status).toBe(403);
+      expect(answer.headers['x-amzn-errortype']).toBe('AccessDeniedException');
+      expect(answer.json).toEqual({
+        Message: `The local Invoke API only answers requests with a loopback Host (127.0.0.1, localhost or [::1], any port): Host "${host}" is refused.`,
+        Type: 'User',
+      });
+      expect(await createUser(userId)).toMatchObject({ ok: true });
+    },
+  );
+
+  it.each(['localhost:PORT', '[::1]:PORT', 'LocalHost:PORT', '127.0.0.1', 'localhost'])(
+    'answers a request with the loopback Host %s',
+    async (host) => {
+      const answer = await postRaw(JSON.stringify({ action: 'list', userId: 'nobody' }), {
+        headers: { Host: host.replace('PORT', new URL(stack.lambdaUrl).port) },
+      });
+
+      expect(answer.status).toBe(200);
+      expect(answer.json).toMatchObject({ ok: true, keys: [] });
+    },
+  );
+});
+
+describe('payload limits', () => {
+  it('refuses a synchronous payload one byte over 6 MB with 413 RequestEntityTooLargeException and never runs the function', async () => {
+    const body = paddedEvent(
+      { action: 'create-user', userId: 'oversized-user' },
+      SYNC_PAYLOAD_LIMIT_BYTES + 1,
+    );
+
+    const answer = await postRaw(body);
+
+    expect(answer.status).toBe(413);
+    expect(answer.headers['x-amzn-errortype']).toBe('RequestEntityTooLargeException');
+    expect(answer.headers['content-type']).toBe('application/json');
+    expect(answer.json).toEqual({
+      Message: 'Request must be smaller than 6291456 bytes for the InvokeFunction operation',
+      Type: 'User',
+    });
+    expect(await createUser('oversized-user')).toMatchObject({ ok: true });
+  });
+
+  it('counts a payload sent without Content-Length as it streams in', async () => {
+    const body = paddedEvent(
+      { action: 'create-user', userId: 'streamed-user' },
+      SYNC_PAYLOAD_LIMIT_BYTES + 1,
+    );
+
+    const answer = await postRaw(body, { chunked: true });
+
+    expect(answer.status).toBe(413);
+    expect(answer.headers['x-amzn-errortype']).toBe('RequestEntityTooLargeException');
+    expect(await createUser('streamed-user')).toMatchObject({ ok: true });
+  });
+
+  it('runs a synchronous payload of exactly 6 MB', async () => {
+    const body = paddedEvent({ action: 'create-user', userId: 'at-limit-user' }, SYNC_PAYLOAD_LIMIT_BYTES);
+
+    const answer = await postRaw(body);
+
+    expect(answer.status).toBe(200);
+    expect(answer.json).toMatchObject({ ok: true, user: { userId: 'at-limit-user' } });
+  });
+
+  it('refuses an Event payload one byte over 1 MB with 413, as the SDK reports it', async () => {
+    const payload = paddedEvent(
+      { action: 'create-user', userId: 'event-user' },
+      EVENT_PAYLOAD_LIMIT_BYTES + 1,
+    );
+
+    const failure = await lambda
+      .send(new InvokeCommand({ FunctionName: 'keys-admin', InvocationType: 'Event', Payload: payload }))
+      .catch((error: unknown) => error);
+
+    expect(failure).toMatchObject({
+      name: 'RequestEntityTooLargeException',
+      message: '1048577 byte payload is too large for the Event invocation type (limit 1048576 bytes)',
+      $metadata: { httpStatusCode: 413 },
+    });
+    expect(await createUser('event-user')).toMatchObject({ ok: true });
+  });
+
+  it('runs the same payload synchronously, where the limit is 6 MB', async () => {
+    const payload = paddedEvent(
+      { action: 'create-user', userId: 'sync-user' },
+      EVENT_PAYLOAD_LIMIT_BYTES + 1,
+    );
+
+    const result = await lambda.send(new InvokeCommand({ FunctionName: 'keys-admin', Payload: payload }));
+
+    expect(result.StatusCode).toBe(200);
+    expect(decode(result.Payload)).toMatchObject({ ok: true, user: { userId: 'sync-user' } });
+  });
+});
+
 describe('with the AWS CLI', () => {
   /** `aws --version` → its major version, or undefined when the AWS CLI is not installed. */
   const awsCliMajor = (() => {
@@ -235,6 +431,15 @@ describe('the Lambda runtime', () => {
         { name: 'sleeper', timeoutMs: 200, handler: () => sleep(2000, 'too late', { ref: false }) },
       ],
       [
+        'sized',
+        {
+          name: 'sized',
+          timeoutMs: 3000,
+          // A JSON string of `length` characters: length + 2 bytes of answer.
+          handler: (event) => 'x'.repeat((event as { length: number }).length),
+        },
+      ],
+      [
         'echo',
         {
           name: 'echo',
@@ -291,5 +496,33 @@ describe('the Lambda runtime', () => {
       awsRequestId: expect.stringMatching(/^[0-9a-f-]{36}$/),
       clientContext,
     });
+  });
+
+  it('answers a result over 6 MB with Function.ResponseSizeTooLarge, as Lambda does', async () => {
+    const result = await client.send(
+      new InvokeCommand({
+        FunctionName: 'sized',
+        Payload: JSON.stringify({ length: SYNC_PAYLOAD_LIMIT_BYTES - 1 }),
+      }),
+    );
+
+    expect(result.StatusCode).toBe(200);
+    expect(result.FunctionError).toBe('Unhandled');
+    expect(decode(result.Payload)).toEqual({
+      errorMessage: 'Response payload size exceeded maximum allowed payload size (6291456 bytes).',
+      errorType: 'Function.ResponseSizeTooLarge',
+    });
+  });
+
+  it('returns a result of exactly 6 MB', async () => {
+    const result = await client.send(
+      new InvokeCommand({
+        FunctionName: 'sized',
+        Payload: JSON.stringify({ length: SYNC_PAYLOAD_LIMIT_BYTES - 2 }),
+      }),
+    );
+
+    expect(result.FunctionError).toBeUndefined();
+    expect(result.Payload?.byteLength).toBe(SYNC_PAYLOAD_LIMIT_BYTES);
   });
 });
