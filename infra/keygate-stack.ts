@@ -1,5 +1,6 @@
 /**
- * One keygate stage: tables, functions, REST API, alarms and the outputs the ops CLI reads.
+ * One keygate stage: tables, functions, REST API, alarms, the keys-admin audit and the
+ * outputs the ops CLI reads.
  * Every IAM grant comes from the function descriptions in infra/functions.ts — exact actions
  * on exact tables, each with the SDK calls that need it (SPEC §7 least privilege).
  */
@@ -10,6 +11,7 @@ import type { Construct } from 'constructs';
 import { keyEnvironmentOfStage } from '../shared/domain/keys/format.js';
 import { KeygateAlarms } from './constructs/keygate-alarms.js';
 import { KeygateApi } from './constructs/keygate-api.js';
+import { KeygateAudit } from './constructs/keygate-audit.js';
 import { KeygateFunction } from './constructs/keygate-function.js';
 import { KeygateTables } from './constructs/tables.js';
 import { environmentOf, FUNCTIONS, type FunctionDescription } from './functions.js';
@@ -39,6 +41,7 @@ export class KeygateStack extends Stack {
   readonly referenceBrain: KeygateFunction | undefined;
   readonly api: KeygateApi;
   readonly alarms: KeygateAlarms;
+  readonly audit: KeygateAudit;
 
   constructor(scope: Construct, id: string, props: KeygateStackProps) {
     super(scope, id, props);
@@ -126,6 +129,10 @@ export class KeygateStack extends Stack {
       })),
     });
 
+    // Who really invoked keys-admin (CloudTrail, where the stage config has it), and the
+    // managed policy an operator needs to run `npm run keys -- … --stage` and read that trail.
+    this.audit = new KeygateAudit(this, 'Audit', { config, keysAdmin: this.keysAdmin.function });
+
     this.output(STACK_OUTPUTS.apiUrl, this.api.url, 'Base URL of the API (POST {ApiUrl}api/v1/requests)');
     this.output(
       STACK_OUTPUTS.keysAdminFunctionName,
@@ -146,6 +153,23 @@ export class KeygateStack extends Stack {
       'DynamoDB table of idempotency records',
     );
     this.output(STACK_OUTPUTS.alarmTopicArn, this.alarms.topic.topicArn, 'SNS topic of the stage alarms');
+    this.output(
+      STACK_OUTPUTS.keyOperatorsPolicyArn,
+      this.audit.keyOperatorsPolicy.managedPolicyArn,
+      'Managed policy for key operators: invoke keys-admin, read these outputs and the audit trail',
+    );
+    if (this.audit.trail && this.audit.bucket) {
+      this.output(
+        STACK_OUTPUTS.auditTrailArn,
+        this.audit.trail.trailArn,
+        'CloudTrail trail recording every keys-admin invocation and its caller',
+      );
+      this.output(
+        STACK_OUTPUTS.auditBucketName,
+        this.audit.bucket.bucketName,
+        'S3 bucket of the keys-admin audit trail files',
+      );
+    }
   }
 
   /** One function from its description: settings, environment, and exactly its grants. */

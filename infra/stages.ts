@@ -33,6 +33,20 @@ const alarmsSchema = z.object({
   dynamoThrottles: z.number().int().positive(),
 });
 
+/**
+ * CloudTrail data events of the keys-admin function (SPEC §6, §7): who really invoked it,
+ * kept in the stage's audit bucket for `retentionDays`. Off, the stage has no trail and no
+ * bucket (the key operators policy exists either way).
+ */
+const auditSchema = z.discriminatedUnion('cloudTrail', [
+  z.object({ cloudTrail: z.literal(false) }),
+  z.object({
+    cloudTrail: z.literal(true),
+    /** Trail files (and a deleted or replaced file's old version) are expired after this many days. */
+    retentionDays: z.number().int().positive(),
+  }),
+]);
+
 export const stageConfigSchema = z.object({
   stage: z.enum(STAGE_NAMES),
   /** Deploy functions/reference-brain as the brain (dev only). */
@@ -48,6 +62,7 @@ export const stageConfigSchema = z.object({
   /** Subscribed to the stage's alarm topic when set. */
   alarmEmail: z.email().optional(),
   customDomain: customDomainSchema.optional(),
+  audit: auditSchema,
 });
 
 export type StageConfig = z.infer<typeof stageConfigSchema>;
@@ -69,6 +84,9 @@ export const STAGES: Record<StageName, StageConfig> = {
       brainFailures: 10,
       dynamoThrottles: 10,
     },
+    // No trail in dev: data events cost per event and a bucket per stage, for keys that only
+    // open test environments. Turn it on here (with retentionDays) to audit dev too.
+    audit: { cloudTrail: false },
   },
   staging: {
     stage: 'staging',
@@ -86,6 +104,8 @@ export const STAGES: Record<StageName, StageConfig> = {
       brainFailures: 5,
       dynamoThrottles: 1,
     },
+    // A year: long enough to investigate anything found in staging; the files are a few KB.
+    audit: { cloudTrail: true, retentionDays: 365 },
   },
   prod: {
     stage: 'prod',
@@ -103,6 +123,9 @@ export const STAGES: Record<StageName, StageConfig> = {
       brainFailures: 5,
       dynamoThrottles: 1,
     },
+    // Seven years (7 × 365 days), the usual retention for audit records (e.g. SOX, most
+    // financial regulators), so the trail of who issued or revoked a live key outlives any review.
+    audit: { cloudTrail: true, retentionDays: 2555 },
   },
 };
 

@@ -137,7 +137,7 @@ export class KeygateApi extends Construct {
     acknowledge(
       this.api,
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
-      'The account-level API Gateway CloudWatch role uses AmazonAPIGatewayPushToCloudWatchLogs, the AWS-documented policy for writing access and execution logs; it is the only managed policy in the stack.',
+      'The account-level API Gateway CloudWatch role uses AmazonAPIGatewayPushToCloudWatchLogs, the AWS-documented policy for writing access and execution logs; it is the only AWS managed policy in the stack.',
     );
     acknowledge(
       this.api,

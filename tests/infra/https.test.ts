@@ -28,14 +28,19 @@ const REVIEWED_RESOURCE_TYPES = new Set([
   'AWS::ApiGateway::RestApi',
   'AWS::ApiGateway::Stage',
   'AWS::CDK::Metadata',
+  // The keys-admin audit trail and its bucket (no website configuration; TLS-only policy).
+  'AWS::CloudTrail::Trail',
   'AWS::CloudWatch::Alarm',
   'AWS::DynamoDB::Table',
+  'AWS::IAM::ManagedPolicy',
   'AWS::IAM::Policy',
   'AWS::IAM::Role',
   'AWS::Lambda::Function',
   'AWS::Lambda::Permission',
   'AWS::Logs::LogGroup',
   'AWS::Route53::RecordSet',
+  'AWS::S3::Bucket',
+  'AWS::S3::BucketPolicy',
   'AWS::SNS::Subscription',
   'AWS::SNS::Topic',
   'AWS::SNS::TopicPolicy',
@@ -64,6 +69,9 @@ describe.each(STAGE_NAMES)('stage %s without a custom domain', (stage) => {
       'AWS::Lambda::Url',
     ]) {
       synthesized.template.resourceCountIs(type, 0);
+    }
+    for (const bucket of Object.values(synthesized.template.findResources('AWS::S3::Bucket'))) {
+      expect(bucket.Properties).not.toHaveProperty('WebsiteConfiguration');
     }
   });
 

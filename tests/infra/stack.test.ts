@@ -17,7 +17,7 @@ import {
   gatewayResponseTemplate,
 } from '../../infra/gateway-responses.js';
 import { requestBodyJsonSchema } from '../../infra/openapi.js';
-import { STACK_OUTPUTS } from '../../infra/outputs.js';
+import { STACK_OUTPUTS, stackOutputKeysOf } from '../../infra/outputs.js';
 import { STAGE_NAMES, type StageConfig, type StageName, TLS_SECURITY_POLICY } from '../../infra/stages.js';
 import { API_KEYS_INDEX_ATTRIBUTES, USER_ID_INDEX } from '../../shared/adapters/dynamodb/tables.js';
 import { keyEnvironmentOfStage } from '../../shared/domain/keys/format.js';
@@ -545,7 +545,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
 
   it('outputs the API URL, the keys-admin function and the table names under the shared keys', () => {
     const outputs = template().toJSON().Outputs as Record<string, { Value: unknown }>;
-    expect(Object.keys(outputs).sort()).toEqual(Object.values(STACK_OUTPUTS).sort());
+    expect(Object.keys(outputs).sort()).toEqual(stackOutputKeysOf(config).sort());
     expect(outputs[STACK_OUTPUTS.keysAdminFunctionName]?.Value).toEqual({
       Ref: id(stack().keysAdmin.function),
     });
