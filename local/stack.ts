@@ -4,8 +4,6 @@
  * HTTPS API Gateway emulation in front of the real handlers. `npm start`, the end-to-end
  * tests, the benchmarks and the fault tests all start it through `startLocalStack`.
  */
-import type { Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { environmentOf, FUNCTIONS, type FunctionName } from '../infra/functions.js';
 import {
@@ -35,8 +33,9 @@ import {
   loadHandler,
 } from './functions.js';
 import { createInvokeServer } from './lambda-server.js';
+import { closeServer, ensurePortFree, freePort, listen, PortInUseError } from './ports.js';
 
-export { DEFAULT_DYNAMODB_PORT, DEFAULT_LAMBDA_PORT, DEFAULT_PORT };
+export { DEFAULT_DYNAMODB_PORT, DEFAULT_LAMBDA_PORT, DEFAULT_PORT, PortInUseError };
 export const DEFAULT_TABLE_PREFIX = 'keygate-local';
 export const DEMO_USER_ID = 'demo';
 export const LOCAL_API_ID = 'keygatelcl';
@@ -102,68 +101,6 @@ export interface LocalStack {
     readonly pid: number | undefined;
   };
   stop(): Promise<void>;
-}
-
-/** A port the stack needs is taken: one clear line for the operator. */
-export class PortInUseError extends Error {
-  constructor(
-    readonly port: number,
-    readonly what: string,
-    readonly variable: string,
-  ) {
-    super(
-      `Port ${port} (${what}) is already in use: stop whatever listens there or choose another port with ${variable}=<port>.`,
-    );
-    this.name = 'PortInUseError';
-  }
-}
-
-function listen(server: Server, port: number, host: string, what: string, variable: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException) => {
-      reject(error.code === 'EADDRINUSE' ? new PortInUseError(port, what, variable) : error);
-    };
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      const address = server.address();
-      resolve(typeof address === 'object' && address ? address.port : port);
-    });
-  });
-}
-
-async function closeServer(server: Server): Promise<void> {
-  if (!server.listening) return;
-  await new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
-
-/** Fails fast (before Java starts) when DynamoDB Local's port is taken. */
-async function ensurePortFree(port: number, what: string, variable: string): Promise<void> {
-  for (const host of ['127.0.0.1', undefined]) {
-    await new Promise<void>((resolve, reject) => {
-      const probe = createNetServer();
-      probe.once('error', (error: NodeJS.ErrnoException) =>
-        reject(error.code === 'EADDRINUSE' ? new PortInUseError(port, what, variable) : error),
-      );
-      probe.listen({ port, ...(host ? { host } : {}), exclusive: true }, () => probe.close(() => resolve()));
-    });
-  }
-}
-
-async function freeTcpPort(): Promise<number> {
-  const probe = createNetServer();
-  const port = await new Promise<number>((resolve, reject) => {
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      resolve(typeof address === 'object' && address ? address.port : 0);
-    });
-  });
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 interface AdminAnswer {
@@ -233,7 +170,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       dynamodbEndpoint = options.dynamodbEndpoint;
     } else {
       const requested = options.dynamodbPort ?? DEFAULT_DYNAMODB_PORT;
-      const port = requested === 0 ? await freeTcpPort() : requested;
+      const port = requested === 0 ? await freePort() : requested;
       await ensurePortFree(port, 'DynamoDB Local', 'DYNAMODB_PORT');
       dynamo = await startDynamoDbLocal({ port });
       const started = dynamo;
