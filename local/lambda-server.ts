@@ -6,7 +6,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { ClientContext } from 'aws-lambda';
 import {
   functionArn,
   type InvokeOutcome,
@@ -15,21 +14,28 @@ import {
   LOCAL_REGION,
   type LocalFunction,
 } from './functions.js';
+import {
+  browserRequestProblem,
+  decodeClientContext,
+  discardBody,
+  EVENT_PAYLOAD_LIMIT_BYTES,
+  firstHeader,
+  INVOKE_PATH,
+  type InvocationType,
+  isInvocationType,
+  parseFunctionName,
+  payloadLimit,
+  readBody,
+  SYNC_PAYLOAD_LIMIT_BYTES,
+} from './invoke-request.js';
 
-/** Lambda's limit on a synchronous (RequestResponse, DryRun) request payload, and on its answer. */
-export const SYNC_PAYLOAD_LIMIT_BYTES = 6_291_456;
-/** Lambda's limit on an asynchronous (Event) request payload. */
-export const EVENT_PAYLOAD_LIMIT_BYTES = 1_048_576;
-/** Lambda's limit on the base64 client context. */
-export const MAX_CLIENT_CONTEXT_BYTES = 3583;
-
-const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations\/?$/;
-
-/** `127.0.0.1`, `localhost` or `[::1]`, each with an optional port. */
-const LOOPBACK_HOST = /^(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?$/i;
-
-const INVOCATION_TYPES = ['RequestResponse', 'Event', 'DryRun'] as const;
-type InvocationType = (typeof INVOCATION_TYPES)[number];
+export {
+  EVENT_PAYLOAD_LIMIT_BYTES,
+  type FunctionReference,
+  MAX_CLIENT_CONTEXT_BYTES,
+  parseFunctionName,
+  SYNC_PAYLOAD_LIMIT_BYTES,
+} from './invoke-request.js';
 
 /** What Lambda answers (HTTP 200, `X-Amz-Function-Error: Unhandled`) for a synchronous answer over the limit. */
 export const RESPONSE_TOO_LARGE_PAYLOAD = {
@@ -43,31 +49,6 @@ export interface InvokeServerOptions {
   region?: string;
   accountId?: string;
   log?: (line: string) => void;
-}
-
-export interface FunctionReference {
-  name: string;
-  qualifier?: string;
-}
-
-/**
- * Accepts every form Invoke accepts: `name`, `name:qualifier`, `123456789012:function:name`
- * and `arn:aws:lambda:region:account:function:name[:qualifier]`.
- */
-export function parseFunctionName(raw: string): FunctionReference | undefined {
-  const parts = raw.split(':');
-  let rest: string[];
-  if (parts[0] === 'arn') {
-    if (parts.length < 7 || parts[2] !== 'lambda' || parts[5] !== 'function') return undefined;
-    rest = parts.slice(6);
-  } else if (parts.length >= 3 && parts[1] === 'function') {
-    rest = parts.slice(2);
-  } else {
-    rest = parts;
-  }
-  const [name, qualifier, ...extra] = rest;
-  if (!name || extra.length > 0 || !/^[A-Za-z0-9_-]{1,64}$/.test(name)) return undefined;
-  return qualifier ? { name, qualifier } : { name };
 }
 
 interface ErrorAnswer {
@@ -116,40 +97,6 @@ async function refuse(
   sendError(response, requestId, error);
 }
 
-/** Reads the body to its end, keeping none of it. */
-async function discardBody(request: IncomingMessage): Promise<void> {
-  try {
-    for await (const _chunk of request) {
-      // Thrown away.
-    }
-  } catch {
-    // The client went away: there is nobody left to answer.
-  }
-}
-
-/**
- * Counts the bytes as they arrive and keeps at most `limit` of them: past the limit the rest
- * is read and thrown away (so the client can read the 413) and only its size is kept.
- */
-async function readBody(
-  request: IncomingMessage,
-  limit: number,
-): Promise<{ ok: true; body: Buffer } | { ok: false; size: number }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size <= limit) chunks.push(buffer);
-    else chunks.length = 0;
-  }
-  return size <= limit ? { ok: true, body: Buffer.concat(chunks) } : { ok: false, size };
-}
-
-function payloadLimit(invocationType: InvocationType): number {
-  return invocationType === 'Event' ? EVENT_PAYLOAD_LIMIT_BYTES : SYNC_PAYLOAD_LIMIT_BYTES;
-}
-
 /** Lambda's 413, with the message it gives for each invocation type. */
 function payloadTooLarge(invocationType: InvocationType, size: number): ErrorAnswer {
   return serviceError(
@@ -159,45 +106,6 @@ function payloadTooLarge(invocationType: InvocationType, size: number): ErrorAns
       ? `${size} byte payload is too large for the Event invocation type (limit ${EVENT_PAYLOAD_LIMIT_BYTES} bytes)`
       : `Request must be smaller than ${SYNC_PAYLOAD_LIMIT_BYTES} bytes for the InvokeFunction operation`,
   );
-}
-
-/**
- * Why a request is one a browser could send (an `Origin` header, or a `Host` that is not
- * loopback, as after DNS rebinding), or undefined. The AWS SDK, the AWS CLI and Node's
- * fetch send no Origin and the loopback Host they were given.
- */
-function browserRequestProblem(request: IncomingMessage): string | undefined {
-  if (request.headers.origin !== undefined) {
-    return 'The local Invoke API refuses requests with an Origin header: a web page must not invoke local functions.';
-  }
-  const host = request.headers.host;
-  if (host === undefined || !LOOPBACK_HOST.test(host)) {
-    const refused = host === undefined ? 'a request without Host is' : `Host ${JSON.stringify(host)} is`;
-    return `The local Invoke API only answers requests with a loopback Host (127.0.0.1, localhost or [::1], any port): ${refused} refused.`;
-  }
-  return undefined;
-}
-
-function decodeClientContext(header: string | undefined): ClientContext | undefined | 'invalid' {
-  if (header === undefined || header === '') return undefined;
-  if (header.length > MAX_CLIENT_CONTEXT_BYTES) return 'invalid';
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(header, 'base64').toString('utf8'));
-    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)
-      ? (parsed as ClientContext)
-      : 'invalid';
-  } catch {
-    return 'invalid';
-  }
-}
-
-function firstHeader(request: IncomingMessage, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function isInvocationType(value: string): value is InvocationType {
-  return (INVOCATION_TYPES as readonly string[]).includes(value);
 }
 
 export function createInvokeServer(options: InvokeServerOptions): Server {
