@@ -47,6 +47,7 @@ const FUNCTION_ENV = {
   API_KEYS_TABLE: 'bench-ApiKeys',
   KEY_ENVIRONMENT: 'test',
   USERS_TABLE: 'bench-Users',
+  USER_KEYS_TABLE: 'bench-UserKeys',
   IDEMPOTENCY_TABLE: 'bench-Idempotency',
   BRAIN_FUNCTION_NAME: 'reference-brain',
   AWS_REGION: 'us-east-1',

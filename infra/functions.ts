@@ -17,6 +17,7 @@ export type DynamoAction =
   | 'dynamodb:PutItem'
   | 'dynamodb:UpdateItem'
   | 'dynamodb:DeleteItem'
+  | 'dynamodb:ConditionCheckItem'
   | 'dynamodb:Query';
 
 /** Exactly these calls on one table (or one of its indexes): least privilege at a glance. */
@@ -99,8 +100,18 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
       },
       {
         table: 'Users',
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-        why: "create-user (Put), reads, suspend/reactivate, and the create transaction's conditional Update that records the key on its user",
+        actions: [
+          'dynamodb:ConditionCheckItem',
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+        ],
+        why: "create-user (Put), reads, suspend/reactivate and their stamping progress (Update), and the create transaction's check that the user is active",
+      },
+      {
+        table: 'UserKeys',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+        why: "create's Put of the key's reference (in the transaction), get/revoke/rotate by key id, rotate-all and suspend reading every key of a user",
       },
     ],
     invokesBrain: false,

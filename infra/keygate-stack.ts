@@ -61,7 +61,7 @@ export class KeygateStack extends Stack {
       pointInTimeRecovery: config.pointInTimeRecovery,
     });
     this.tables = tables;
-    const { apiKeys, users, idempotency } = tables;
+    const { apiKeys, users, userKeys, idempotency } = tables;
 
     // The brain: the reference brain in dev, the real brain's ARN elsewhere.
     let brain: { arn: string; name: string };
@@ -147,6 +147,11 @@ export class KeygateStack extends Stack {
     );
     this.output(STACK_OUTPUTS.apiKeysTableName, apiKeys.tableName, 'DynamoDB table of API keys');
     this.output(STACK_OUTPUTS.usersTableName, users.tableName, 'DynamoDB table of users');
+    this.output(
+      STACK_OUTPUTS.userKeysTableName,
+      userKeys.tableName,
+      "DynamoDB table of each user's key references (user_id + key_id)",
+    );
     this.output(
       STACK_OUTPUTS.idempotencyTableName,
       idempotency.tableName,

@@ -12,6 +12,7 @@ export const STACK_OUTPUTS = {
   requestsRoleArn: 'RequestsRoleArn',
   apiKeysTableName: 'ApiKeysTableName',
   usersTableName: 'UsersTableName',
+  userKeysTableName: 'UserKeysTableName',
   idempotencyTableName: 'IdempotencyTableName',
   alarmTopicArn: 'AlarmTopicArn',
   /** Attach to an operator's role or user: invoke keys-admin, read these outputs, read the audit trail. */

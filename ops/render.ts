@@ -15,6 +15,8 @@ export interface OkAnswer {
   keys?: KeyMetadata[];
   nextToken?: string | null;
   retired?: KeyMetadata[];
+  keysUpdated?: number;
+  complete?: boolean;
 }
 
 /** Left-aligned columns two spaces apart; no trailing blanks, so output diffs cleanly. */
@@ -43,7 +45,7 @@ export function keysTable(keys: readonly KeyMetadata[]): string {
       shown(key.name),
       key.status,
       key.start,
-      key.projectId,
+      key.projectBound ? `${key.projectId} (bound)` : key.projectId,
       String(key.usageCount),
       shown(key.lastUsedAt),
       key.createdAt,
@@ -69,6 +71,14 @@ export function render(action: AdminAction, answer: OkAnswer): string {
   if (answer.retired) {
     parts.push('', answer.retired.length > 0 ? `Retired (${answer.retired.length}):` : 'Retired: none');
     if (answer.retired.length > 0) parts.push(keysTable(answer.retired));
+  }
+  if (answer.keysUpdated !== undefined) {
+    parts.push(
+      '',
+      answer.complete === false
+        ? `Keys updated: ${answer.keysUpdated} (not complete: repeat the same command to finish)`
+        : `Keys updated: ${answer.keysUpdated} (complete)`,
+    );
   }
   if (action === 'list' && answer.nextToken) {
     parts.push('', `More keys: add --next-token ${answer.nextToken}`);

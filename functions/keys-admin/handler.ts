@@ -25,6 +25,7 @@ const keysAdmin = createKeysAdmin({
       client,
       tableName: config.API_KEYS_TABLE,
       usersTableName: config.USERS_TABLE,
+      userKeysTableName: config.USER_KEYS_TABLE,
     }),
     users: new DynamoUserStore(client, config.USERS_TABLE),
     environment: config.KEY_ENVIRONMENT,
@@ -36,4 +37,6 @@ const keysAdmin = createKeysAdmin({
 export const handler = middy<unknown, AdminAnswer, Error, Context>()
   .use(tracingMiddleware(tracing))
   .use(injectLambdaContext(logger))
-  .handler((event, context) => keysAdmin(event, claimedActorOf(context)));
+  .handler((event, context) =>
+    keysAdmin(event, claimedActorOf(context), () => context.getRemainingTimeInMillis()),
+  );

@@ -13,6 +13,7 @@ import {
   type KeyAttribute,
   type TableDefinition,
   type TableId,
+  userKeysTable,
   usersTable,
 } from '../../shared/adapters/dynamodb/tables.js';
 
@@ -35,12 +36,14 @@ const attribute = (key: KeyAttribute): dynamodb.Attribute => ({
 export class KeygateTables extends Construct {
   readonly apiKeys: dynamodb.Table;
   readonly users: dynamodb.Table;
+  readonly userKeys: dynamodb.Table;
   readonly idempotency: dynamodb.Table;
 
   constructor(scope: Construct, id: string, props: KeygateTablesProps) {
     super(scope, id);
     this.apiKeys = this.build(apiKeysTable, props);
     this.users = this.build(usersTable, props);
+    this.userKeys = this.build(userKeysTable, props);
     this.idempotency = this.build(idempotencyTable, props);
   }
 
@@ -50,16 +53,19 @@ export class KeygateTables extends Construct {
         return this.apiKeys;
       case 'Users':
         return this.users;
+      case 'UserKeys':
+        return this.userKeys;
       case 'Idempotency':
         return this.idempotency;
     }
   }
 
-  /** All three, with the definition each was built from. */
+  /** All of them, with the definition each was built from. */
   get all(): ReadonlyArray<{ definition: TableDefinition; table: dynamodb.Table }> {
     return [
       { definition: apiKeysTable, table: this.apiKeys },
       { definition: usersTable, table: this.users },
+      { definition: userKeysTable, table: this.userKeys },
       { definition: idempotencyTable, table: this.idempotency },
     ];
   }
@@ -67,6 +73,7 @@ export class KeygateTables extends Construct {
   private build(definition: TableDefinition, props: KeygateTablesProps): dynamodb.Table {
     const table = new dynamodb.Table(this, definition.id, {
       partitionKey: attribute(definition.partitionKey),
+      ...(definition.sortKey ? { sortKey: attribute(definition.sortKey) } : {}),
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: props.pointInTimeRecovery },

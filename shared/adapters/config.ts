@@ -72,6 +72,7 @@ export const keysAdminConfigSpec = {
   API_KEYS_TABLE: required(),
   KEY_ENVIRONMENT: oneOf(KEY_ENVIRONMENTS),
   USERS_TABLE: required(),
+  USER_KEYS_TABLE: required(),
   DYNAMODB_ENDPOINT: optionalUrl(),
 } satisfies ConfigSpec;
 

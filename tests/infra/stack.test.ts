@@ -69,11 +69,17 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       expect(projected).not.toContain('last_used_at');
     });
 
-    it('keys Users by user_id and Idempotency by id with a TTL attribute', () => {
+    it('keys Users by user_id, UserKeys by user_id + key_id and Idempotency by id with a TTL attribute', () => {
       const tables = template().findResources('AWS::DynamoDB::Table');
       expect(tables[id(stack().tables.users)]?.Properties.KeySchema).toEqual([
         { AttributeName: 'user_id', KeyType: 'HASH' },
       ]);
+      // A user's key references: user_id + key_id, so a user's keys are a strongly consistent Query.
+      expect(tables[id(stack().tables.userKeys)]?.Properties.KeySchema).toEqual([
+        { AttributeName: 'user_id', KeyType: 'HASH' },
+        { AttributeName: 'key_id', KeyType: 'RANGE' },
+      ]);
+      expect(tables[id(stack().tables.userKeys)]?.Properties.GlobalSecondaryIndexes).toBeUndefined();
       const idempotency = tables[id(stack().tables.idempotency)]?.Properties;
       expect(idempotency.KeySchema).toEqual([{ AttributeName: 'id', KeyType: 'HASH' }]);
       expect(idempotency.TimeToLiveSpecification).toEqual({
@@ -83,7 +89,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
     });
 
     it('makes every table on-demand, encrypted with the AWS-managed key and point-in-time recoverable', () => {
-      template().resourceCountIs('AWS::DynamoDB::Table', 3);
+      template().resourceCountIs('AWS::DynamoDB::Table', 4);
       template().allResourcesProperties('AWS::DynamoDB::Table', {
         BillingMode: 'PAY_PER_REQUEST',
         SSESpecification: { SSEEnabled: true },
@@ -145,6 +151,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       vi.stubEnv('API_KEYS_TABLE', 'keys');
       vi.stubEnv('KEY_ENVIRONMENT', keyEnvironmentOfStage(stage));
       vi.stubEnv('USERS_TABLE', 'users');
+      vi.stubEnv('USER_KEYS_TABLE', 'user-keys');
       vi.stubEnv('IDEMPOTENCY_TABLE', 'idempotency');
       vi.stubEnv('BRAIN_FUNCTION_NAME', 'brain');
       const functions = template().findResources('AWS::Lambda::Function');
@@ -222,10 +229,12 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       });
       // The authorizer's one call is the verify write on ApiKeys: no other table's name.
       expect(variablesOf(stack().authorizer)).not.toHaveProperty('USERS_TABLE');
+      expect(variablesOf(stack().authorizer)).not.toHaveProperty('USER_KEYS_TABLE');
       expect(variablesOf(stack().authorizer)).not.toHaveProperty('IDEMPOTENCY_TABLE');
       expect(variablesOf(stack().keysAdmin)).toMatchObject({
         API_KEYS_TABLE: { Ref: id(stack().tables.apiKeys) },
         USERS_TABLE: { Ref: id(stack().tables.users) },
+        USER_KEYS_TABLE: { Ref: id(stack().tables.userKeys) },
       });
       expect(variablesOf(stack().keysAdmin)).not.toHaveProperty('IDEMPOTENCY_TABLE');
     });
@@ -250,7 +259,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       `Allow logs:PutLogEvents ${id(fn.logGroup)}.Arn`,
     ];
     const xray = ['Allow xray:PutTelemetryRecords *', 'Allow xray:PutTraceSegments *'];
-    const table = (name: 'apiKeys' | 'users' | 'idempotency') => `${id(stack().tables[name])}.Arn`;
+    const table = (name: 'apiKeys' | 'users' | 'userKeys' | 'idempotency') => `${id(stack().tables[name])}.Arn`;
 
     it('lets the authorizer only UpdateItem on ApiKeys', () => {
       const fn = stack().authorizer;
@@ -286,9 +295,13 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
           `Allow dynamodb:PutItem ${table('apiKeys')}`,
           `Allow dynamodb:UpdateItem ${table('apiKeys')}`,
           `Allow dynamodb:Query ${table('apiKeys')}/index/${USER_ID_INDEX}`,
+          `Allow dynamodb:ConditionCheckItem ${table('users')}`,
           `Allow dynamodb:GetItem ${table('users')}`,
           `Allow dynamodb:PutItem ${table('users')}`,
           `Allow dynamodb:UpdateItem ${table('users')}`,
+          `Allow dynamodb:GetItem ${table('userKeys')}`,
+          `Allow dynamodb:PutItem ${table('userKeys')}`,
+          `Allow dynamodb:Query ${table('userKeys')}`,
         ].sort(),
       );
     });
@@ -480,7 +493,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
 
     it('sends every alarm (and its recovery) to the stage topic', () => {
       const topicId = id(stack().alarms.topic);
-      expect(alarms().length).toBe(stage === 'dev' ? 10 : 9);
+      expect(alarms().length).toBe(stage === 'dev' ? 11 : 10);
       for (const alarm of alarms()) {
         expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
         expect(alarm.Properties.OKActions).toEqual([{ Ref: topicId }]);
@@ -534,9 +547,9 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       const throttled = alarms().filter((alarm) =>
         JSON.stringify(alarm.Properties.Metrics ?? []).includes('ThrottleEvents'),
       );
-      expect(throttled).toHaveLength(3);
+      expect(throttled).toHaveLength(4);
       const text = JSON.stringify(throttled);
-      for (const table of ['apiKeys', 'users', 'idempotency'] as const) {
+      for (const table of ['apiKeys', 'users', 'userKeys', 'idempotency'] as const) {
         expect(text).toContain(id(stack().tables[table]));
       }
       expect(text).toContain(USER_ID_INDEX);
@@ -551,6 +564,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
     });
     expect(outputs[STACK_OUTPUTS.apiKeysTableName]?.Value).toEqual({ Ref: id(stack().tables.apiKeys) });
     expect(outputs[STACK_OUTPUTS.usersTableName]?.Value).toEqual({ Ref: id(stack().tables.users) });
+    expect(outputs[STACK_OUTPUTS.userKeysTableName]?.Value).toEqual({ Ref: id(stack().tables.userKeys) });
     expect(outputs[STACK_OUTPUTS.idempotencyTableName]?.Value).toEqual({
       Ref: id(stack().tables.idempotency),
     });

@@ -36,12 +36,20 @@ export interface TestKeyStore {
 
 export function keyStoreFor(
   tables: Pick<TestTables, 'doc' | 'names'>,
-  options: { clock?: () => Date; random?: RandomSource; maxCreateAttempts?: number; logger?: LogSink } = {},
+  options: {
+    clock?: () => Date;
+    random?: RandomSource;
+    maxCreateAttempts?: number;
+    logger?: LogSink;
+    writeConcurrency?: number;
+    stampPageSize?: number;
+  } = {},
 ): TestKeyStore {
   const keys = new DynamoKeyStore({
     client: tables.doc,
     tableName: tables.names.apiKeys,
     usersTableName: tables.names.users,
+    userKeysTableName: tables.names.userKeys,
   });
   const users = new DynamoUserStore(tables.doc, tables.names.users);
   const service = createKeyService({
@@ -52,6 +60,8 @@ export function keyStoreFor(
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.random ? { random: options.random } : {}),
     ...(options.maxCreateAttempts ? { maxCreateAttempts: options.maxCreateAttempts } : {}),
+    ...(options.writeConcurrency ? { writeConcurrency: options.writeConcurrency } : {}),
+    ...(options.stampPageSize ? { stampPageSize: options.stampPageSize } : {}),
   });
   return { service, keys, users };
 }
@@ -86,11 +96,16 @@ export function uniqueUserId(label = 'user'): string {
 /** The key service on the DynamoDB adapters, as keys-admin wires it. */
 export function createKeyServiceFor(
   client: DynamoDBDocumentClient,
-  tables: { apiKeys: string; users: string },
+  tables: { apiKeys: string; users: string; userKeys: string },
   logger: LogSink,
 ): KeyService {
   return createKeyService({
-    keys: new DynamoKeyStore({ client, tableName: tables.apiKeys, usersTableName: tables.users }),
+    keys: new DynamoKeyStore({
+      client,
+      tableName: tables.apiKeys,
+      usersTableName: tables.users,
+      userKeysTableName: tables.userKeys,
+    }),
     users: new DynamoUserStore(client, tables.users),
     environment: 'test',
     logger,

@@ -7,76 +7,110 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { type ApiKeyItem, keyRefAttribute } from '../../domain/keys/model.js';
+import type { ApiKeyItem, KeyRefItem } from '../../domain/keys/model.js';
 import {
   KeyCollisionError,
   type KeyPage,
+  type KeyRef,
+  type KeyRefPage,
   KeyStateError,
   type KeyStore,
+  type RotationClaim,
   UserNotActiveError,
   type VerifyWrite,
 } from '../../domain/keys/ports.js';
+import { retryOnConflict } from './conflicts.js';
 import { verifyAndCountWith } from './key-verification-store.js';
 import { USER_ID_INDEX } from './tables.js';
 
-/** ApiKeys (and the key references on Users) as the key domain's store. */
+/** ApiKeys, with each key's reference in UserKeys, as the key domain's store. */
 export interface DynamoKeyStoreOptions {
   client: DynamoDBDocumentClient;
   tableName: string;
   usersTableName: string;
+  userKeysTableName: string;
 }
+
+/** Active, unexpired at `:now`, not yet retired by a rotation. */
+const RETIRABLE =
+  'attribute_exists(key_hash) AND #status = :active AND attribute_not_exists(rotated_at) AND (attribute_not_exists(expires_at) OR expires_at > :now)';
+/** No rotation holds the key, or its claim has lapsed. */
+const UNCLAIMED = '(attribute_not_exists(rotation_id) OR rotation_until <= :now)';
+const CLEAR_CLAIM = 'REMOVE rotation_id, rotation_until, rotation_key_id';
+
+const toRef = (item: Pick<KeyRefItem, 'key_id' | 'key_hash' | 'created_at'>): KeyRef => ({
+  keyId: String(item.key_id),
+  keyHash: String(item.key_hash),
+  createdAt: String(item.created_at),
+});
 
 /** ApiKeys table adapter: every call translates condition failures into domain outcomes. */
 export class DynamoKeyStore implements KeyStore {
   private readonly client: DynamoDBDocumentClient;
   readonly tableName: string;
   private readonly usersTableName: string;
+  private readonly userKeysTableName: string;
 
   constructor(options: DynamoKeyStoreOptions) {
     this.client = options.client;
     this.tableName = options.tableName;
     this.usersTableName = options.usersTableName;
+    this.userKeysTableName = options.userKeysTableName;
   }
 
   /**
-   * One transaction: the user exists and is active (the foreign key, checked by a conditional
-   * Update that also records `key#<key_id>` → hash on the user) + a Put that never overwrites.
-   * The reference makes lookups by key id and suspension strongly consistent (no GSI lag).
+   * One transaction: the user exists and is active (the foreign key, a ConditionCheck that
+   * writes nothing on the user), the key (never overwriting a hash) and its fixed-size
+   * reference under the user. No item grows with the number of keys.
    */
   async create(item: ApiKeyItem): Promise<void> {
+    const ref: KeyRefItem = {
+      user_id: item.user_id,
+      key_id: item.key_id,
+      key_hash: item.key_hash,
+      created_at: item.created_at,
+    };
     try {
-      await this.client.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.usersTableName,
-                Key: { user_id: item.user_id },
-                ConditionExpression: 'attribute_exists(user_id) AND #status = :active',
-                UpdateExpression: 'SET #keyRef = :keyHash',
-                ExpressionAttributeNames: { '#status': 'status', '#keyRef': keyRefAttribute(item.key_id) },
-                ExpressionAttributeValues: { ':active': 'active', ':keyHash': item.key_hash },
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      await retryOnConflict(() =>
+        this.client.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                ConditionCheck: {
+                  TableName: this.usersTableName,
+                  Key: { user_id: item.user_id },
+                  ConditionExpression: 'attribute_exists(user_id) AND #status = :active',
+                  ExpressionAttributeNames: { '#status': 'status' },
+                  ExpressionAttributeValues: { ':active': 'active' },
+                  ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+                },
               },
-            },
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: item,
-                ConditionExpression: 'attribute_not_exists(key_hash)',
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: item,
+                  ConditionExpression: 'attribute_not_exists(key_hash)',
+                },
               },
-            },
-          ],
-        }),
+              {
+                Put: {
+                  TableName: this.userKeysTableName,
+                  Item: ref,
+                  ConditionExpression: 'attribute_not_exists(key_id)',
+                },
+              },
+            ],
+          }),
+        ),
       );
     } catch (error) {
       if (error instanceof TransactionCanceledException) {
-        const [userCheck, put] = error.CancellationReasons ?? [];
+        const [userCheck, put, refPut] = error.CancellationReasons ?? [];
         if (userCheck?.Code === 'ConditionalCheckFailed') {
           throw new UserNotActiveError(userCheck.Item ? 'suspended' : 'missing');
         }
-        if (put?.Code === 'ConditionalCheckFailed') {
-          throw new KeyCollisionError('key hash already exists', { cause: error });
+        if (put?.Code === 'ConditionalCheckFailed' || refPut?.Code === 'ConditionalCheckFailed') {
+          throw new KeyCollisionError('key hash or key id already exists', { cause: error });
         }
       }
       throw error;
@@ -95,12 +129,39 @@ export class DynamoKeyStore implements KeyStore {
     return this.batchGet(keyHashes);
   }
 
+  async findRef(userId: string, keyId: string): Promise<KeyRef | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.userKeysTableName,
+        Key: { user_id: userId, key_id: keyId },
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? toRef(Item as KeyRefItem) : undefined;
+  }
+
+  async listRefs(userId: string, limit: number, afterKeyId?: string): Promise<KeyRefPage> {
+    const page = await this.client.send(
+      new QueryCommand({
+        TableName: this.userKeysTableName,
+        KeyConditionExpression: 'user_id = :user',
+        ExpressionAttributeValues: { ':user': userId },
+        ConsistentRead: true,
+        Limit: limit,
+        ...(afterKeyId ? { ExclusiveStartKey: { user_id: userId, key_id: afterKeyId } } : {}),
+      }),
+    );
+    const refs = (page.Items ?? []).map((item) => toRef(item as KeyRefItem));
+    const lastKeyId = page.LastEvaluatedKey?.key_id as string | undefined;
+    return { refs, ...(lastKeyId ? { lastKeyId } : {}) };
+  }
+
   verifyAndCount(keyHash: string, now: Date): Promise<VerifyWrite> {
     return verifyAndCountWith(this.client, this.tableName, keyHash, now);
   }
 
   /** The user's keys via the GSI (newest first), then full items (with counters) from the base table. */
-  async listByUser(userId: string, limit: number, cursor?: Record<string, string>): Promise<KeyPage> {
+  async listByUser(userId: string, limit: number, after?: KeyRef): Promise<KeyPage> {
     const page = await this.client.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -109,19 +170,19 @@ export class DynamoKeyStore implements KeyStore {
         ExpressionAttributeValues: { ':user': userId },
         ScanIndexForward: false,
         Limit: limit,
-        ExclusiveStartKey: cursor,
+        ...(after
+          ? { ExclusiveStartKey: { user_id: userId, created_at: after.createdAt, key_hash: after.keyHash } }
+          : {}),
       }),
     );
-    const hashes = (page.Items ?? []).map((entry) => String(entry.key_hash));
-    const items = await this.batchGet(hashes);
-    // The index's LastEvaluatedKey: table key + index keys, all strings.
-    const next = page.LastEvaluatedKey as Record<string, string> | undefined;
-    return { items, ...(next ? { cursor: next } : {}) };
+    const entries = page.Items ?? [];
+    const items = await this.batchGet(entries.map((entry) => String(entry.key_hash)));
+    const lastEntry = page.LastEvaluatedKey ? entries.at(-1) : undefined;
+    return { items, ...(lastEntry ? { last: toRef(lastEntry as KeyRefItem) } : {}) };
   }
 
   async revoke(keyHash: string, now: Date, reason: string): Promise<ApiKeyItem> {
     return this.conditionalUpdate({
-      TableName: this.tableName,
       Key: { key_hash: keyHash },
       ConditionExpression: 'attribute_exists(key_hash) AND #status = :active',
       UpdateExpression: 'SET #status = :revoked, revoked_at = :now, revoked_reason = :reason',
@@ -135,60 +196,118 @@ export class DynamoKeyStore implements KeyStore {
     });
   }
 
-  /**
-   * Retire a key for rotation, at most once: revoke now (grace 0) or expire at `expiresAt`
-   * (the caller never passes a later expiry than the key already has).
-   * The `rotated_at` guard makes concurrent rotations of one key race to a single winner.
-   */
-  async retire(keyHash: string, now: Date, expiresAt: Date | undefined): Promise<ApiKeyItem> {
-    const nowIso = now.toISOString();
-    const common = {
-      TableName: this.tableName,
-      Key: { key_hash: keyHash },
-      ConditionExpression:
-        'attribute_exists(key_hash) AND #status = :active AND attribute_not_exists(rotated_at) AND (attribute_not_exists(expires_at) OR expires_at > :now)',
-      ExpressionAttributeNames: { '#status': 'status' },
-    };
-    if (!expiresAt) {
-      return this.conditionalUpdate({
-        ...common,
-        UpdateExpression:
-          'SET #status = :revoked, revoked_at = :now, revoked_reason = :reason, rotated_at = :now',
+  async claimForRotation(keyHash: string, claim: RotationClaim, now: Date): Promise<ApiKeyItem> {
+    return this.conditionalUpdate(
+      {
+        Key: { key_hash: keyHash },
+        ConditionExpression: `${RETIRABLE} AND ${UNCLAIMED}`,
+        UpdateExpression: 'SET rotation_id = :rid, rotation_until = :until, rotation_key_id = :newKey',
+        ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
           ':active': 'active',
-          ':revoked': 'revoked',
-          ':now': nowIso,
-          ':reason': 'rotated',
+          ':now': now.toISOString(),
+          ':rid': claim.rotationId,
+          ':until': claim.until.toISOString(),
+          ':newKey': claim.newKeyId,
         },
-      });
-    }
-    return this.conditionalUpdate({
-      ...common,
-      UpdateExpression: 'SET expires_at = :expires, rotated_at = :now',
-      ExpressionAttributeValues: { ':active': 'active', ':now': nowIso, ':expires': expiresAt.toISOString() },
-    });
+      },
+      'ALL_OLD',
+    );
   }
 
-  /** Stamp every key of a suspended user so the single verify UpdateItem refuses them. */
-  async setUserSuspended(keyHashes: readonly string[], suspended: boolean): Promise<void> {
-    for (const keyHash of keyHashes) {
+  async releaseRotation(keyHash: string, rotationId: string): Promise<void> {
+    try {
       await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { key_hash: keyHash },
-          ConditionExpression: 'attribute_exists(key_hash)',
-          UpdateExpression: suspended ? 'SET user_suspended = :yes' : 'REMOVE user_suspended',
-          ...(suspended ? { ExpressionAttributeValues: { ':yes': true } } : {}),
+          ConditionExpression: 'rotation_id = :rid',
+          UpdateExpression: CLEAR_CLAIM,
+          ExpressionAttributeValues: { ':rid': rotationId },
         }),
       );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  /**
+   * Retire a key for rotation, at most once: revoke now or expire at `expiresAt` (never later
+   * than the key already expires: the caller passes the earlier one). Under a claim, only its
+   * holder may; without, only an unclaimed retirable key. `rotated_at` makes it happen once.
+   */
+  async retire(
+    keyHash: string,
+    now: Date,
+    retirement: { expiresAt?: Date; replacedBy: string; rotationId?: string },
+  ): Promise<ApiKeyItem> {
+    const values: Record<string, unknown> = {
+      ':now': now.toISOString(),
+      ':by': retirement.replacedBy,
+      ':active': 'active',
+    };
+    let condition: string;
+    if (retirement.rotationId) {
+      values[':rid'] = retirement.rotationId;
+      // An operator may revoke it meanwhile (fine: it stays revoked); it must not have expired.
+      condition =
+        'rotation_id = :rid AND attribute_not_exists(rotated_at) AND (#status <> :active OR attribute_not_exists(expires_at) OR expires_at > :now)';
+    } else {
+      condition = `${RETIRABLE} AND ${UNCLAIMED}`;
+    }
+    let update: string;
+    if (retirement.expiresAt) {
+      values[':expires'] = retirement.expiresAt.toISOString();
+      update = `SET expires_at = :expires, rotated_at = :now, replaced_by = :by ${CLEAR_CLAIM}`;
+    } else {
+      values[':revoked'] = 'revoked';
+      values[':reason'] = 'rotated';
+      update = `SET #status = :revoked, revoked_at = if_not_exists(revoked_at, :now), revoked_reason = if_not_exists(revoked_reason, :reason), rotated_at = :now, replaced_by = :by ${CLEAR_CLAIM}`;
+    }
+    return this.conditionalUpdate({
+      Key: { key_hash: keyHash },
+      ConditionExpression: condition,
+      UpdateExpression: update,
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: values,
+    });
+  }
+
+  /** One conditional write per key; the version fence keeps a superseded status change from undoing a newer one. */
+  async stampUserStatus(keyHash: string, suspended: boolean, version: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { key_hash: keyHash },
+          ConditionExpression:
+            'attribute_exists(key_hash) AND #status = :active AND (attribute_not_exists(user_status_version) OR user_status_version < :version)',
+          UpdateExpression: suspended
+            ? 'SET user_suspended = :yes, user_status_version = :version'
+            : 'SET user_status_version = :version REMOVE user_suspended',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':active': 'active',
+            ':version': version,
+            ...(suspended ? { ':yes': true } : {}),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
     }
   }
 
   private async conditionalUpdate(
-    input: ConstructorParameters<typeof UpdateCommand>[0],
+    input: Omit<ConstructorParameters<typeof UpdateCommand>[0], 'TableName'>,
+    returnValues: 'ALL_NEW' | 'ALL_OLD' = 'ALL_NEW',
   ): Promise<ApiKeyItem> {
     try {
-      const { Attributes } = await this.client.send(new UpdateCommand({ ...input, ReturnValues: 'ALL_NEW' }));
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({ ...input, TableName: this.tableName, ReturnValues: returnValues }),
+      );
       return Attributes as ApiKeyItem;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {

@@ -19,17 +19,18 @@ export interface IndexDefinition {
   nonKeyAttributes: readonly string[];
 }
 
-export type TableId = 'ApiKeys' | 'Users' | 'Idempotency';
+export type TableId = 'ApiKeys' | 'Users' | 'UserKeys' | 'Idempotency';
 
 export interface TableDefinition {
   /** Logical id, used in the stack and as the suffix of local table names. */
   id: TableId;
   partitionKey: KeyAttribute;
+  sortKey?: KeyAttribute;
   globalSecondaryIndexes: readonly IndexDefinition[];
   /** Attribute DynamoDB TTL deletes on, if any. */
   timeToLiveAttribute?: string;
   /** Environment variable through which functions receive the table's name. */
-  envVar: 'API_KEYS_TABLE' | 'USERS_TABLE' | 'IDEMPOTENCY_TABLE';
+  envVar: 'API_KEYS_TABLE' | 'USERS_TABLE' | 'USER_KEYS_TABLE' | 'IDEMPOTENCY_TABLE';
 }
 
 export const USER_ID_INDEX = 'user_id-created_at-index';
@@ -62,6 +63,21 @@ export const usersTable: TableDefinition = {
   envVar: 'USERS_TABLE',
 };
 
+/**
+ * One small item per key under its user (`user_id` + `key_id` → `key_hash`, `created_at`),
+ * written in the key's create transaction. A user's keys are a strongly consistent Query
+ * here and a key id is one GetItem, so get/revoke/rotate/suspend never depend on the
+ * eventually consistent GSI, and no item grows with the number of keys
+ * (docs/decisions/0006-key-store-at-scale.md).
+ */
+export const userKeysTable: TableDefinition = {
+  id: 'UserKeys',
+  partitionKey: { name: 'user_id', type: 'S' },
+  sortKey: { name: 'key_id', type: 'S' },
+  globalSecondaryIndexes: [],
+  envVar: 'USER_KEYS_TABLE',
+};
+
 export const idempotencyTable: TableDefinition = {
   id: 'Idempotency',
   partitionKey: { name: 'id', type: 'S' },
@@ -70,7 +86,12 @@ export const idempotencyTable: TableDefinition = {
   envVar: 'IDEMPOTENCY_TABLE',
 };
 
-export const allTables: readonly TableDefinition[] = [apiKeysTable, usersTable, idempotencyTable];
+export const allTables: readonly TableDefinition[] = [
+  apiKeysTable,
+  usersTable,
+  userKeysTable,
+  idempotencyTable,
+];
 
 export function tableById(id: TableId): TableDefinition {
   const definition = allTables.find((table) => table.id === id);
@@ -81,6 +102,7 @@ export function tableById(id: TableId): TableDefinition {
 export interface TableNames {
   apiKeys: string;
   users: string;
+  userKeys: string;
   idempotency: string;
 }
 
@@ -89,6 +111,7 @@ export function tableNamesFor(prefix: string): TableNames {
   return {
     apiKeys: `${prefix}-${apiKeysTable.id}`,
     users: `${prefix}-${usersTable.id}`,
+    userKeys: `${prefix}-${userKeysTable.id}`,
     idempotency: `${prefix}-${idempotencyTable.id}`,
   };
 }
@@ -99,6 +122,8 @@ export function tableNameOf(names: TableNames, table: TableDefinition): string {
       return names.apiKeys;
     case 'Users':
       return names.users;
+    case 'UserKeys':
+      return names.userKeys;
     case 'Idempotency':
       return names.idempotency;
   }
@@ -111,6 +136,7 @@ export function toCreateTableInput(table: TableDefinition, tableName: string): C
     if (attribute) attributes.set(attribute.name, attribute.type);
   };
   add(table.partitionKey);
+  add(table.sortKey);
   for (const index of table.globalSecondaryIndexes) {
     add(index.partitionKey);
     add(index.sortKey);
@@ -122,7 +148,10 @@ export function toCreateTableInput(table: TableDefinition, tableName: string): C
       AttributeName,
       AttributeType,
     })),
-    KeySchema: [{ AttributeName: table.partitionKey.name, KeyType: 'HASH' }],
+    KeySchema: [
+      { AttributeName: table.partitionKey.name, KeyType: 'HASH' },
+      ...(table.sortKey ? [{ AttributeName: table.sortKey.name, KeyType: 'RANGE' as const }] : []),
+    ],
     ...(table.globalSecondaryIndexes.length > 0 && {
       GlobalSecondaryIndexes: table.globalSecondaryIndexes.map((index) => ({
         IndexName: index.indexName,

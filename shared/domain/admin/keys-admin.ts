@@ -14,7 +14,7 @@ export interface KeysAdminDeps {
   logger: LogSink;
 }
 
-async function run(keys: KeyService, event: AdminEvent): Promise<AdminAnswer> {
+async function run(keys: KeyService, event: AdminEvent, timeLeftMs?: () => number): Promise<AdminAnswer> {
   switch (event.action) {
     case 'create-user':
       return keys.createUser(event);
@@ -29,9 +29,12 @@ async function run(keys: KeyService, event: AdminEvent): Promise<AdminAnswer> {
     case 'rotate':
       return keys.rotate(event);
     case 'suspend-user':
-      return keys.setUserSuspended(event.userId, true);
     case 'reactivate-user':
-      return keys.setUserSuspended(event.userId, false);
+      return keys.setUserStatus({
+        userId: event.userId,
+        suspended: event.action === 'suspend-user',
+        ...(timeLeftMs ? { timeLeftMs } : {}),
+      });
   }
 }
 
@@ -47,7 +50,12 @@ function keyIdsOf(answer: AdminAnswer, event: AdminEvent): string[] {
 }
 
 export function createKeysAdmin(deps: KeysAdminDeps) {
-  return async function keysAdmin(event: unknown, actor: string): Promise<AdminAnswer> {
+  /** `timeLeftMs`: the invocation's remaining time, so long actions stop in time and answer `complete: false`. */
+  return async function keysAdmin(
+    event: unknown,
+    actor: string,
+    timeLeftMs?: () => number,
+  ): Promise<AdminAnswer> {
     const parsed = adminEventSchema.safeParse(event, { reportInput: true });
     if (!parsed.success) {
       const problems = issuesToDetails(parsed.error.issues)
@@ -58,7 +66,7 @@ export function createKeysAdmin(deps: KeysAdminDeps) {
     }
     let answer: AdminAnswer;
     try {
-      answer = await run(deps.keys, parsed.data);
+      answer = await run(deps.keys, parsed.data, timeLeftMs);
     } catch (error) {
       // Unexpected failures throw (SPEC §6), but the attempt is still audited.
       deps.logger.error('audit', {
@@ -77,6 +85,9 @@ export function createKeysAdmin(deps: KeysAdminDeps) {
       user_id: parsed.data.userId,
       key_ids: keyIdsOf(answer, parsed.data),
       outcome: answer.ok ? 'ok' : answer.error.code,
+      ...(answer.ok && typeof answer.keysUpdated === 'number'
+        ? { keys_updated: answer.keysUpdated, complete: answer.complete }
+        : {}),
     });
     return answer;
   };

@@ -15,14 +15,18 @@ import {
 } from './format.js';
 import { type KeyMetadata, toKeyMetadata } from './metadata.js';
 import type { ApiKeyItem } from './model.js';
-import { KeyCollisionError, type KeyStore, UserNotActiveError } from './ports.js';
-import { type Result, refuse, USER_REFUSALS } from './results.js';
+import { KeyCollisionError, type KeyStore, StoreConflictError, UserNotActiveError } from './ports.js';
+import { CONFLICT_REFUSAL, type Result, refuse, USER_REFUSALS } from './results.js';
 
 export interface IssueInput {
   userId: string;
   projectId: string;
+  /** Created with an explicit project (or rotated from such a key): bound to it (SPEC §5). */
+  projectBound: boolean;
   name?: string;
   expiresAt?: string;
+  /** Chosen beforehand by a rotation, which records it in its claim; fresh otherwise. */
+  keyId?: string;
 }
 
 export interface KeyIssuerOptions {
@@ -37,7 +41,7 @@ export interface KeyIssuerOptions {
 }
 
 /** `key_` + 22 base62 chars of fresh randomness: never derived from the secret. */
-function newKeyId(): string {
+export function newKeyId(): string {
   return `key_${toBase62(BigInt(`0x${randomBytes(16).toString('hex')}`), 22)}`;
 }
 
@@ -53,9 +57,10 @@ export function createKeyIssuer(options: KeyIssuerOptions) {
       const item: ApiKeyItem = {
         key_hash: generated.hash,
         hash_version: CURRENT_HASH_VERSION,
-        key_id: newKeyId(),
+        key_id: input.keyId ?? newKeyId(),
         user_id: input.userId,
         project_id: input.projectId,
+        ...(input.projectBound ? { project_bound: true } : {}),
         ...(input.name ? { name: input.name } : {}),
         status: 'active',
         start: generated.start,
@@ -73,6 +78,7 @@ export function createKeyIssuer(options: KeyIssuerOptions) {
         return { ok: true, apiKey: generated.key, key: toKeyMetadata(item, now), item };
       } catch (error) {
         if (error instanceof UserNotActiveError) return USER_REFUSALS[error.reason]();
+        if (error instanceof StoreConflictError) return CONFLICT_REFUSAL();
         if (error instanceof KeyCollisionError) {
           logger.warn('api key hash collision, retrying with a fresh key', {
             attempt,

@@ -6,6 +6,8 @@ export interface KeyMetadata {
   keyId: string;
   userId: string;
   projectId: string;
+  /** Created with an explicit projectId: requests naming another project are refused. */
+  projectBound: boolean;
   name: string | null;
   status: KeyStatus | 'expired';
   start: string;
@@ -14,6 +16,7 @@ export interface KeyMetadata {
   usageCount: number;
   expiresAt: string | null;
   revokedAt: string | null;
+  revokedReason: string | null;
 }
 
 export interface UserView {
@@ -30,6 +33,7 @@ export function toKeyMetadata(item: ApiKeyItem, now: Date): KeyMetadata {
     keyId: item.key_id,
     userId: item.user_id,
     projectId: item.project_id,
+    projectBound: item.project_bound === true,
     name: item.name ?? null,
     status: expired ? 'expired' : item.status,
     start: item.start,
@@ -38,6 +42,7 @@ export function toKeyMetadata(item: ApiKeyItem, now: Date): KeyMetadata {
     usageCount: item.usage_count,
     expiresAt: item.expires_at ?? null,
     revokedAt: item.revoked_at ?? null,
+    revokedReason: item.revoked_reason ?? null,
   };
 }
 

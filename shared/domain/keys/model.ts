@@ -14,6 +14,8 @@ export interface ApiKeyItem {
   key_id: string;
   user_id: string;
   project_id: string;
+  /** Created with an explicit `projectId`: a request naming another project is refused. */
+  project_bound?: boolean;
   name?: string;
   status: KeyStatus;
   start: string;
@@ -25,8 +27,27 @@ export interface ApiKeyItem {
   revoked_reason?: string;
   /** Set once when a rotation retires this key, so two rotations cannot retire it twice. */
   rotated_at?: string;
+  /** The key that replaced this one in a rotation. */
+  replaced_by?: string;
+  /**
+   * A named rotation's claim (docs/decisions/0006): who is rotating this key, until when the
+   * claim holds, and the id of the key it issues. Claims do not change verification.
+   */
+  rotation_id?: string;
+  rotation_until?: string;
+  rotation_key_id?: string;
   /** Denormalised from the user so verification stays one UpdateItem (see docs). */
   user_suspended?: boolean;
+  /** The user's `status_version` that last stamped this key: older stamps never overwrite newer. */
+  user_status_version?: number;
+}
+
+/** An item of the UserKeys table: one key of a user, by id (fixed size, never grows). */
+export interface KeyRefItem {
+  user_id: string;
+  key_id: string;
+  key_hash: string;
+  created_at: string;
 }
 
 export interface UserItem {
@@ -35,24 +56,20 @@ export interface UserItem {
   default_project_id?: string;
   created_at: string;
   suspended_at?: string;
-  /** The user's keys, `key#<key_id>` → key_hash, written in the key's create transaction. */
-  [keyRef: `key#${string}`]: string;
+  /** Bumped by every status change; a key stamp carries the version it was made for. */
+  status_version?: number;
+  /** The version whose key stamping finished; behind `status_version` while stamping is pending. */
+  keys_stamped_version?: number;
+  /** While stamping is pending: the last key id (in key id order) of the stamped prefix. */
+  keys_stamped_through?: string;
 }
 
-/** Attribute of the Users item that points at one of the user's keys. */
-export const keyRefAttribute = (keyId: string): `key#${string}` => `key#${keyId}`;
+/** The user's status version (0 before the first change). */
+export const statusVersionOf = (user: UserItem): number => user.status_version ?? 0;
 
-/**
- * The user's keys as `key_id → key_hash`, read from the (strongly consistent) Users item,
- * so ops actions by key id never depend on the eventually consistent GSI.
- */
-export function keyRefsOf(user: UserItem): Map<string, string> {
-  const refs = new Map<string, string>();
-  for (const [name, value] of Object.entries(user)) {
-    if (name.startsWith('key#') && typeof value === 'string') refs.set(name.slice(4), value);
-  }
-  return refs;
-}
+/** True while the user's keys do not all carry its current status yet (a repeat finishes it). */
+export const keyStampingPending = (user: UserItem): boolean =>
+  (user.keys_stamped_version ?? 0) !== statusVersionOf(user);
 
 /** A key's project when neither the create event nor the user names one (SPEC §5). */
 export const DEFAULT_PROJECT_ID = 'default';

@@ -1,31 +1,28 @@
 /**
- * `list`'s opaque `nextToken`: the store's cursor for the next page, bound to the user it
- * was issued for. An unreadable or foreign token is a refusal, not a failure.
+ * `list`'s opaque `nextToken`: names the last key of the page by its public id, never by
+ * its hash. The store's cursor is rebuilt from the user's own reference to that key, so a
+ * token is bound to the user it was issued for: another user's token (or a forged one)
+ * finds no reference and is refused.
  */
+import type { KeyRef, KeyStore } from './ports.js';
 
-/** The attributes of the user index's cursor: table key + index keys, all strings. */
-const CURSOR_ATTRIBUTES = ['created_at', 'key_hash', 'user_id'];
+const TOKEN_VERSION = 'k1';
+const TOKEN_PATTERN = new RegExp(`^${TOKEN_VERSION}:(key_[0-9A-Za-z]{1,64})$`);
 
-export function encodePageToken(cursor: Record<string, string>): string {
-  return Buffer.from(JSON.stringify(cursor), 'utf8').toString('base64url');
+export function encodePageToken(last: KeyRef): string {
+  return Buffer.from(`${TOKEN_VERSION}:${last.keyId}`, 'utf8').toString('base64url');
 }
 
-export function decodePageToken(token: string, userId: string): Record<string, string> | undefined {
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
-    if (
-      parsed !== null &&
-      typeof parsed === 'object' &&
-      !Array.isArray(parsed) &&
-      (parsed as Record<string, unknown>).user_id === userId &&
-      // Anything else would make the store's query fail (a throw, not a refusal).
-      Object.keys(parsed).sort().join() === CURSOR_ATTRIBUTES.join() &&
-      Object.values(parsed).every((value) => typeof value === 'string' && value.length > 0)
-    ) {
-      return parsed as Record<string, string>;
-    }
-  } catch {
-    // fall through: an unreadable token is a refusal, not a failure
+/** The cursor a token stands for, or undefined when it is not one this user's list returned. */
+export async function decodePageToken(
+  keys: Pick<KeyStore, 'findRef'>,
+  token: string,
+  userId: string,
+): Promise<KeyRef | undefined> {
+  const decoded = Buffer.from(token, 'base64url').toString('utf8');
+  const match = TOKEN_PATTERN.exec(decoded);
+  if (!match?.[1] || encodePageToken({ keyId: match[1], keyHash: '', createdAt: '' }) !== token) {
+    return undefined;
   }
-  return undefined;
+  return keys.findRef(userId, match[1]);
 }

@@ -8,10 +8,32 @@ import type { ApiKeyItem, UserItem, UserStatus } from './model.js';
 /** The one conditional write of a request: the counted item, or the item as it was when refused. */
 export type VerifyWrite = { ok: true; item: ApiKeyItem } | { ok: false; current: ApiKeyItem | undefined };
 
+/** One of a user's keys as the UserKeys table holds it. */
+export interface KeyRef {
+  keyId: string;
+  keyHash: string;
+  createdAt: string;
+}
+
+export interface KeyRefPage {
+  refs: KeyRef[];
+  /** The key id to continue after, absent on the last page. */
+  lastKeyId?: string;
+}
+
 export interface KeyPage {
   items: ApiKeyItem[];
-  /** Where the next page starts (the store's own cursor), absent on the last page. */
-  cursor?: Record<string, string>;
+  /** The last key of this page when another page follows (where the next one starts). */
+  last?: KeyRef;
+}
+
+/** A named rotation's hold on the key it replaces (docs/decisions/0006). */
+export interface RotationClaim {
+  rotationId: string;
+  /** The claim lapses after this: no keys-admin invocation outlives it. */
+  until: Date;
+  /** The id of the key this rotation issues, so a later rotation can revoke it if it was never delivered. */
+  newKeyId: string;
 }
 
 export interface KeyVerificationStore {
@@ -23,27 +45,61 @@ export interface KeyVerificationStore {
 }
 
 export interface KeyStore extends KeyVerificationStore {
-  /** Atomically with recording it on its user, who must exist and be active. */
+  /**
+   * One transaction: the user exists and is active, the key item (never overwriting a hash)
+   * and its reference under the user. UserNotActiveError, KeyCollisionError, StoreConflictError.
+   */
   create(item: ApiKeyItem): Promise<void>;
   findByHash(keyHash: string): Promise<ApiKeyItem | undefined>;
   /** Strongly consistent reads, in the given order (missing ones left out). */
   findByHashes(keyHashes: readonly string[]): Promise<ApiKeyItem[]>;
-  /** The user's keys, newest first. */
-  listByUser(userId: string, limit: number, cursor?: Record<string, string>): Promise<KeyPage>;
+  /** A user's key by id (strongly consistent); undefined when the user has no such key. */
+  findRef(userId: string, keyId: string): Promise<KeyRef | undefined>;
+  /** A page of the user's keys in key id order, after `afterKeyId` (strongly consistent). */
+  listRefs(userId: string, limit: number, afterKeyId?: string): Promise<KeyRefPage>;
+  /** The user's keys, newest first (the user index), starting after `after`. */
+  listByUser(userId: string, limit: number, after?: KeyRef): Promise<KeyPage>;
   /** Active → revoked; KeyStateError otherwise. */
   revoke(keyHash: string, now: Date, reason: string): Promise<ApiKeyItem>;
-  /** Retire for rotation at most once: revoke now, or expire at `expiresAt`; KeyStateError otherwise. */
-  retire(keyHash: string, now: Date, expiresAt: Date | undefined): Promise<ApiKeyItem>;
-  /** Stamp (or clear) the user's suspension on these keys, so verification stays one write. */
-  setUserSuspended(keyHashes: readonly string[], suspended: boolean): Promise<void>;
+  /**
+   * Claim an active, unexpired, unrotated key for a named rotation, unless another claim holds
+   * it. Returns the item as it was (its lapsed claim, if any, names an undelivered key).
+   * KeyStateError when it cannot be claimed.
+   */
+  claimForRotation(keyHash: string, claim: RotationClaim, now: Date): Promise<ApiKeyItem>;
+  /** Give up a claim this rotation holds (no effect when it does not hold it). */
+  releaseRotation(keyHash: string, rotationId: string): Promise<void>;
+  /**
+   * Retire for rotation at most once: revoke now, or expire at `expiresAt`; record the key that
+   * replaced it. With `rotationId`: only under that claim. Without: only if active, unexpired,
+   * unrotated and not held by a live claim. KeyStateError otherwise.
+   */
+  retire(
+    keyHash: string,
+    now: Date,
+    retirement: { expiresAt?: Date; replacedBy: string; rotationId?: string },
+  ): Promise<ApiKeyItem>;
+  /**
+   * Stamp (or clear) the user's suspension on an active key for status `version`, unless a
+   * newer version already stamped it. True when the key changed.
+   */
+  stampUserStatus(keyHash: string, suspended: boolean, version: number): Promise<boolean>;
 }
 
 export interface UserStore {
   /** UserExistsError when the user is already there. */
   create(item: UserItem): Promise<void>;
   find(userId: string): Promise<UserItem | undefined>;
-  /** The user after the change; UserNotActiveError('missing') when there is none. */
-  setStatus(userId: string, status: UserStatus, now: Date): Promise<UserItem>;
+  /**
+   * Set the status, bumping `status_version` and marking key stamping pending, unless the
+   * user already has it. UserNotActiveError('missing') when there is no user.
+   */
+  changeStatus(userId: string, status: UserStatus, now: Date): Promise<{ user: UserItem; changed: boolean }>;
+  /**
+   * Record key stamping progress of status `version`: stamped through a key id, or done.
+   * False when `version` is no longer the user's (another status change superseded it).
+   */
+  recordStamping(userId: string, version: number, progress: { through: string } | 'done'): Promise<boolean>;
 }
 
 /** Conditions a store reports by throwing: expected by the domain, never shown raw. */
@@ -64,3 +120,5 @@ export class UserNotActiveError extends StoreError {
 export class UserExistsError extends StoreError {}
 /** The conditional update found the key in another state than required. */
 export class KeyStateError extends StoreError {}
+/** Concurrent writes to the same items kept cancelling the transaction (retried, then reported). */
+export class StoreConflictError extends StoreError {}

@@ -8,7 +8,9 @@ export type RefusalCode =
   | 'key_not_active'
   | 'invalid_expiry'
   | 'invalid_next_token'
-  | 'key_generation_failed';
+  | 'key_generation_failed'
+  | 'conflict'
+  | 'user_status_changed';
 
 export interface Refusal {
   ok: false;
@@ -29,3 +31,7 @@ export const USER_REFUSALS = {
 export function keyNotFound(userId: string, keyId: string): Refusal {
   return refuse('key_not_found', `User "${userId}" has no key "${keyId}".`);
 }
+
+/** Concurrent writes to the same user or key kept cancelling each other (retried first). */
+export const CONFLICT_REFUSAL = (): Refusal =>
+  refuse('conflict', 'Concurrent changes to this user or key kept conflicting; repeat the action.');

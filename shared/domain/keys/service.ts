@@ -10,11 +10,12 @@ import { cryptoRandom, type KeyEnvironment, type RandomSource } from './format.j
 import { createKeyIssuer } from './issue.js';
 import { createKeyLookup } from './lookup.js';
 import { type KeyMetadata, toKeyMetadata, toUserView, type UserView } from './metadata.js';
-import { DEFAULT_PROJECT_ID, keyRefsOf, type UserItem } from './model.js';
+import { DEFAULT_PROJECT_ID, type UserItem } from './model.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 import { KeyStateError, type KeyStore, UserExistsError, type UserStore } from './ports.js';
 import { keyNotFound, type Result, refuse, USER_REFUSALS } from './results.js';
 import { createRotation } from './rotate.js';
+import { createUserStatusChange } from './suspension.js';
 import { createKeyVerifier } from './verify.js';
 
 export type { Refusal, RefusalCode, Result } from './results.js';
@@ -30,6 +31,10 @@ export interface KeyServiceOptions {
   random?: RandomSource;
   /** Attempts at a fresh key when the hash already exists (bounded). */
   maxCreateAttempts?: number;
+  /** Per-key writes in flight at once when suspending or rotating many keys. */
+  writeConcurrency?: number;
+  /** Keys per page when stamping a user's status (the resume point moves once per page). */
+  stampPageSize?: number;
 }
 
 export function createKeyService(options: KeyServiceOptions) {
@@ -45,10 +50,20 @@ export function createKeyService(options: KeyServiceOptions) {
   });
   const lookup = createKeyLookup(keys);
   const verifier = createKeyVerifier({ keys, environment: options.environment, clock });
+  const concurrency = options.writeConcurrency ?? 25;
 
   return {
     verify: verifier.verify,
-    rotate: createRotation({ keys, users, lookup, issueKey, logger, clock }),
+    rotate: createRotation({ keys, users, lookup, issueKey, logger, clock, concurrency }),
+    /** Suspension and reactivation: the status at once, then its stamp on every key (resumable). */
+    setUserStatus: createUserStatusChange({
+      keys,
+      users,
+      logger,
+      clock,
+      concurrency,
+      pageSize: options.stampPageSize ?? 500,
+    }),
 
     async createUser(input: {
       userId: string;
@@ -70,17 +85,6 @@ export function createKeyService(options: KeyServiceOptions) {
       return { ok: true, user: toUserView(item) };
     },
 
-    /** Suspension is stamped onto the user's keys so verification stays one UpdateItem. */
-    async setUserSuspended(userId: string, suspended: boolean): Promise<Result<{ user: UserView }>> {
-      const existing = await users.find(userId);
-      if (!existing) return USER_REFUSALS.missing();
-      // Status first: from here no new key can be created, and the returned item lists
-      // every key created before (each create records itself on the user atomically).
-      const user = await users.setStatus(userId, suspended ? 'suspended' : 'active', clock());
-      await keys.setUserSuspended([...keyRefsOf(user).values()], suspended);
-      return { ok: true, user: toUserView(user) };
-    },
-
     async createKey(input: {
       userId: string;
       name?: string;
@@ -99,8 +103,10 @@ export function createKeyService(options: KeyServiceOptions) {
       if (!user) return USER_REFUSALS.missing();
       if (user.status !== 'active') return USER_REFUSALS.suspended();
       const issued = await issueKey({
-        ...input,
+        userId: input.userId,
+        ...(input.name ? { name: input.name } : {}),
         projectId: input.projectId ?? user.default_project_id ?? DEFAULT_PROJECT_ID,
+        projectBound: input.projectId !== undefined,
         ...(expiresAt ? { expiresAt } : {}),
       });
       if (!issued.ok) return issued;
@@ -112,22 +118,22 @@ export function createKeyService(options: KeyServiceOptions) {
       limit: number;
       nextToken?: string;
     }): Promise<Result<{ keys: KeyMetadata[]; nextToken: string | null }>> {
-      let cursor: Record<string, string> | undefined;
+      let after: Awaited<ReturnType<typeof decodePageToken>>;
       if (input.nextToken !== undefined) {
-        cursor = decodePageToken(input.nextToken, input.userId);
-        if (!cursor) return refuse('invalid_next_token', "nextToken is not one this user's list returned.");
+        after = await decodePageToken(keys, input.nextToken, input.userId);
+        if (!after) return refuse('invalid_next_token', "nextToken is not one this user's list returned.");
       }
-      const page = await keys.listByUser(input.userId, input.limit, cursor);
+      const page = await keys.listByUser(input.userId, input.limit, after);
       const now = clock();
       return {
         ok: true,
         keys: page.items.map((item) => toKeyMetadata(item, now)),
-        nextToken: page.cursor ? encodePageToken(page.cursor) : null,
+        nextToken: page.last ? encodePageToken(page.last) : null,
       };
     },
 
     async getKey(input: { userId: string; keyId: string }): Promise<Result<{ key: KeyMetadata }>> {
-      const item = await lookup.findKey(await users.find(input.userId), input.keyId);
+      const item = await lookup.findKey(input.userId, input.keyId);
       if (!item) return keyNotFound(input.userId, input.keyId);
       return { ok: true, key: toKeyMetadata(item, clock()) };
     },
@@ -137,7 +143,7 @@ export function createKeyService(options: KeyServiceOptions) {
       keyId: string;
       reason?: string;
     }): Promise<Result<{ key: KeyMetadata }>> {
-      const item = await lookup.findKey(await users.find(input.userId), input.keyId);
+      const item = await lookup.findKey(input.userId, input.keyId);
       if (!item) return keyNotFound(input.userId, input.keyId);
       const now = clock();
       try {

@@ -55,7 +55,7 @@ beforeAll(async () => {
   const suspendedUser = uniqueUserId('auth-suspended');
   expectOk(await store.service.createUser({ userId: suspendedUser }));
   keys.suspended = expectOk(await store.service.createKey({ userId: suspendedUser })).apiKey;
-  expectOk(await store.service.setUserSuspended(suspendedUser, true));
+  expectOk(await store.service.setUserStatus({ userId: suspendedUser, suspended: true }));
   keys.unknown = generateKey('test').key;
 });
 afterAll(async () => {

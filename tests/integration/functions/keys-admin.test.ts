@@ -19,8 +19,10 @@ const METADATA_FIELDS = [
   'keyId',
   'lastUsedAt',
   'name',
+  'projectBound',
   'projectId',
   'revokedAt',
+  'revokedReason',
   'start',
   'status',
   'usageCount',
@@ -35,6 +37,7 @@ beforeAll(async () => {
   process.env.API_KEYS_TABLE = tables.names.apiKeys;
   process.env.KEY_ENVIRONMENT = 'test';
   process.env.USERS_TABLE = tables.names.users;
+  process.env.USER_KEYS_TABLE = tables.names.userKeys;
   process.env.DYNAMODB_ENDPOINT = tables.endpoint;
   ({ handler } = await import('../../../functions/keys-admin/handler.js'));
 });
@@ -126,6 +129,7 @@ describe('create', () => {
       keyId: expect.stringMatching(/^key_/),
       userId,
       projectId: 'default',
+      projectBound: false,
       name: null,
       status: 'active',
       start: apiKey.slice(0, 12),
@@ -134,6 +138,7 @@ describe('create', () => {
       usageCount: 0,
       expiresAt: null,
       revokedAt: null,
+      revokedReason: null,
     });
     expect(JSON.stringify(key)).not.toContain(hashKey(apiKey));
     expect(JSON.stringify(key)).not.toContain(apiKey);

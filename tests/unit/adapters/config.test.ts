@@ -13,10 +13,16 @@ describe('function configuration', () => {
     const config = loadConfig(keysAdminConfigSpec, {
       API_KEYS_TABLE: 'k',
       USERS_TABLE: 'u',
+      USER_KEYS_TABLE: 'uk',
       KEY_ENVIRONMENT: 'test',
     });
 
-    expect(config).toEqual({ API_KEYS_TABLE: 'k', USERS_TABLE: 'u', KEY_ENVIRONMENT: 'test' });
+    expect(config).toEqual({
+      API_KEYS_TABLE: 'k',
+      USERS_TABLE: 'u',
+      USER_KEYS_TABLE: 'uk',
+      KEY_ENVIRONMENT: 'test',
+    });
   });
 
   it('fails at cold start, naming every missing or wrong variable', () => {
@@ -32,7 +38,7 @@ describe('function configuration', () => {
     })();
 
     expect(error).toBeInstanceOf(ConfigError);
-    for (const name of ['API_KEYS_TABLE', 'USERS_TABLE', 'DYNAMODB_ENDPOINT', 'KEY_ENVIRONMENT']) {
+    for (const name of ['API_KEYS_TABLE', 'USERS_TABLE', 'USER_KEYS_TABLE', 'DYNAMODB_ENDPOINT', 'KEY_ENVIRONMENT']) {
       expect((error as Error).message).toContain(name);
     }
   });

@@ -10,6 +10,7 @@ const key = (keyId: string, overrides: Partial<KeyMetadata> = {}): KeyMetadata =
   keyId,
   userId: 'u1',
   projectId: 'p1',
+  projectBound: false,
   name: 'ci',
   status: 'active',
   start: 'kg_test_AbCd',
@@ -18,6 +19,7 @@ const key = (keyId: string, overrides: Partial<KeyMetadata> = {}): KeyMetadata =
   usageCount: 0,
   expiresAt: null,
   revokedAt: null,
+  revokedReason: null,
   ...overrides,
 });
 

@@ -31,6 +31,7 @@ beforeAll(async () => {
   process.env.API_KEYS_TABLE = tables.names.apiKeys;
   process.env.KEY_ENVIRONMENT = 'test';
   process.env.USERS_TABLE = tables.names.users;
+  process.env.USER_KEYS_TABLE = tables.names.userKeys;
   process.env.IDEMPOTENCY_TABLE = tables.names.idempotency;
   process.env.DYNAMODB_ENDPOINT = tables.endpoint;
   process.env.LAMBDA_ENDPOINT = brain.endpoint;

@@ -165,7 +165,7 @@ describe('rotate edge cases', () => {
 
   it('refuses to rotate for a missing or suspended user', async () => {
     const { store, userId } = await userWithKeys(1);
-    expectOk(await store.service.setUserSuspended(userId, true));
+    expectOk(await store.service.setUserStatus({ userId: userId, suspended: true }));
 
     const suspended = await store.service.rotate({ userId });
     const missing = await store.service.rotate({ userId: uniqueUserId('nobody') });

@@ -155,9 +155,9 @@ describe('refused keys', () => {
     const store = keyStoreFor(tables);
     const { userId, apiKey } = await userWithKey(store);
 
-    expectOk(await store.service.setUserSuspended(userId, true));
+    expectOk(await store.service.setUserStatus({ userId: userId, suspended: true }));
     const whileSuspended = await store.service.verify(apiKey);
-    expectOk(await store.service.setUserSuspended(userId, false));
+    expectOk(await store.service.setUserStatus({ userId: userId, suspended: false }));
     const afterReactivation = await store.service.verify(apiKey);
 
     expect(whileSuspended).toEqual({ ok: false, reason: 'suspended' });
@@ -193,7 +193,7 @@ describe('the foreign key to Users', () => {
     const store = keyStoreFor(tables);
     const userId = uniqueUserId('suspended');
     expectOk(await store.service.createUser({ userId }));
-    expectOk(await store.service.setUserSuspended(userId, true));
+    expectOk(await store.service.setUserStatus({ userId: userId, suspended: true }));
 
     const result = await store.service.createKey({ userId });
 
@@ -205,7 +205,7 @@ describe('the foreign key to Users', () => {
     const store = keyStoreFor(tables);
     const suspended = uniqueUserId('tx-suspended');
     expectOk(await store.service.createUser({ userId: suspended }));
-    expectOk(await store.service.setUserSuspended(suspended, true));
+    expectOk(await store.service.setUserStatus({ userId: suspended, suspended: true }));
     const item = (userId: string): ApiKeyItem => ({
       key_hash: hashKey(`kg_test_${randomBytes(8).toString('hex')}`),
       hash_version: 1,
@@ -334,6 +334,27 @@ describe('listing and the user index', () => {
 
     expect(seen).toEqual([...created].reverse());
     expect(pages).toBeGreaterThanOrEqual(3);
+  });
+
+  it('hands out a nextToken that reveals no key hash (it names the last key by its public id)', async () => {
+    const store = keyStoreFor(tables);
+    const userId = uniqueUserId();
+    expectOk(await store.service.createUser({ userId }));
+    for (let index = 0; index < 3; index += 1) expectOk(await store.service.createKey({ userId }));
+    const hashes = (await scanApiKeys(tables))
+      .filter((item) => item.user_id === userId)
+      .map((item) => item.key_hash);
+
+    const page = expectOk(await store.service.listKeys({ userId, limit: 1 }));
+    const token = page.nextToken ?? '';
+    const decoded = Buffer.from(token, 'base64url').toString('utf8');
+
+    expect(token).not.toBe('');
+    for (const hash of hashes) {
+      expect(token).not.toContain(hash.slice(0, 16));
+      expect(decoded).not.toContain(hash.slice(0, 16));
+    }
+    expect(decoded).toBe(`k1:${page.keys[0]?.keyId}`);
   });
 
   it("refuses a nextToken that is not one this user's list returned", async () => {

@@ -10,14 +10,23 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createDocumentClient } from '../../../../shared/adapters/aws-clients.js';
 import { DynamoKeyStore } from '../../../../shared/adapters/dynamodb/api-key-store.js';
 import type { ApiKeyItem } from '../../../../shared/domain/keys/model.js';
-import { KeyCollisionError, UserNotActiveError } from '../../../../shared/domain/keys/ports.js';
+import {
+  KeyCollisionError,
+  StoreConflictError,
+  UserNotActiveError,
+} from '../../../../shared/domain/keys/ports.js';
 import { refusalReasonOf } from '../../../../shared/domain/keys/verify.js';
 
 const doc = createDocumentClient({ endpoint: 'http://127.0.0.1:1' });
 const dynamo = mockClient(doc);
 afterEach(() => dynamo.reset());
 
-const repository = new DynamoKeyStore({ client: doc, tableName: 'keys', usersTableName: 'users' });
+const repository = new DynamoKeyStore({
+  client: doc,
+  tableName: 'keys',
+  usersTableName: 'users',
+  userKeysTableName: 'user-keys',
+});
 const NOW = new Date('2030-01-01T00:00:00.000Z');
 
 /** A failed condition as DynamoDB reports it, with the old item in wire format (ReturnValuesOnConditionCheckFailure). */
@@ -110,25 +119,29 @@ describe('create', () => {
       CancellationReasons: reasons as never,
     });
 
-  it('writes the key in one transaction with the user check, the key reference on the user and a no-overwrite condition', async () => {
+  it('writes the key in one transaction: the user check (writing nothing on the user), the key and its reference, neither overwritten', async () => {
     dynamo.on(TransactWriteCommand).resolves({});
 
     await repository.create(item);
 
     const input = dynamo.commandCalls(TransactWriteCommand)[0]?.args[0].input;
-    expect(input?.TransactItems).toHaveLength(2);
-    expect(input?.TransactItems?.[0]?.Update).toMatchObject({
+    expect(input?.TransactItems).toHaveLength(3);
+    expect(input?.TransactItems?.[0]?.ConditionCheck).toMatchObject({
       TableName: 'users',
       Key: { user_id: 'u' },
       ConditionExpression: 'attribute_exists(user_id) AND #status = :active',
-      UpdateExpression: 'SET #keyRef = :keyHash',
-      ExpressionAttributeNames: { '#status': 'status', '#keyRef': `key#${item.key_id}` },
-      ExpressionAttributeValues: { ':active': 'active', ':keyHash': item.key_hash },
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':active': 'active' },
     });
     expect(input?.TransactItems?.[1]?.Put).toMatchObject({
       TableName: 'keys',
       Item: item,
       ConditionExpression: 'attribute_not_exists(key_hash)',
+    });
+    expect(input?.TransactItems?.[2]?.Put).toEqual({
+      TableName: 'user-keys',
+      Item: { user_id: 'u', key_id: 'key_1', key_hash: 'h', created_at: NOW.toISOString() },
+      ConditionExpression: 'attribute_not_exists(key_id)',
     });
   });
 
@@ -156,10 +169,32 @@ describe('create', () => {
     await expect(repository.create(item)).rejects.toBeInstanceOf(KeyCollisionError);
   });
 
-  it('rethrows a transaction conflict and other failures unchanged', async () => {
-    const conflict = cancelled([{ Code: 'TransactionConflict' }, { Code: 'None' }]);
+  it('retries a transaction conflict, then reports it as a StoreConflictError', async () => {
+    const conflict = cancelled([{ Code: 'TransactionConflict' }, { Code: 'None' }, { Code: 'None' }]);
     dynamo.on(TransactWriteCommand).rejects(conflict);
 
-    await expect(repository.create(item)).rejects.toBe(conflict);
+    const error = await repository.create(item).catch((thrown: unknown) => thrown);
+
+    expect(error).toBeInstanceOf(StoreConflictError);
+    expect((error as Error).cause).toBe(conflict);
+    expect(dynamo.commandCalls(TransactWriteCommand)).toHaveLength(4);
+  });
+
+  it('succeeds when a conflict clears on a retry', async () => {
+    dynamo
+      .on(TransactWriteCommand)
+      .rejectsOnce(cancelled([{ Code: 'None' }, { Code: 'TransactionConflict' }, { Code: 'None' }]))
+      .resolves({});
+
+    await repository.create(item);
+
+    expect(dynamo.commandCalls(TransactWriteCommand)).toHaveLength(2);
+  });
+
+  it('rethrows other failures unchanged', async () => {
+    const throttled = new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} });
+    dynamo.on(TransactWriteCommand).rejects(throttled);
+
+    await expect(repository.create(item)).rejects.toBe(throttled);
   });
 });

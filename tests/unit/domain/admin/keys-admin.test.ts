@@ -10,7 +10,7 @@ function failingService(): KeyService {
   };
   return {
     createUser: fail,
-    setUserSuspended: fail,
+    setUserStatus: fail,
     createKey: fail,
     verify: fail,
     listKeys: fail,

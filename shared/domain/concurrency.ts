@@ -1,0 +1,29 @@
+/**
+ * Bounded parallelism for the per-key writes of suspension and rotation: at most `limit`
+ * calls in flight (DynamoDB on-demand absorbs this; a user with 10,000 keys finishes in
+ * seconds instead of minutes). After the first failure no new call starts; the ones in
+ * flight finish, then that failure is thrown, so callers can trust what completed.
+ */
+export async function mapConcurrently<T, R>(
+  items: readonly T[],
+  limit: number,
+  run: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (!failure && next < items.length) {
+      const index = next;
+      next += 1;
+      try {
+        results[index] = await run(items[index] as T, index);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failure) throw failure.error;
+  return results;
+}
