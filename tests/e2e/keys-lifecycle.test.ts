@@ -203,3 +203,38 @@ describe('rotation', () => {
     expect(keys).toHaveLength(2);
   });
 });
+
+describe('suspension', () => {
+  it('refuses every key of a suspended user on the next call, blocks new keys, and reactivation restores them', async () => {
+    const issued = await newUserWithKey('suspend');
+    const second = await runCliJson<{ apiKey: string }>(['create', '--user', issued.userId], stack.lambdaUrl);
+
+    const suspend = await runCli(['suspend-user', '--user', issued.userId], stack.lambdaUrl);
+    const refused = await Promise.all(
+      [issued.apiKey, second.apiKey].map((apiKey) => callWith({ Authorization: `Bearer ${apiKey}` })),
+    );
+    const blocked = await runCli(['create', '--user', issued.userId], stack.lambdaUrl);
+    const again = await runCliJson<{ keysUpdated: number; complete: boolean }>(
+      ['suspend-user', '--user', issued.userId],
+      stack.lambdaUrl,
+    );
+    const reactivate = await runCliJson<{ keysUpdated: number; complete: boolean }>(
+      ['reactivate-user', '--user', issued.userId],
+      stack.lambdaUrl,
+    );
+    const admitted = await callWith({ Authorization: `Bearer ${second.apiKey}` });
+
+    expect(suspend.code, suspend.stderr).toBe(0);
+    expect(suspend.stdout).toMatch(/suspended/);
+    expect(suspend.stdout).toMatch(/Keys updated: 2 \(complete\)/);
+    for (const answer of refused) {
+      expect(expectEnvelope(answer, 401, 'unauthorized').error.message).toMatch(/suspended/);
+    }
+    expect(blocked.code).toBe(1);
+    expect(blocked.stderr).toMatch(/user_suspended/);
+    // A repeat is harmless: nothing left to stamp.
+    expect(again).toMatchObject({ keysUpdated: 0, complete: true });
+    expect(reactivate).toMatchObject({ keysUpdated: 2, complete: true });
+    expect(admitted.status).toBe(200);
+  });
+});

@@ -3,7 +3,9 @@
  * counted exactly (SPEC §5: one conditional UpdateItem each), parallel calls with one
  * Idempotency-Key invoke the brain once, and parallel rotations through the keys-admin
  * function (unchanged AWS SDK, local Invoke API) retire every old key exactly once and
- * issue exactly one new key per successful rotation.
+ * issue exactly one new key per successful rotation. Keys created while a suspension runs
+ * are all refused once it completes, and a suspension racing a reactivation always ends
+ * with every key agreeing with the user's final status.
  */
 import { randomUUID } from 'node:crypto';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -228,5 +230,62 @@ describe(`${ROTATIONS} parallel rotations through keys-admin`, () => {
     await expectRevokedOverHttps(target.apiKey, 'the rotated key');
     expectApiAnswer(await post(winner?.apiKey ?? ''), [200], 'the new key');
     expectApiAnswer(await post(bystander.apiKey), [200], 'the untouched key');
+  });
+});
+
+const SUSPENSION_RACERS = 20;
+
+async function expectSuspendedOverHttps(apiKey: string, label: string): Promise<void> {
+  const { envelope } = expectApiAnswer(await post(apiKey), [401], label);
+  expect(envelope?.error.message, label).toBe(AUTH_MESSAGES.suspended);
+}
+
+describe('suspension racing other keys-admin calls', () => {
+  it(`refuses every key that ${SUSPENSION_RACERS} parallel creates managed to issue before the suspension`, async () => {
+    const { userId, keys: before } = await userWithKeys('suspend-race', 3);
+
+    const [suspension, ...creates] = await Promise.all([
+      admin.invoke({ action: 'suspend-user', userId }),
+      ...Array.from({ length: SUSPENSION_RACERS }, () => admin.invoke({ action: 'create', userId })),
+    ]);
+
+    expect(suspension?.functionError).toBeUndefined();
+    expect(suspension?.answer).toMatchObject({ ok: true, complete: true });
+    const issued = creates.flatMap((result) =>
+      result.answer?.ok && result.answer.apiKey ? [result.answer.apiKey] : [],
+    );
+    for (const result of creates) {
+      if (!result.answer?.ok) expect(result.answer).toMatchObject({ error: { code: 'user_suspended' } });
+    }
+    // Every key — made before or during the suspension — is refused now.
+    for (const [index, apiKey] of [...before.map((key) => key.apiKey), ...issued].entries()) {
+      await expectSuspendedOverHttps(apiKey, `key ${index + 1}`);
+    }
+    expect(await admin.listKeys(userId)).toHaveLength(before.length + issued.length);
+  });
+
+  it('ends with every key agreeing with the final status when suspend and reactivate race', async () => {
+    const { userId, keys } = await userWithKeys('suspend-flip', 4);
+
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, index) =>
+        admin.invoke({ action: index % 2 === 0 ? 'suspend-user' : 'reactivate-user', userId }),
+      ),
+    );
+
+    for (const result of results) {
+      expect(result.functionError).toBeUndefined();
+      const answer = result.answer;
+      if (answer && !answer.ok) expect(['user_status_changed', 'conflict']).toContain(answer.error.code);
+    }
+    // Whatever won, repeating the action for the final status finishes its stamping.
+    const { answer: user } = await admin.invoke({ action: 'suspend-user', userId });
+    expect(user).toMatchObject({ ok: true, complete: true });
+    for (const [index, key] of keys.entries()) await expectSuspendedOverHttps(key.apiKey, `key ${index + 1}`);
+    const { answer: back } = await admin.invoke({ action: 'reactivate-user', userId });
+    expect(back).toMatchObject({ ok: true, complete: true, keysUpdated: keys.length });
+    for (const [index, key] of keys.entries()) {
+      expectApiAnswer(await post(key.apiKey), [200], `key ${index + 1} after reactivation`);
+    }
   });
 });

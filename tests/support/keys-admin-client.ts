@@ -8,7 +8,15 @@ import { createLambdaClient } from '../../shared/adapters/aws-clients.js';
 import type { KeyMetadata } from '../../shared/domain/keys/metadata.js';
 
 export type AdminAnswer =
-  | { ok: true; apiKey?: string; key?: KeyMetadata; keys?: KeyMetadata[]; retired?: KeyMetadata[] }
+  | {
+      ok: true;
+      apiKey?: string;
+      key?: KeyMetadata;
+      keys?: KeyMetadata[];
+      retired?: KeyMetadata[];
+      keysUpdated?: number;
+      complete?: boolean;
+    }
   | { ok: false; error: { code: string; message: string } };
 
 export interface InvokeResult {

@@ -49,6 +49,13 @@ function keyIdsOf(answer: AdminAnswer, event: AdminEvent): string[] {
   return [...ids];
 }
 
+/**
+ * Key ids per audit line. A rotation of thousands of keys would otherwise make one line
+ * larger than a CloudWatch Logs event may be (256 KB); it is written as several lines
+ * (`part`, `parts`) instead, so every key id stays on record.
+ */
+export const AUDIT_KEY_IDS_PER_LINE = 500;
+
 export function createKeysAdmin(deps: KeysAdminDeps) {
   /** `timeLeftMs`: the invocation's remaining time, so long actions stop in time and answer `complete: false`. */
   return async function keysAdmin(
@@ -79,16 +86,21 @@ export function createKeysAdmin(deps: KeysAdminDeps) {
       });
       throw error;
     }
-    deps.logger.info('audit', {
-      actor,
-      action: parsed.data.action,
-      user_id: parsed.data.userId,
-      key_ids: keyIdsOf(answer, parsed.data),
-      outcome: answer.ok ? 'ok' : answer.error.code,
-      ...(answer.ok && typeof answer.keysUpdated === 'number'
-        ? { keys_updated: answer.keysUpdated, complete: answer.complete }
-        : {}),
-    });
+    const keyIds = keyIdsOf(answer, parsed.data);
+    const parts = Math.max(1, Math.ceil(keyIds.length / AUDIT_KEY_IDS_PER_LINE));
+    for (let part = 1; part <= parts; part += 1) {
+      deps.logger.info('audit', {
+        actor,
+        action: parsed.data.action,
+        user_id: parsed.data.userId,
+        key_ids: keyIds.slice((part - 1) * AUDIT_KEY_IDS_PER_LINE, part * AUDIT_KEY_IDS_PER_LINE),
+        outcome: answer.ok ? 'ok' : answer.error.code,
+        ...(answer.ok && typeof answer.keysUpdated === 'number'
+          ? { keys_updated: answer.keysUpdated, complete: answer.complete }
+          : {}),
+        ...(parts > 1 ? { part, parts, key_ids_total: keyIds.length } : {}),
+      });
+    }
     return answer;
   };
 }

@@ -271,10 +271,11 @@ export function createRotation(options: RotationOptions) {
     retired: KeyMetadata[],
     graceEnd: Date | undefined,
   ): RotateResult {
+    // The retired ids are in keys-admin's audit lines (split when there are many).
     logger.info('api keys rotated', {
       user_id: input.userId,
       key_id: issued.key.keyId,
-      retired_key_ids: retired.map((key) => key.keyId),
+      retired_count: retired.length,
       grace_seconds: input.graceSeconds ?? 0,
       ...(graceEnd ? { grace_ends_at: graceEnd.toISOString() } : {}),
     });

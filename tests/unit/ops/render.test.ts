@@ -133,4 +133,25 @@ describe('ops CLI output', () => {
       ].join('\n'),
     );
   });
+
+  it('shows how many keys a suspension stamped, and says to repeat it when it is not complete', () => {
+    const user = {
+      userId: 'u1',
+      status: 'suspended' as const,
+      defaultProjectId: null,
+      createdAt: '2026-01-01T00:00:00.000Z',
+    };
+
+    const done = render('suspend-user', { ok: true, user, keysUpdated: 12, complete: true });
+    const partial = render('suspend-user', { ok: true, user, keysUpdated: 3, complete: false });
+
+    expect(done.split('\n').at(-1)).toBe('Keys updated: 12 (complete)');
+    expect(partial.split('\n').at(-1)).toBe(
+      'Keys updated: 3 (not complete: repeat the same command to finish)',
+    );
+  });
+
+  it('marks a key bound to its project', () => {
+    expect(keysTable([key('key_b01', { projectBound: true })])).toContain('p1 (bound)');
+  });
 });
