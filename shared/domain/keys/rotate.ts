@@ -52,7 +52,10 @@ export interface RotationOptions {
   concurrency: number;
 }
 
-/** Some old keys could not be retired; they still work, and a repeat completes the rotation. */
+/**
+ * A rotation could not finish: some old keys could not be retired, or the key a failed
+ * rotation issued could not be revoked yet. The old keys still work; a repeat completes it.
+ */
 export class RotationIncompleteError extends Error {
   override readonly name = 'RotationIncompleteError';
 }
@@ -81,25 +84,51 @@ function freshFor(user: UserItem): Omit<IssueInput, 'userId' | 'keyId'> {
   return { projectId: user.default_project_id ?? DEFAULT_PROJECT_ID, projectBound: false };
 }
 
+/** Tries of a read that decides what a write of unknown outcome did. */
+const READ_AGAIN_ATTEMPTS = 3;
+
+/** A read after a failed write; undefined when it keeps failing. */
+async function readAgain<T>(read: () => Promise<T>): Promise<{ value: T } | undefined> {
+  for (let attempt = 1; attempt <= READ_AGAIN_ATTEMPTS; attempt += 1) {
+    try {
+      return { value: await read() };
+    } catch {
+      if (attempt < READ_AGAIN_ATTEMPTS) await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
+    }
+  }
+  return undefined;
+}
+
 export function createRotation(options: RotationOptions) {
   const { keys, users, lookup, issueKey, logger, clock, concurrency } = options;
 
-  /** A key issued by a rotation that never answered: nobody holds it, so it must not work. */
-  async function revokeUndelivered(userId: string, keyId: string): Promise<void> {
+  /**
+   * A key issued by a rotation that never answered: nobody holds it, so it must not work.
+   * True when it is known not to work (never created, or revoked); false when that could not
+   * be made sure of. A named rotation then keeps its claim, the one record of that key: the
+   * rotation that takes the lapsed claim over revokes it first.
+   */
+  async function revokeUndelivered(userId: string, keyId: string): Promise<boolean> {
     try {
       const ref = await keys.findRef(userId, keyId);
-      if (!ref) return;
+      if (!ref) return true;
       await keys.revoke(ref.keyHash, clock(), 'rotation_failed');
       logger.warn('undelivered rotation key revoked', { user_id: userId, key_id: keyId });
+      return true;
     } catch (error) {
-      if (error instanceof KeyStateError) return;
-      // Best effort: a later rotation of the same key finds its id in the lapsed claim.
+      if (error instanceof KeyStateError) return true;
       logger.error('could not revoke an undelivered rotation key', {
         user_id: userId,
         key_id: keyId,
         error_name: error instanceof Error ? error.name : 'unknown',
       });
+      return false;
     }
+  }
+
+  /** A failed named rotation: its key must not work; then (only then) its claim is given up. */
+  async function abandonClaim(item: ApiKeyItem, rotationId: string, keyId: string): Promise<void> {
+    if (await revokeUndelivered(item.user_id, keyId)) await releaseQuietly(item, rotationId);
   }
 
   async function releaseQuietly(item: ApiKeyItem, rotationId: string): Promise<void> {
@@ -128,6 +157,16 @@ export function createRotation(options: RotationOptions) {
     if (!isRetirable(item, now))
       return refuse('key_not_active', `Key "${input.keyId}" is not active; nothing to rotate.`);
 
+    // A lapsed claim names the key its rotation issued and never delivered. It is revoked before
+    // the claim (the one record of that key) is taken over; if it cannot be, nothing changes.
+    if (item.rotation_key_id && !claimHeld(item, now)) {
+      if (!(await revokeUndelivered(user.user_id, item.rotation_key_id))) {
+        throw new RotationIncompleteError(
+          `The key a failed rotation of "${input.keyId}" issued could not be revoked yet; repeat the rotation`,
+        );
+      }
+    }
+
     const rotationId = randomUUID();
     const keyId = newKeyId();
     let claimed: ApiKeyItem;
@@ -138,14 +177,20 @@ export function createRotation(options: RotationOptions) {
         now,
       );
     } catch (error) {
-      if (!(error instanceof KeyStateError)) throw error;
+      if (!(error instanceof KeyStateError)) {
+        // The claim may have committed before the failure reached us: give it up.
+        await releaseQuietly(item, rotationId);
+        throw error;
+      }
       return refuse(
         'key_not_active',
         `Key "${input.keyId}" was retired or is being rotated by another call; nothing to rotate.`,
       );
     }
-    // A lapsed claim names the key its rotation issued and never delivered.
-    if (claimed.rotation_key_id) await revokeUndelivered(user.user_id, claimed.rotation_key_id);
+    // Another lapsed claim, taken over since the read (a race): its key too.
+    if (claimed.rotation_key_id && claimed.rotation_key_id !== item.rotation_key_id) {
+      await revokeUndelivered(user.user_id, claimed.rotation_key_id);
+    }
 
     let issued: Awaited<ReturnType<IssueKey>>;
     try {
@@ -157,8 +202,7 @@ export function createRotation(options: RotationOptions) {
       });
     } catch (error) {
       // The create may have committed before the failure reached us.
-      await revokeUndelivered(user.user_id, keyId);
-      await releaseQuietly(item, rotationId);
+      await abandonClaim(item, rotationId, keyId);
       throw error;
     }
     if (!issued.ok) {
@@ -175,8 +219,22 @@ export function createRotation(options: RotationOptions) {
       });
       retired = [toKeyMetadata(retiredItem, now)];
     } catch (error) {
-      const current = await keys.findByHash(item.key_hash).catch(() => undefined);
-      if (current?.replaced_by === keyId) {
+      const reread = await readAgain(() => keys.findByHash(item.key_hash));
+      const current = reread?.value;
+      if (!reread) {
+        // Whether the old key was retired cannot be told. Delivering the new key is the one
+        // safe answer: if the retire committed, the new key is the only working one.
+        logger.error('rotation delivered; the old key’s retirement is unconfirmed', {
+          user_id: user.user_id,
+          key_id: keyId,
+          old_key_id: item.key_id,
+          error_name: error instanceof Error ? error.name : 'unknown',
+        });
+        // If it did not commit, the claim would name a delivered key: give it up, so a repeat
+        // rotates the old key again instead of revoking this one.
+        await releaseQuietly(item, rotationId);
+        retired = [];
+      } else if (current?.replaced_by === keyId) {
         // It committed; only the answer was lost.
         retired = [toKeyMetadata(current, now)];
       } else if (error instanceof KeyStateError) {
@@ -184,8 +242,7 @@ export function createRotation(options: RotationOptions) {
         await releaseQuietly(item, rotationId);
         retired = [];
       } else {
-        await revokeUndelivered(user.user_id, keyId);
-        await releaseQuietly(item, rotationId);
+        await abandonClaim(item, rotationId, keyId);
         throw error;
       }
     }
@@ -240,7 +297,25 @@ export function createRotation(options: RotationOptions) {
     const failed = outcomes.flatMap((outcome) => ('failed' in outcome ? [outcome] : []));
     if (failed.length > 0) {
       // A timed-out write may have committed: read them again before judging.
-      const current = await keys.findByHashes(failed.map(({ failed: item }) => item.key_hash));
+      const reread = await readAgain(() =>
+        keys.findByHashes(failed.map(({ failed: item }) => item.key_hash)),
+      );
+      if (!reread) {
+        // Their state cannot be told: the new key is delivered (it works, and may be the only
+        // key that does); a repeat retires whichever old keys are still active.
+        logger.error('rotation delivered; some old keys’ retirement is unconfirmed', {
+          user_id: user.user_id,
+          key_id: keyId,
+          unconfirmed_key_ids: failed.map(({ failed: item }) => item.key_id),
+        });
+        return delivered(
+          input,
+          issued,
+          retired.map((item) => toKeyMetadata(item, now)),
+          graceEnd,
+        );
+      }
+      const current = reread.value;
       retired.push(...current.filter((item) => item.replaced_by === keyId));
       const stillActive = current.filter((item) => item.replaced_by !== keyId && isRetirable(item, now));
       if (stillActive.length > 0) {

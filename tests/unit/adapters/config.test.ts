@@ -38,7 +38,13 @@ describe('function configuration', () => {
     })();
 
     expect(error).toBeInstanceOf(ConfigError);
-    for (const name of ['API_KEYS_TABLE', 'USERS_TABLE', 'USER_KEYS_TABLE', 'DYNAMODB_ENDPOINT', 'KEY_ENVIRONMENT']) {
+    for (const name of [
+      'API_KEYS_TABLE',
+      'USERS_TABLE',
+      'USER_KEYS_TABLE',
+      'DYNAMODB_ENDPOINT',
+      'KEY_ENVIRONMENT',
+    ]) {
       expect((error as Error).message).toContain(name);
     }
   });
