@@ -259,7 +259,8 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       `Allow logs:PutLogEvents ${id(fn.logGroup)}.Arn`,
     ];
     const xray = ['Allow xray:PutTelemetryRecords *', 'Allow xray:PutTraceSegments *'];
-    const table = (name: 'apiKeys' | 'users' | 'userKeys' | 'idempotency') => `${id(stack().tables[name])}.Arn`;
+    const table = (name: 'apiKeys' | 'users' | 'userKeys' | 'idempotency') =>
+      `${id(stack().tables[name])}.Arn`;
 
     it('lets the authorizer only UpdateItem on ApiKeys', () => {
       const fn = stack().authorizer;
