@@ -83,7 +83,7 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
   },
   'keys-admin': {
     name: 'keys-admin',
-    description: 'keygate keys-admin: create, list, revoke and rotate API keys (ops)',
+    description: 'keygate keys-admin: create, update, list, revoke, rotate API keys and suspend users (ops)',
     memoryMb: 256,
     timeoutMs: () => 30_000,
     tables: [

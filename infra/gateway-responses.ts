@@ -20,6 +20,7 @@ export type GatewayResponseType =
   | 'AUTHORIZER_FAILURE'
   | 'AUTHORIZER_CONFIGURATION_ERROR'
   | 'BAD_REQUEST_BODY'
+  | 'WAF_FILTERED'
   | 'DEFAULT_4XX'
   | 'DEFAULT_5XX';
 
@@ -34,6 +35,8 @@ export interface GatewayResponseDefinition {
   /**
    * Keep API Gateway's own status (e.g. its 502 for a malformed proxy answer) instead of
    * `statusCode`, which then only applies where the gateway has none of its own (local runtime).
+   * Every DEFAULT_* response keeps it: on AWS a status there rewrites the status of every
+   * response type it stands in for (SPEC §7).
    */
   keepGatewayStatus?: boolean;
 }
@@ -61,9 +64,16 @@ export const GATEWAY_RESPONSES: readonly GatewayResponseDefinition[] = [
   response('AUTHORIZER_FAILURE', 'internal_error'),
   response('AUTHORIZER_CONFIGURATION_ERROR', 'internal_error'),
   response('BAD_REQUEST_BODY', 'invalid_request', { message: 'Request body does not match the schema.' }),
-  // Any other gateway-made 4xx (none is expected with this API's configuration).
+  // The stage's web ACL blocked the request (staging, prod; infra/constructs/keygate-waf.ts).
+  // Which rule matched stays in WAF's metrics: the caller learns nothing of the rules.
+  response('WAF_FILTERED', 'forbidden', {
+    message: 'The request was blocked by the web application firewall.',
+  }),
+  // Any other gateway-made 4xx (none is expected with this API's configuration): the envelope
+  // only, with API Gateway's own status (400 for unparsable HTTP, which the local runtime uses).
   response('DEFAULT_4XX', 'invalid_request', {
     message: 'The request was refused by the API gateway; check the method, path, headers and body.',
+    keepGatewayStatus: true,
   }),
   // 5xx API Gateway makes itself (a failed or malformed integration answer is its 502).
   response('DEFAULT_5XX', 'internal_error', { keepGatewayStatus: true }),

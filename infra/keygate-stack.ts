@@ -1,6 +1,6 @@
 /**
- * One keygate stage: tables, functions, REST API, alarms, the keys-admin audit and the
- * outputs the ops CLI reads.
+ * One keygate stage: tables, functions, REST API (and its WAF web ACL), alarms, the keys-admin
+ * audit and the outputs the ops CLI reads.
  * Every IAM grant comes from the function descriptions in infra/functions.ts — exact actions
  * on exact tables, each with the SDK calls that need it (SPEC §7 least privilege).
  */
@@ -13,6 +13,7 @@ import { KeygateAlarms } from './constructs/keygate-alarms.js';
 import { KeygateApi } from './constructs/keygate-api.js';
 import { KeygateAudit } from './constructs/keygate-audit.js';
 import { KeygateFunction } from './constructs/keygate-function.js';
+import { KeygateWaf } from './constructs/keygate-waf.js';
 import { KeygateTables } from './constructs/tables.js';
 import { environmentOf, FUNCTIONS, type FunctionDescription } from './functions.js';
 import { acknowledge } from './nag.js';
@@ -42,6 +43,7 @@ export class KeygateStack extends Stack {
   readonly api: KeygateApi;
   readonly alarms: KeygateAlarms;
   readonly audit: KeygateAudit;
+  readonly waf: KeygateWaf;
 
   constructor(scope: Construct, id: string, props: KeygateStackProps) {
     super(scope, id, props);
@@ -112,6 +114,9 @@ export class KeygateStack extends Stack {
         'keys-admin': this.keysAdmin.function,
       } satisfies Partial<Record<string, lambda.IFunction>>,
     });
+
+    // Abuse (SPEC §7): the stage's WAF web ACL, where the stage config has it.
+    this.waf = new KeygateWaf(this, 'Waf', { config, stage: this.api.api.deploymentStage });
 
     this.alarms = new KeygateAlarms(this, 'Alarms', {
       config,

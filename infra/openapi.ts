@@ -6,7 +6,7 @@
 import * as z from 'zod';
 import { apiSuccessSchema } from '../shared/domain/brain/contract.js';
 import { apiRequestSchema } from '../shared/domain/requests/schema.js';
-import { ERROR_CODES, statusOf } from '../shared/errors.js';
+import { ERROR_CODES, errorEnvelopeSchema, statusOf } from '../shared/errors.js';
 import { ROUTES } from './routes.js';
 
 export function requestBodyJsonSchema(
@@ -18,15 +18,8 @@ export function requestBodyJsonSchema(
   >;
 }
 
-const errorEnvelopeSchema = z.object({
-  success: z.literal(false),
-  error: z.object({
-    code: z.enum(ERROR_CODES),
-    message: z.string(),
-    details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-  }),
-  request_id: z.string(),
-});
+/** The one envelope definition (shared/errors.ts), with OpenAI's error `type`. */
+const errorEnvelope = errorEnvelopeSchema(z);
 
 const jsonContent = (schema: z.core.$ZodType) => ({
   'application/json': {
@@ -40,6 +33,29 @@ const STANDARD_HEADERS = {
   'Cache-Control': { schema: { type: 'string' } },
 };
 
+const integer = (description: string) => ({ description, schema: { type: 'integer', minimum: 0 } });
+
+/** On every answer to an authenticated key with a rate limit / quota (SPEC §3). */
+const LIMIT_HEADERS = {
+  'RateLimit-Limit': integer('Calls the key’s rate limit allows per window (keys with a rate limit).'),
+  'RateLimit-Remaining': integer('Calls left in the current window.'),
+  'RateLimit-Reset': integer('Seconds until the current window ends.'),
+  'X-Quota-Limit': integer('Calls the key’s quota allows per period (keys with a quota).'),
+  'X-Quota-Remaining': integer('Calls left in the current period.'),
+  'X-Quota-Reset': integer('Seconds until the next period (day and month quotas only).'),
+};
+
+const RETRY_AFTER = {
+  'Retry-After': integer('Whole seconds to wait before retrying; absent when waiting does not help.'),
+};
+
+/** Each defined once under components.headers, referenced by the responses that carry it. */
+const refs = (headers: Record<string, unknown>) =>
+  Object.fromEntries(Object.keys(headers).map((name) => [name, { $ref: `#/components/headers/${name}` }]));
+
+/** Statuses answered before a key is known: no limit headers. */
+const UNAUTHENTICATED_STATUSES = new Set([401, 404]);
+
 export function buildOpenApiDocument(): Record<string, unknown> {
   const errorStatuses = [...new Set(ERROR_CODES.map(statusOf))].sort();
   const errorResponses = Object.fromEntries(
@@ -47,8 +63,12 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       String(status),
       {
         description: `Error: ${ERROR_CODES.filter((code) => statusOf(code) === status).join(', ')}`,
-        headers: STANDARD_HEADERS,
-        content: jsonContent(errorEnvelopeSchema),
+        headers: {
+          ...STANDARD_HEADERS,
+          ...(UNAUTHENTICATED_STATUSES.has(status) ? {} : refs(LIMIT_HEADERS)),
+          ...(status === 429 ? refs(RETRY_AFTER) : {}),
+        },
+        content: jsonContent(errorEnvelope),
       },
     ]),
   );
@@ -62,6 +82,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         'Call the agentic brain with an API key. Generated from the zod schemas by `npm run openapi`.',
     },
     components: {
+      headers: { ...LIMIT_HEADERS, ...RETRY_AFTER },
       securitySchemes: {
         bearer: {
           type: 'http',
@@ -94,7 +115,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
             '200': {
               description:
                 'The brain decided (approved, rejected, escalated, …); success is true only when approved.',
-              headers: STANDARD_HEADERS,
+              headers: { ...STANDARD_HEADERS, ...refs(LIMIT_HEADERS) },
               content: jsonContent(apiSuccessSchema),
             },
             ...errorResponses,

@@ -47,6 +47,25 @@ const auditSchema = z.discriminatedUnion('cloudTrail', [
   }),
 ]);
 
+/** AWS WAF's bounds for a rate-based rule's limit (requests per evaluation window per key). */
+export const WAF_RATE_LIMIT_MIN = 10;
+export const WAF_RATE_LIMIT_MAX = 2_000_000_000;
+/** The rate-based rule counts each IP's requests over this window (WAF's default, 5 minutes). */
+export const WAF_RATE_WINDOW_SECONDS = 300;
+
+/**
+ * The stage's WAFv2 web ACL (SPEC §7 abuse): a per-IP rate-based rule and AWS's IP
+ * reputation and known-bad-inputs rule groups. Off, the stage has no web ACL at all.
+ */
+const wafSchema = z.discriminatedUnion('enabled', [
+  z.object({ enabled: z.literal(false) }),
+  z.object({
+    enabled: z.literal(true),
+    /** Requests one IP address may make per 5-minute window before WAF blocks it (403 forbidden). */
+    rateLimitPerIp: z.number().int().min(WAF_RATE_LIMIT_MIN).max(WAF_RATE_LIMIT_MAX),
+  }),
+]);
+
 export const stageConfigSchema = z.object({
   stage: z.enum(STAGE_NAMES),
   /** Deploy functions/reference-brain as the brain (dev only). */
@@ -63,6 +82,7 @@ export const stageConfigSchema = z.object({
   alarmEmail: z.email().optional(),
   customDomain: customDomainSchema.optional(),
   audit: auditSchema,
+  waf: wafSchema,
 });
 
 export type StageConfig = z.infer<typeof stageConfigSchema>;
@@ -87,6 +107,9 @@ export const STAGES: Record<StageName, StageConfig> = {
     // No trail in dev: data events cost per event and a bucket per stage, for keys that only
     // open test environments. Turn it on here (with retentionDays) to audit dev too.
     audit: { cloudTrail: false },
+    // No web ACL in dev: it costs a monthly fee per ACL and per rule plus a fee per request,
+    // for an API that only test keys open. Turn it on here (with rateLimitPerIp) to try it in dev.
+    waf: { enabled: false },
   },
   staging: {
     stage: 'staging',
@@ -106,6 +129,9 @@ export const STAGES: Record<StageName, StageConfig> = {
     },
     // A year: long enough to investigate anything found in staging; the files are a few KB.
     audit: { cloudTrail: true, retentionDays: 365 },
+    // 3,000 per 5 minutes = 10 requests/s from one address on average: far above a tester's
+    // traffic, low enough that a loop from one machine is cut off within the window.
+    waf: { enabled: true, rateLimitPerIp: 3000 },
   },
   prod: {
     stage: 'prod',
@@ -126,6 +152,10 @@ export const STAGES: Record<StageName, StageConfig> = {
     // Seven years (7 × 365 days), the usual retention for audit records (e.g. SOX, most
     // financial regulators), so the trail of who issued or revoked a live key outlives any review.
     audit: { cloudTrail: true, retentionDays: 2555 },
+    // 30,000 per 5 minutes = 100 requests/s from one address on average: a customer's backend
+    // behind one NAT address stays well under it (each key has its own limits besides), while a
+    // flood from one address is blocked before it reaches the authorizer and DynamoDB.
+    waf: { enabled: true, rateLimitPerIp: 30_000 },
   },
 };
 

@@ -18,7 +18,31 @@ export type Flag =
   | 'reason'
   | 'grace'
   | 'limit'
-  | 'next-token';
+  | 'next-token'
+  | 'rate-limit'
+  | 'quota'
+  | 'providers'
+  | 'models'
+  | 'operations'
+  | 'clear-name'
+  | 'clear-expiry'
+  | 'clear-rate-limit'
+  | 'clear-quota'
+  | 'clear-scopes';
+
+const SCOPE_FLAGS = ['providers', 'models', 'operations'] as const;
+/** A key's limits and scopes, as `create` and `update` take them. */
+const LIMIT_FLAGS: Flag[] = ['rate-limit', 'quota', ...SCOPE_FLAGS];
+const LIMITS_USAGE =
+  '[--rate-limit N/SECONDS] [--quota N/day|month|total] [--providers A,B] [--models A,B] [--operations A,B]';
+/** `update`'s flags that remove a setting: the event field they set to null, and the flags that set it instead. */
+const CLEAR_FLAGS = {
+  'clear-name': { field: 'name', setters: ['name'] },
+  'clear-expiry': { field: 'expiresAt', setters: ['expires'] },
+  'clear-rate-limit': { field: 'rateLimit', setters: ['rate-limit'] },
+  'clear-quota': { field: 'quota', setters: ['quota'] },
+  'clear-scopes': { field: 'scopes', setters: SCOPE_FLAGS },
+} as const satisfies Partial<Record<Flag, { field: string; setters: readonly Flag[] }>>;
 
 /** Which flags each action takes; `required` ones must be given. */
 export const ACTION_FLAGS: Record<AdminAction, { required: Flag[]; optional: Flag[]; usage: string }> = {
@@ -29,8 +53,13 @@ export const ACTION_FLAGS: Record<AdminAction, { required: Flag[]; optional: Fla
   },
   create: {
     required: ['user'],
-    optional: ['name', 'project', 'expires'],
-    usage: '--user ID [--name NAME] [--project ID] [--expires ISO-8601|30d|12h]',
+    optional: ['name', 'project', 'expires', ...LIMIT_FLAGS],
+    usage: `--user ID [--name NAME] [--project ID] [--expires ISO-8601|30d|12h] ${LIMITS_USAGE}`,
+  },
+  update: {
+    required: ['user', 'key'],
+    optional: ['name', 'expires', ...LIMIT_FLAGS, ...(Object.keys(CLEAR_FLAGS) as Flag[])],
+    usage: `--user ID --key KEY_ID [--name NAME] [--expires ISO-8601|30d|12h] ${LIMITS_USAGE} [--clear-name] [--clear-expiry] [--clear-rate-limit] [--clear-quota] [--clear-scopes]`,
   },
   list: {
     required: ['user'],
@@ -60,6 +89,15 @@ export function usage(): string {
     'Actions (the keys-admin events):',
     ...ADMIN_ACTIONS.map((action) => `  ${action.padEnd(width)}  ${ACTION_FLAGS[action].usage}`),
     '',
+    'Limits and scopes (create, update):',
+    '  --rate-limit N/SECONDS  at most N calls per fixed window of SECONDS (1-86400; also 30s, 15m, 1h, 1d)',
+    '  --quota N/PERIOD        at most N calls per day (UTC), calendar month, or in total',
+    '  --providers A,B         allow only these providers (lowercase slugs)',
+    '  --models A,B            allow only these models; an entry ending in * matches a prefix (gpt-4o*)',
+    '  --operations A,B        allow only these operation types (chat, embedding, ...)',
+    '  --clear-...             update only: remove the name, expiry, rate limit, quota or scopes',
+    "  On update the scope flags given replace the key's scopes as a whole.",
+    '',
     'Where:',
     `  --endpoint URL  a local Invoke API (default ${DEFAULT_LOCAL_ENDPOINT_HELP}, i.e. npm start)`,
     `  --stage NAME    the deployed stage (${STAGE_NAMES.join('|')}): the function named by stack keygate-NAME's`,
@@ -71,6 +109,8 @@ export function usage(): string {
     'Examples:',
     '  npm run keys -- create-user --user u1',
     '  npm run keys -- create --user u1 --name ci',
+    '  npm run keys -- create --user u1 --rate-limit 100/60 --quota 10000/month --providers openai',
+    '  npm run keys -- update --user u1 --key key_… --quota 20000/month --clear-rate-limit',
     '  npm run keys -- list --user u1',
     '  npm run keys -- revoke --user u1 --key key_…',
     '  npm run keys -- rotate --user u1 --grace 3600',
@@ -86,6 +126,40 @@ export interface CliCommand {
   event: Record<string, unknown>;
   json: boolean;
   target: Target;
+}
+
+/** `N/SECONDS` (or `N/15m`, `N/1h`, `N/1d`) → a rate limit. */
+export function parseRateLimit(raw: string): { limit: number; windowSeconds: number } {
+  const match = /^(\d+)\/(\d+)([smhd]?)$/.exec(raw);
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[(match?.[3] ?? '') as '' | 's' | 'm' | 'h' | 'd'];
+  const limit = Number(match?.[1]);
+  const windowSeconds = Number(match?.[2]) * unit;
+  if (!match || limit < 1 || windowSeconds < 1) {
+    throw new UsageError(
+      `--rate-limit takes LIMIT/SECONDS such as 100/60 (or 100/1m, 5000/1h), got "${raw}".`,
+    );
+  }
+  return { limit, windowSeconds };
+}
+
+/** `N/day`, `N/month` or `N/total` → a quota. */
+export function parseQuota(raw: string): { limit: number; period: string } {
+  const match = /^(\d+)\/(day|month|total)$/.exec(raw);
+  if (!match || Number(match[1]) < 1) {
+    throw new UsageError(
+      `--quota takes LIMIT/PERIOD, PERIOD one of day, month, total (10000/month), got "${raw}".`,
+    );
+  }
+  return { limit: Number(match[1]), period: match[2] as string };
+}
+
+/** A comma-separated list without empty entries. */
+function list(flag: string, raw: string): string[] {
+  const entries = raw.split(',').map((entry) => entry.trim());
+  if (entries.some((entry) => entry === '')) {
+    throw new UsageError(`--${flag} takes a comma-separated list such as a,b, got "${raw}".`);
+  }
+  return entries;
 }
 
 function integer(flag: string, raw: string, min: number): number {
@@ -144,6 +218,15 @@ export function parseCli(
     if (values[flag] === undefined)
       throw new UsageError(`${action} needs --${flag}. ${action} ${spec.usage}`);
   }
+  for (const [clear, { setters }] of Object.entries(CLEAR_FLAGS)) {
+    const setter = setters.find((flag) => values[flag] !== undefined);
+    if (values[clear as Flag] !== undefined && setter) {
+      throw new UsageError(`--${setter} and --${clear} contradict each other; give one.`);
+    }
+  }
+  if (action === 'update' && given.every((flag) => spec.required.includes(flag))) {
+    throw new UsageError(`update needs at least one change. update ${spec.usage}`);
+  }
 
   const event: Record<string, unknown> = { action, userId: values.user };
   const set = (field: string, value: unknown) => {
@@ -154,6 +237,17 @@ export function parseCli(
   set('keyId', values.key);
   set('reason', values.reason);
   if (values.expires !== undefined) event.expiresAt = parseExpiry(values.expires, now);
+  if (values['rate-limit'] !== undefined) event.rateLimit = parseRateLimit(values['rate-limit']);
+  if (values.quota !== undefined) event.quota = parseQuota(values.quota);
+  const scopes: Record<string, string[]> = {};
+  for (const flag of SCOPE_FLAGS) {
+    const raw = values[flag];
+    if (raw !== undefined) scopes[flag] = list(flag, raw);
+  }
+  if (Object.keys(scopes).length > 0) event.scopes = scopes;
+  for (const [clear, { field }] of Object.entries(CLEAR_FLAGS)) {
+    if (values[clear as Flag] !== undefined) event[field] = null;
+  }
   if (values.grace !== undefined) event.graceSeconds = integer('grace', values.grace, 0);
   if (values.limit !== undefined) event.limit = integer('limit', values.limit, 1);
   set('nextToken', values['next-token']);
@@ -176,7 +270,7 @@ export function parseCli(
   return { action, event, json: values.json ?? false, target };
 }
 
-const ACTION_FLAGS_ALL: Record<Flag, { type: 'string' }> = {
+const ACTION_FLAGS_ALL = {
   user: { type: 'string' },
   name: { type: 'string' },
   project: { type: 'string' },
@@ -186,7 +280,17 @@ const ACTION_FLAGS_ALL: Record<Flag, { type: 'string' }> = {
   grace: { type: 'string' },
   limit: { type: 'string' },
   'next-token': { type: 'string' },
-};
+  'rate-limit': { type: 'string' },
+  quota: { type: 'string' },
+  providers: { type: 'string' },
+  models: { type: 'string' },
+  operations: { type: 'string' },
+  'clear-name': { type: 'boolean' },
+  'clear-expiry': { type: 'boolean' },
+  'clear-rate-limit': { type: 'boolean' },
+  'clear-quota': { type: 'boolean' },
+  'clear-scopes': { type: 'boolean' },
+} as const satisfies Record<Flag, { type: 'string' | 'boolean' }>;
 
 function parseArgsStrict(argv: readonly string[]) {
   return parseArgs({

@@ -1,7 +1,8 @@
 /**
  * Readable output for a successful keys-admin answer: plain aligned tables of users and key
- * metadata, the plaintext key (create, rotate) flagged as shown only once, rotate's retired
- * keys, and the hint for the next page of a list. `--json` bypasses this module entirely.
+ * metadata (limits and scopes compactly: RATE `100/60s`, QUOTA `12/10000 month`), the
+ * plaintext key (create, rotate) flagged as shown only once, rotate's retired keys, and the
+ * hint for the next page of a list. `--json` bypasses this module entirely.
  */
 import type { AdminAction } from '../shared/domain/admin/events.js';
 import type { KeyMetadata, UserView } from '../shared/domain/keys/metadata.js';
@@ -36,10 +37,39 @@ export function table(headers: string[], rows: string[][]): string {
 const shown = (value: string | number | null | undefined) =>
   value === null || value === undefined ? '-' : String(value);
 
+/** `100/60s`: at most 100 calls per 60-second window. */
+export const rateCell = (rateLimit: KeyMetadata['rateLimit']) =>
+  rateLimit ? `${rateLimit.limit}/${rateLimit.windowSeconds}s` : '-';
+
+/** `12/10000 month`: used this period of the quota. */
+export const quotaCell = (quota: KeyMetadata['quota']) =>
+  quota ? `${quota.used}/${quota.limit} ${quota.period}` : '-';
+
+/** `providers=openai,anthropic models=gpt-4o*`: only the lists the key has. */
+export const scopesCell = (scopes: KeyMetadata['scopes']) =>
+  scopes
+    ? (['providers', 'models', 'operations'] as const)
+        .flatMap((list) => (scopes[list] ? [`${list}=${scopes[list].join(',')}`] : []))
+        .join(' ')
+    : '-';
+
 export function keysTable(keys: readonly KeyMetadata[]): string {
   if (keys.length === 0) return '(no keys)';
   return table(
-    ['KEY_ID', 'NAME', 'STATUS', 'START', 'PROJECT', 'USAGE', 'LAST_USED', 'CREATED', 'EXPIRES'],
+    [
+      'KEY_ID',
+      'NAME',
+      'STATUS',
+      'START',
+      'PROJECT',
+      'USAGE',
+      'LAST_USED',
+      'CREATED',
+      'EXPIRES',
+      'RATE',
+      'QUOTA',
+      'SCOPES',
+    ],
     keys.map((key) => [
       key.keyId,
       shown(key.name),
@@ -50,6 +80,9 @@ export function keysTable(keys: readonly KeyMetadata[]): string {
       shown(key.lastUsedAt),
       key.createdAt,
       shown(key.expiresAt),
+      rateCell(key.rateLimit),
+      quotaCell(key.quota),
+      scopesCell(key.scopes),
     ]),
   );
 }

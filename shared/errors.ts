@@ -10,12 +10,14 @@ export const ERROR_CODES = [
   'invalid_json',
   'invalid_request',
   'unauthorized',
+  'forbidden',
   'not_found',
   'method_not_allowed',
   'idempotency_conflict',
   'payload_too_large',
   'unsupported_media_type',
   'rate_limited',
+  'quota_exceeded',
   'internal_error',
   'brain_error',
   'brain_unavailable',
@@ -31,6 +33,8 @@ export function statusOf(code: ErrorCode): number {
       return 400;
     case 'unauthorized':
       return 401;
+    case 'forbidden':
+      return 403;
     case 'not_found':
       return 404;
     case 'method_not_allowed':
@@ -42,6 +46,7 @@ export function statusOf(code: ErrorCode): number {
     case 'unsupported_media_type':
       return 415;
     case 'rate_limited':
+    case 'quota_exceeded':
       return 429;
     case 'internal_error':
       return 500;
@@ -82,12 +87,14 @@ export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
   invalid_json: 'Request body is not valid JSON.',
   invalid_request: 'Request body does not match the schema; see details.',
   unauthorized: 'Invalid API key. Send it as Authorization: Bearer <key> or X-API-Key: <key>.',
+  forbidden: 'This API key may not make this request; see details.',
   not_found: 'No such resource. The API serves POST /api/v1/requests.',
   method_not_allowed: 'Method not allowed. Use POST /api/v1/requests.',
   idempotency_conflict: 'Idempotency-Key was already used with a different request body.',
   payload_too_large: 'Request body is larger than 1 MB.',
   unsupported_media_type: 'Send the body as JSON with Content-Type: application/json.',
   rate_limited: 'Too many requests; slow down and retry later.',
+  quota_exceeded: 'This API key has used up its quota for the period; see X-Quota-Reset.',
   internal_error: 'Internal error. Retry later; if it persists, contact support with the request_id.',
   brain_error: 'The brain failed to process the request. Retry later with the same request_id in mind.',
   brain_unavailable: 'The brain is busy. Retry after a short pause.',

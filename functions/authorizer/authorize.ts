@@ -5,7 +5,11 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { hashKey, hashPrefix } from '../../shared/domain/keys/format.js';
-import type { KeyVerifier } from '../../shared/domain/keys/verify.js';
+import {
+  isLimitRefusal,
+  type KeyVerifier,
+  type LimitRefusalReason,
+} from '../../shared/domain/keys/verify.js';
 import type { LogSink } from '../../shared/domain/ports.js';
 import { AUTH_MESSAGES, type AuthRefusalReason } from '../../shared/errors.js';
 import { extractApiKey } from './credentials.js';
@@ -21,7 +25,7 @@ export function createAuthorizer(deps: AuthorizerDeps) {
   const { keys, logger, metrics } = deps;
 
   /** One EMF line per decision, on the shared instance (a singleMetric() per call costs more). */
-  function count(outcome: 'allowed' | AuthRefusalReason): void {
+  function count(outcome: 'allowed' | AuthRefusalReason | LimitRefusalReason): void {
     metrics.addDimension('outcome', outcome);
     metrics.addMetric('AuthDecision', MetricUnit.Count, 1);
     metrics.publishStoredMetrics();
@@ -43,6 +47,16 @@ export function createAuthorizer(deps: AuthorizerDeps) {
 
     try {
       const result = await keys.verify(extracted.key);
+      if (isLimitRefusal(result)) {
+        // Not counted, and answered 429 by the requests function from this context.
+        logger.info('request over a key limit', { reason: result.reason, key_id: result.keyId });
+        count(result.reason);
+        const { ok: _ok, reason, retryAfterSeconds, ...admission } = result;
+        return allowPolicy(methodArn, admission, {
+          reason,
+          ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+        });
+      }
       if (!result.ok) {
         // Malformed keys were refused without a database call; others get a hash prefix to trace.
         const fields =

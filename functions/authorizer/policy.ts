@@ -1,11 +1,7 @@
 /** IAM policies the REQUEST authorizer returns (shapes as in AWS's authorizer output examples). */
 import type { APIGatewayAuthorizerResult } from 'aws-lambda';
-
-export interface AllowContext {
-  userId: string;
-  keyId: string;
-  projectId: string;
-}
+import { admissionContextOf, type LimitRefusal } from '../../shared/domain/keys/admission.js';
+import type { Admission } from '../../shared/domain/keys/verify.js';
 
 /**
  * `arn:aws:execute-api:region:account:apiId/stage/METHOD/path` → every method and path of
@@ -19,14 +15,23 @@ export function stageWildcardArn(methodArn: string): string {
   return `${arnPrefix}/${stage}/*/*`;
 }
 
-export function allowPolicy(methodArn: string, context: AllowContext): APIGatewayAuthorizerResult {
+/**
+ * An Allow for a usable key. A call over one of its limits is admitted too, carrying the
+ * refusal: the requests function answers it 429 before anything else (a Deny can only ever
+ * become a 401 through the gateway response).
+ */
+export function allowPolicy(
+  methodArn: string,
+  admission: Admission,
+  refusal?: LimitRefusal,
+): APIGatewayAuthorizerResult {
   return {
-    principalId: context.userId,
+    principalId: admission.userId,
     policyDocument: {
       Version: '2012-10-17',
       Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: stageWildcardArn(methodArn) }],
     },
-    context: { userId: context.userId, keyId: context.keyId, projectId: context.projectId },
+    context: admissionContextOf(admission, refusal),
   };
 }
 

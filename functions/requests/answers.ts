@@ -32,13 +32,12 @@ export function errorResponse(
   requestId: string,
   message?: string,
   details?: ErrorDetail[],
+  extraHeaders: Record<string, string> = {},
 ): APIGatewayProxyResult {
-  return jsonResponse(
-    statusOf(code),
-    errorEnvelope(code, requestId, message, details),
-    requestId,
-    errorHeaders(code),
-  );
+  return jsonResponse(statusOf(code), errorEnvelope(code, requestId, message, details), requestId, {
+    ...errorHeaders(code),
+    ...extraHeaders,
+  });
 }
 
 /** Case-insensitive header lookup: API Gateway passes names as the client spelled them. */

@@ -4,6 +4,7 @@
  */
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { admissionFromContext } from '../../shared/domain/keys/admission.js';
 import { DEFAULT_PROJECT_ID } from '../../shared/domain/keys/model.js';
 import type { RequestTelemetry } from '../../shared/domain/requests/ports.js';
 import type { RequestAnswer, RequestInput } from '../../shared/domain/requests/process.js';
@@ -11,14 +12,24 @@ import type { CallerIdentity } from '../../shared/domain/requests/transform.js';
 import { getHeader, jsonResponse } from './answers.js';
 import { requestIdOf } from './middleware.js';
 
-/** Identity from the authorizer context only (requestGuards already refused a call without one). */
+/**
+ * Identity and grant from the authorizer context only (requestGuards already refused a call
+ * without one), decoded as the authorizer encoded it (shared/domain/keys/admission.ts).
+ */
 export function callerOf(event: APIGatewayProxyEvent): CallerIdentity {
   const context = event.requestContext.authorizer ?? {};
   const projectId =
     typeof context.projectId === 'string' && context.projectId !== ''
       ? context.projectId
       : DEFAULT_PROJECT_ID;
-  return { userId: String(context.userId), keyId: String(context.keyId), projectId };
+  const { projectBound, scopes } = admissionFromContext(context);
+  return {
+    userId: String(context.userId),
+    keyId: String(context.keyId),
+    projectId,
+    projectBound,
+    ...(scopes ? { scopes } : {}),
+  };
 }
 
 export function requestInputOf(event: APIGatewayProxyEvent, body: unknown): RequestInput {

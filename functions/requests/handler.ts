@@ -1,4 +1,7 @@
-/** POST /api/v1/requests: guards → JSON body → validate, transform, invoke the brain → envelope. */
+/**
+ * POST /api/v1/requests: guards (auth, the key's limits, method, media type, size) → JSON body
+ * → validate, scopes, transform, invoke the brain → envelope; the key's limit headers on every answer.
+ */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import httpJsonBodyParser from '@middy/http-json-body-parser';
@@ -12,7 +15,7 @@ import { createMetrics } from '../../shared/adapters/observability/metrics.js';
 import { loadTracing, tracingMiddleware } from '../../shared/adapters/observability/tracing.js';
 import { createRequestProcessor } from '../../shared/domain/requests/process.js';
 import { brainMetrics, proxyAnswerOf, requestInputOf } from './edge.js';
-import { errorAnswers, requestGuards } from './middleware.js';
+import { errorAnswers, limitHeaders, requestGuards } from './middleware.js';
 
 const config = loadConfig(requestsConfigSpec);
 const logger = createLogger('requests');
@@ -49,6 +52,8 @@ const jsonParserOptions = { disableContentTypeCheck: true, disableContentTypeErr
 export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
   .use(tracingMiddleware(tracing))
   .use(injectLambdaContext(logger))
+  // Its after/onError run after errorAnswers' onError: every answer, errors included, gets the headers.
+  .use(limitHeaders())
   .use(errorAnswers(logger, metrics))
   .use(requestGuards({ allowedMethod: 'POST' }))
   .use(httpJsonBodyParser(jsonParserOptions))

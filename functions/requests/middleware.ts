@@ -1,13 +1,20 @@
 /**
- * middy middlewares of the requests function: the envelope for every error, and the
- * checks API Gateway's order of operations implies (auth, 405, 415, 413) before parsing.
+ * middy middlewares of the requests function: the envelope for every error, the key's limit
+ * headers on every answer, and the checks SPEC §3's order implies before parsing (auth, the
+ * key's limits, 405, 415, 413).
  */
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import {
+  admissionFromContext,
+  type LimitRefusal,
+  limitHeadersOf,
+} from '../../shared/domain/keys/admission.js';
+import type { LimitStatus } from '../../shared/domain/keys/limits.js';
 import type { LogSink } from '../../shared/domain/ports.js';
 import { MAX_BODY_BYTES } from '../../shared/domain/requests/schema.js';
-import { type ErrorCode, HttpError } from '../../shared/errors.js';
+import { DEFAULT_MESSAGES, type ErrorCode, HttpError } from '../../shared/errors.js';
 import { errorResponse, getHeader } from './answers.js';
 
 type ProxyMiddleware = MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult>;
@@ -17,6 +24,17 @@ const JSON_MEDIA_TYPE = /^application\/json[ \t]*(;.*)?$/i;
 export function requestIdOf(event: Partial<APIGatewayProxyEvent> | null | undefined): string {
   const id = event?.requestContext?.requestId;
   return typeof id === 'string' && id.length > 0 ? id : 'unknown';
+}
+
+/** An HttpError whose answer carries headers of its own (`Retry-After` on a limit refusal). */
+export class HttpErrorWithHeaders extends HttpError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly headers: Record<string, string>,
+  ) {
+    super(code, message);
+  }
 }
 
 /**
@@ -57,7 +75,13 @@ export function errorAnswers(
                 : undefined,
           });
         }
-        request.response = errorResponse(error.code, requestId, error.publicMessage(), error.details);
+        request.response = errorResponse(
+          error.code,
+          requestId,
+          error.publicMessage(),
+          error.details,
+          error instanceof HttpErrorWithHeaders ? error.headers : {},
+        );
         return;
       }
       if (code === 'invalid_json') {
@@ -79,7 +103,38 @@ function fail(code: ErrorCode): never {
   throw new HttpError(code);
 }
 
-/** Authentication is API Gateway's first step; then 405, 415, 413 in SPEC §3's order. */
+const seconds = (count: number) => `${count} second${count === 1 ? '' : 's'}`;
+
+/** What a caller over a limit should do: when to retry, or that waiting does not help. */
+function limitMessage(reason: LimitRefusal['reason'], limits: LimitStatus, wait: number | undefined): string {
+  if (reason === 'rate_limited') {
+    if (wait === undefined) return DEFAULT_MESSAGES.rate_limited;
+    const allowed = limits.rate ? `${limits.rate.limit} requests` : 'requests';
+    return `This API key has made the ${allowed} its rate limit allows in this window; retry in ${seconds(wait)} (Retry-After).`;
+  }
+  const quota = limits.quota ? ` of ${limits.quota.limit} requests` : '';
+  if (wait === undefined) {
+    return `This API key has used up its lifetime quota${quota}; waiting will not help: ask for a higher quota or use another key.`;
+  }
+  return `This API key has used up its quota${quota} for this period; retry in ${seconds(wait)} (Retry-After), when the next period starts.`;
+}
+
+/** The 429 for a call the authorizer admitted over a key limit (docs/decisions/0007). */
+export function limitRefusalError(refusal: LimitRefusal, limits: LimitStatus): HttpErrorWithHeaders {
+  const wait =
+    refusal.retryAfterSeconds === undefined ? undefined : Math.max(1, Math.ceil(refusal.retryAfterSeconds));
+  return new HttpErrorWithHeaders(
+    refusal.reason,
+    limitMessage(refusal.reason, limits, wait),
+    wait === undefined ? {} : { 'Retry-After': String(wait) },
+  );
+}
+
+/**
+ * Authentication is API Gateway's first step; then the key's limits (429: a call over one is
+ * admitted by the authorizer with the refusal in its context, answered here without reading
+ * the body), then 405, 415, 413 in SPEC §3's order.
+ */
 export function requestGuards(options: { allowedMethod: string }): ProxyMiddleware {
   return {
     before: async (request) => {
@@ -87,6 +142,8 @@ export function requestGuards(options: { allowedMethod: string }): ProxyMiddlewa
       const context = event.requestContext?.authorizer;
       if (!context || typeof context.userId !== 'string' || typeof context.keyId !== 'string')
         fail('unauthorized');
+      const { refusal, limits } = admissionFromContext(context);
+      if (refusal) throw limitRefusalError(refusal, limits);
       if (event.httpMethod !== options.allowedMethod) fail('method_not_allowed');
       const contentType = getHeader(event.headers, 'content-type');
       if (!contentType || !JSON_MEDIA_TYPE.test(contentType)) fail('unsupported_media_type');
@@ -98,4 +155,21 @@ export function requestGuards(options: { allowedMethod: string }): ProxyMiddlewa
       if (bytes > MAX_BODY_BYTES) fail('payload_too_large');
     },
   };
+}
+
+/**
+ * SPEC §3: every answer to a key with a rate limit or quota carries its headers — 200s,
+ * replays and every error this function makes (the 429 included). One place, after the
+ * handler and after errorAnswers, so no path can miss them: `.use` it before errorAnswers.
+ */
+export function limitHeaders(): ProxyMiddleware {
+  const stamp: NonNullable<ProxyMiddleware['after']> = (request) => {
+    const response = request.response;
+    const context = request.event?.requestContext?.authorizer;
+    if (!response || !context) return;
+    const headers = limitHeadersOf(admissionFromContext(context).limits);
+    if (Object.keys(headers).length === 0) return;
+    request.response = { ...response, headers: { ...response.headers, ...headers } };
+  };
+  return { after: stamp, onError: stamp };
 }

@@ -144,11 +144,8 @@ export class KeygateApi extends Construct {
       'AwsSolutions-COG4',
       'Callers authenticate with keygate API keys (hashed in DynamoDB) through the REQUEST Lambda authorizer; there are no Cognito users (SPEC §3, §5).',
     );
-    acknowledge(
-      this.api,
-      'AwsSolutions-APIG3',
-      'No WAF: every method is behind the key authorizer and stage throttling; a web ACL can be associated with the stage later without changing the API.',
-    );
+    // AwsSolutions-APIG3 (WAF): the stack associates the stage's web ACL (infra/constructs/keygate-waf.ts),
+    // which acknowledges the finding only where the stage config has none.
 
     const authorizerFn = this.functionFor(props, AUTHORIZER.handler);
     const authorizer = new apigw.RequestAuthorizer(this, 'KeyAuthorizer', {
@@ -210,7 +207,8 @@ export class KeygateApi extends Construct {
     for (const definition of GATEWAY_RESPONSES) {
       this.api.addGatewayResponse(`Response${definition.type}`, {
         type: apigw.ResponseType.of(definition.type),
-        // DEFAULT_5XX keeps API Gateway's own status (502 for a malformed integration answer).
+        // DEFAULT_4XX and DEFAULT_5XX set no status: an uncustomised 4xx or 5xx keeps API
+        // Gateway's own (a status here would rewrite every one of them).
         ...(definition.keepGatewayStatus ? {} : { statusCode: String(definition.statusCode) }),
         responseHeaders: gatewayResponseHeaders(definition),
         templates: { 'application/json': gatewayResponseTemplate(definition) },

@@ -18,6 +18,9 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 const outdirs: string[] = [];
 
+/** A full synth with bundling takes ~20 s alone and longer beside the rest of the suite. */
+const SYNTH_TIMEOUT_MS = 150_000;
+
 /** Runs infra/app.ts the way the CDK CLI does: context in CDK_CONTEXT_JSON, output in CDK_OUTDIR. */
 function runApp(context: Record<string, string>) {
   const outdir = mkdtempSync(join(tmpdir(), 'keygate-cdk-'));
@@ -25,7 +28,7 @@ function runApp(context: Record<string, string>) {
   const result = spawnSync(TSX, ['infra/app.ts'], {
     cwd: ROOT,
     encoding: 'utf8',
-    timeout: 60_000,
+    timeout: SYNTH_TIMEOUT_MS,
     env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: outdir },
   });
   return { status: result.status, stderr: result.stderr, outdir };
@@ -56,14 +59,18 @@ describe('infra/app.ts', () => {
     expect(stderr).toContain('brainFunctionArn');
   });
 
-  it('synthesizes prod offline with the placeholder brain ARN, as CI does', () => {
-    const { status, stderr, outdir } = runApp({ stage: 'prod', brainFunctionArn: PLACEHOLDER_BRAIN_ARN });
-    expect(stderr).not.toMatch(/AwsSolutions-/);
-    expect(status).toBe(0);
-    const templatePath = join(outdir, `${stackNameFor('prod')}.template.json`);
-    expect(existsSync(templatePath)).toBe(true);
-    expect(readFileSync(templatePath, 'utf8')).toContain(PLACEHOLDER_BRAIN_ARN);
-  });
+  it(
+    'synthesizes prod offline with the placeholder brain ARN, as CI does',
+    () => {
+      const { status, stderr, outdir } = runApp({ stage: 'prod', brainFunctionArn: PLACEHOLDER_BRAIN_ARN });
+      expect(stderr).not.toMatch(/AwsSolutions-/);
+      expect(status).toBe(0);
+      const templatePath = join(outdir, `${stackNameFor('prod')}.template.json`);
+      expect(existsSync(templatePath)).toBe(true);
+      expect(readFileSync(templatePath, 'utf8')).toContain(PLACEHOLDER_BRAIN_ARN);
+    },
+    SYNTH_TIMEOUT_MS,
+  );
 });
 
 describe('cdk-nag in the app', () => {

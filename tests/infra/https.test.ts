@@ -44,6 +44,9 @@ const REVIEWED_RESOURCE_TYPES = new Set([
   'AWS::SNS::Subscription',
   'AWS::SNS::Topic',
   'AWS::SNS::TopicPolicy',
+  // The stage's web ACL (staging, prod): it filters the API's requests and serves nothing itself.
+  'AWS::WAFv2::WebACL',
+  'AWS::WAFv2::WebACLAssociation',
 ]);
 
 const resourceTypes = (template: Template): string[] => [

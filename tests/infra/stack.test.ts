@@ -435,7 +435,8 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       ['THROTTLED', '429', 'rate_limited'],
       ['REQUEST_TOO_LARGE', '413', 'payload_too_large'],
       ['INTEGRATION_TIMEOUT', '504', 'brain_timeout'],
-      ['DEFAULT_4XX', '400', 'invalid_request'],
+      ['WAF_FILTERED', '403', 'forbidden'],
+      ['DEFAULT_4XX', undefined, 'invalid_request'],
       ['DEFAULT_5XX', undefined, 'internal_error'],
     ])(
       'maps %s to status %s (undefined: API Gateway keeps its own) and %s with HSTS',

@@ -547,7 +547,9 @@ async function rotateAllUnderFaults(row: AllRow): Promise<void> {
   olds.forEach((held, index) => {
     const item = byHash(items, held.hash);
     expect(verdicts[index], `old key ${held.keyId}`).toEqual(
-      item.replaced_by ? REVOKED : { ...OK, ...pick(held), userId, projectId: 'proj' },
+      item.replaced_by
+        ? REVOKED
+        : { ...OK, ...pick(held), userId, projectId: 'proj', projectBound: false, limits: {} },
     );
   });
   const retiredFirst = olds.filter((held) => byHash(items, held.hash).replaced_by).map((held) => held.keyId);

@@ -93,13 +93,15 @@ export class FaultInjector {
 export function faultyKeyStore(real: KeyStore, faults: FaultInjector): KeyStore {
   const via = <T>(method: Method<KeyStore>, invoke: () => Promise<T>) => faults.run(`keys.${method}`, invoke);
   return {
-    verifyAndCount: (keyHash, now) => via('verifyAndCount', () => real.verifyAndCount(keyHash, now)),
+    verifyAndCount: (keyHash, now, plan) =>
+      via('verifyAndCount', () => real.verifyAndCount(keyHash, now, plan)),
     create: (item) => via('create', () => real.create(item)),
     findByHash: (keyHash) => via('findByHash', () => real.findByHash(keyHash)),
     findByHashes: (keyHashes) => via('findByHashes', () => real.findByHashes(keyHashes)),
     findRef: (userId, keyId) => via('findRef', () => real.findRef(userId, keyId)),
     listRefs: (userId, limit, afterKeyId) => via('listRefs', () => real.listRefs(userId, limit, afterKeyId)),
     listByUser: (userId, limit, after) => via('listByUser', () => real.listByUser(userId, limit, after)),
+    update: (keyHash, userId, change) => via('update', () => real.update(keyHash, userId, change)),
     revoke: (keyHash, now, reason) => via('revoke', () => real.revoke(keyHash, now, reason)),
     claimForRotation: (keyHash, claim, now) =>
       via('claimForRotation', () => real.claimForRotation(keyHash, claim, now)),

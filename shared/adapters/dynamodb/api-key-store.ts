@@ -7,14 +7,18 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { ApiKeyItem, KeyRefItem } from '../../domain/keys/model.js';
 import {
+  type KeyChange,
+  type KeyChangeWrite,
   KeyCollisionError,
   type KeyPage,
   type KeyRef,
   type KeyRefPage,
   KeyStateError,
   type KeyStore,
+  type LimitPlan,
   type RotationClaim,
   UserNotActiveError,
   type VerifyWrite,
@@ -156,8 +160,8 @@ export class DynamoKeyStore implements KeyStore {
     return { refs, ...(lastKeyId ? { lastKeyId } : {}) };
   }
 
-  verifyAndCount(keyHash: string, now: Date): Promise<VerifyWrite> {
-    return verifyAndCountWith(this.client, this.tableName, keyHash, now);
+  verifyAndCount(keyHash: string, now: Date, plan: LimitPlan): Promise<VerifyWrite> {
+    return verifyAndCountWith(this.client, this.tableName, keyHash, now, plan);
   }
 
   /** The user's keys via the GSI (newest first), then full items (with counters) from the base table. */
@@ -179,6 +183,81 @@ export class DynamoKeyStore implements KeyStore {
     const items = await this.batchGet(entries.map((entry) => String(entry.key_hash)));
     const lastEntry = page.LastEvaluatedKey ? entries.at(-1) : undefined;
     return { items, ...(lastEntry ? { last: toRef(lastEntry as KeyRefItem) } : {}) };
+  }
+
+  /**
+   * keys-admin's `update` in one conditional write: SET or REMOVE per field. A limit that
+   * keeps its counter asserts the window length (period) it was counted in; a new window
+   * length (period) or a cleared limit removes the counter. Refused: the item as it was.
+   */
+  async update(keyHash: string, userId: string, change: KeyChange): Promise<KeyChangeWrite> {
+    const set: string[] = [];
+    const remove: string[] = [];
+    const conditions = ['attribute_exists(key_hash)', 'user_id = :user', '#status = :active'];
+    const names: Record<string, string> = { '#status': 'status' };
+    const values: Record<string, unknown> = { ':user': userId, ':active': 'active' };
+    const assign = (attribute: string, value: unknown) => {
+      set.push(`${attribute} = :${attribute}`);
+      values[`:${attribute}`] = value;
+    };
+
+    // NAME is a DynamoDB reserved word.
+    if (change.name === null) {
+      names['#name'] = 'name';
+      remove.push('#name');
+    } else if (change.name !== undefined) {
+      names['#name'] = 'name';
+      set.push('#name = :name');
+      values[':name'] = change.name;
+    }
+    if (change.expiresAt === null) remove.push('expires_at');
+    else if (change.expiresAt !== undefined) assign('expires_at', change.expiresAt);
+    if (change.rateLimit === null) {
+      remove.push('rate_limit', 'rate_window', 'rate_window_start', 'rate_count');
+    } else if (change.rateLimit !== undefined) {
+      assign('rate_limit', change.rateLimit.limit);
+      assign('rate_window', change.rateLimit.windowSeconds);
+      if (change.rateLimit.keepCount) conditions.push('rate_window = :rate_window');
+      else remove.push('rate_window_start', 'rate_count');
+    }
+    if (change.quota === null) {
+      remove.push('quota_limit', 'quota_period', 'quota_period_start', 'quota_used');
+    } else if (change.quota !== undefined) {
+      assign('quota_limit', change.quota.limit);
+      assign('quota_period', change.quota.period);
+      if (change.quota.keepUsage) conditions.push('quota_period = :quota_period');
+      else remove.push('quota_period_start', 'quota_used');
+    }
+    if (change.scopes === null) remove.push('scopes');
+    else if (change.scopes !== undefined) assign('scopes', change.scopes);
+
+    const update = [
+      set.length > 0 ? `SET ${set.join(', ')}` : '',
+      remove.length > 0 ? `REMOVE ${remove.join(', ')}` : '',
+    ]
+      .filter(Boolean)
+      .join(' ');
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { key_hash: keyHash },
+          ConditionExpression: conditions.join(' AND '),
+          UpdateExpression: update,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { ok: true, item: Attributes as ApiKeyItem };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        // The document client does not unmarshall the item a failed condition returns.
+        return { ok: false, current: error.Item ? (unmarshall(error.Item) as ApiKeyItem) : undefined };
+      }
+      throw error;
+    }
   }
 
   async revoke(keyHash: string, now: Date, reason: string): Promise<ApiKeyItem> {

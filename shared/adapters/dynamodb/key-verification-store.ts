@@ -7,23 +7,70 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { ApiKeyItem } from '../../domain/keys/model.js';
-import type { KeyVerificationStore, VerifyWrite } from '../../domain/keys/ports.js';
+import type { KeyVerificationStore, LimitPlan, VerifyWrite } from '../../domain/keys/ports.js';
+
+/** Exists, active, not expired, user not suspended: the part of the condition every write has. */
+const KEY_USABLE =
+  'attribute_exists(key_hash) AND #status = :active AND (attribute_not_exists(expires_at) OR expires_at > :now) AND attribute_not_exists(user_suspended)';
 
 /**
- * The one UpdateItem a request costs: exists, active, not expired, user not suspended →
- * `SET last_used_at ADD usage_count 1`. Exported so the bench measures exactly this call as
- * the authorizer's floor.
+ * The one UpdateItem a request costs (docs/decisions/0007-key-limits.md): the key is usable
+ * and its limits are as `plan` expects and not spent → `SET last_used_at ADD usage_count 1`
+ * plus, per limit, either a fresh window (`SET start, count = 1`, only if the stored window
+ * is older) or the current one (`ADD count 1`, only while below the limit, compared
+ * attribute to attribute). Exported so the bench measures exactly this call as the floor.
  */
-export function verifyAndCountInput(tableName: string, keyHash: string, now: Date): UpdateCommandInput {
-  const nowIso = now.toISOString();
+export function verifyAndCountInput(
+  tableName: string,
+  keyHash: string,
+  now: Date,
+  plan: LimitPlan = {},
+): UpdateCommandInput {
+  const conditions = [KEY_USABLE];
+  const sets = ['last_used_at = :now'];
+  const adds = ['usage_count :one'];
+  const values: Record<string, unknown> = { ':active': 'active', ':now': now.toISOString(), ':one': 1 };
+  if (plan.rate) {
+    values[':rateWindow'] = plan.rate.windowSeconds;
+    values[':rateStart'] = plan.rate.windowStart;
+    if (plan.rate.fresh) {
+      conditions.push(
+        'rate_window = :rateWindow AND (attribute_not_exists(rate_window_start) OR rate_window_start < :rateStart)',
+      );
+      sets.push('rate_window_start = :rateStart', 'rate_count = :one');
+    } else {
+      conditions.push(
+        'rate_window = :rateWindow AND rate_window_start = :rateStart AND rate_count < rate_limit',
+      );
+      adds.push('rate_count :one');
+    }
+  } else {
+    conditions.push('attribute_not_exists(rate_limit)');
+  }
+  if (plan.quota) {
+    values[':quotaPeriod'] = plan.quota.period;
+    values[':quotaStart'] = plan.quota.periodStart;
+    if (plan.quota.fresh) {
+      conditions.push(
+        'quota_period = :quotaPeriod AND (attribute_not_exists(quota_period_start) OR quota_period_start < :quotaStart)',
+      );
+      sets.push('quota_period_start = :quotaStart', 'quota_used = :one');
+    } else {
+      conditions.push(
+        'quota_period = :quotaPeriod AND quota_period_start = :quotaStart AND quota_used < quota_limit',
+      );
+      adds.push('quota_used :one');
+    }
+  } else {
+    conditions.push('attribute_not_exists(quota_limit)');
+  }
   return {
     TableName: tableName,
     Key: { key_hash: keyHash },
-    ConditionExpression:
-      'attribute_exists(key_hash) AND #status = :active AND (attribute_not_exists(expires_at) OR expires_at > :now) AND attribute_not_exists(user_suspended)',
-    UpdateExpression: 'SET last_used_at = :now ADD usage_count :one',
+    ConditionExpression: conditions.join(' AND '),
+    UpdateExpression: `SET ${sets.join(', ')} ADD ${adds.join(', ')}`,
     ExpressionAttributeNames: { '#status': 'status' },
-    ExpressionAttributeValues: { ':active': 'active', ':now': nowIso, ':one': 1 },
+    ExpressionAttributeValues: values,
     ReturnValues: 'ALL_NEW',
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
   };
@@ -38,9 +85,12 @@ export async function verifyAndCountWith(
   tableName: string,
   keyHash: string,
   now: Date,
+  plan: LimitPlan,
 ): Promise<VerifyWrite> {
   try {
-    const { Attributes } = await client.send(new UpdateCommand(verifyAndCountInput(tableName, keyHash, now)));
+    const { Attributes } = await client.send(
+      new UpdateCommand(verifyAndCountInput(tableName, keyHash, now, plan)),
+    );
     return { ok: true, item: Attributes as ApiKeyItem };
   } catch (error) {
     if (error instanceof ConditionalCheckFailedException) {
@@ -58,7 +108,7 @@ export class DynamoKeyVerificationStore implements KeyVerificationStore {
     readonly tableName: string,
   ) {}
 
-  verifyAndCount(keyHash: string, now: Date): Promise<VerifyWrite> {
-    return verifyAndCountWith(this.client, this.tableName, keyHash, now);
+  verifyAndCount(keyHash: string, now: Date, plan: LimitPlan): Promise<VerifyWrite> {
+    return verifyAndCountWith(this.client, this.tableName, keyHash, now, plan);
   }
 }

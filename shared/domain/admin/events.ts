@@ -1,4 +1,7 @@
 /** keys-admin events (SPEC §6), validated at the function's edge. */
+import { MAX_LIMIT, MAX_WINDOW_SECONDS } from '../keys/limits.js';
+import { QUOTA_PERIODS } from '../keys/model.js';
+import { OPERATION_TYPES, PROVIDER_PATTERN } from '../requests/schema.js';
 import * as z from '../zod.js';
 
 export const MAX_GRACE_SECONDS = 604_800;
@@ -18,6 +21,82 @@ const projectId = z.string().check(z.minLength(1), z.maxLength(128));
 const name = z.string().check(z.minLength(1), z.maxLength(64));
 const isoInstant = z.iso.datetime({ offset: true });
 
+/** Entries per scope list. */
+export const MAX_SCOPE_ENTRIES = 32;
+/**
+ * A key's scopes as JSON (UTF-8) at most this size: the key item, which every request
+ * rewrites, stays under 1 KB (SPEC §5) with room for its identity, limits and counters.
+ */
+export const MAX_SCOPES_BYTES = 256;
+export const MAX_MODEL_LENGTH = 128;
+
+const limitCount = z
+  .number()
+  .check(z.int(), z.gte(1), z.lte(MAX_LIMIT, `a limit must be at most ${MAX_LIMIT}`));
+
+/** At most `limit` admitted calls per fixed window of `windowSeconds` (aligned to the Unix epoch). */
+export const rateLimitSchema = z.strictObject({
+  limit: limitCount,
+  windowSeconds: z
+    .number()
+    .check(
+      z.int(),
+      z.gte(1),
+      z.lte(MAX_WINDOW_SECONDS, `windowSeconds must be at most ${MAX_WINDOW_SECONDS} (1 day)`),
+    ),
+});
+
+/** At most `limit` admitted calls per UTC day, calendar month, or in the key's whole life. */
+export const quotaSchema = z.strictObject({ limit: limitCount, period: z.enum(QUOTA_PERIODS) });
+
+/** A non-empty allow-list of distinct entries. */
+const allowList = <T extends z.ZodMiniType<string>>(entry: T) =>
+  z.array(entry).check(
+    z.minLength(1, 'an allow-list names at least one entry (omit it to allow everything)'),
+    z.maxLength(MAX_SCOPE_ENTRIES, `an allow-list has at most ${MAX_SCOPE_ENTRIES} entries`),
+    z.refine((entries) => new Set(entries).size === entries.length, 'entries must be distinct'),
+  );
+
+const CONTROL_OR_FORMAT = /[\p{Cc}\p{Cf}]/u;
+
+/** As the request's `provider`, `model` and `operation_type` (SPEC §3); a model may end in `*` (a prefix). */
+export const scopesSchema = z
+  .strictObject({
+    providers: z.optional(
+      allowList(
+        z.string().check(z.regex(PROVIDER_PATTERN, 'a provider is a lowercase slug such as "openai"')),
+      ),
+    ),
+    models: z.optional(
+      allowList(
+        z.string().check(
+          z.minLength(1),
+          z.maxLength(MAX_MODEL_LENGTH),
+          z.refine(
+            (model) => !CONTROL_OR_FORMAT.test(model),
+            'control and format characters are not allowed',
+          ),
+          z.refine(
+            (model) => !model.slice(0, -1).includes('*'),
+            'a "*" may only end a model entry (it matches a prefix)',
+          ),
+        ),
+      ),
+    ),
+    operations: z.optional(allowList(z.enum(OPERATION_TYPES))),
+  })
+  .check(
+    z.refine(
+      (scopes) =>
+        scopes.providers !== undefined || scopes.models !== undefined || scopes.operations !== undefined,
+      'scopes name at least one of providers, models, operations',
+    ),
+    z.refine(
+      (scopes) => Buffer.byteLength(JSON.stringify(scopes), 'utf8') <= MAX_SCOPES_BYTES,
+      `scopes must be at most ${MAX_SCOPES_BYTES} bytes as JSON (the key item stays under 1 KB); use model prefixes ("gpt-4o*")`,
+    ),
+  );
+
 export const createUserEvent = z.strictObject({
   action: z.literal('create-user'),
   userId,
@@ -29,7 +108,30 @@ export const createKeyEvent = z.strictObject({
   name: z.optional(name),
   projectId: z.optional(projectId),
   expiresAt: z.optional(isoInstant),
+  rateLimit: z.optional(rateLimitSchema),
+  quota: z.optional(quotaSchema),
+  scopes: z.optional(scopesSchema),
 });
+
+/** The settings `update` may change: a value sets it, `null` clears it, an absent field stays as it is. */
+export const UPDATE_FIELDS = ['name', 'expiresAt', 'rateLimit', 'quota', 'scopes'] as const;
+
+export const updateKeyEvent = z
+  .strictObject({
+    action: z.literal('update'),
+    userId,
+    keyId,
+    name: z.optional(z.nullable(name)),
+    expiresAt: z.optional(z.nullable(isoInstant)),
+    rateLimit: z.optional(z.nullable(rateLimitSchema)),
+    quota: z.optional(z.nullable(quotaSchema)),
+    scopes: z.optional(z.nullable(scopesSchema)),
+  })
+  .check(
+    z.refine((event) => UPDATE_FIELDS.some((field) => event[field] !== undefined), {
+      message: `update changes at least one of ${UPDATE_FIELDS.join(', ')} (null clears it)`,
+    }),
+  );
 export const listKeysEvent = z.strictObject({
   action: z.literal('list'),
   userId,
@@ -66,6 +168,7 @@ export const reactivateUserEvent = z.strictObject({ action: z.literal('reactivat
 export const adminEventSchema = z.discriminatedUnion('action', [
   createUserEvent,
   createKeyEvent,
+  updateKeyEvent,
   listKeysEvent,
   getKeyEvent,
   revokeKeyEvent,
@@ -79,6 +182,7 @@ export type AdminAction = AdminEvent['action'];
 export const ADMIN_ACTIONS: readonly AdminAction[] = [
   'create-user',
   'create',
+  'update',
   'list',
   'get',
   'revoke',

@@ -20,6 +20,8 @@ async function run(keys: KeyService, event: AdminEvent, timeLeftMs?: () => numbe
       return keys.createUser(event);
     case 'create':
       return keys.createKey(event);
+    case 'update':
+      return keys.updateKey(event);
     case 'list':
       return keys.listKeys({ ...event, limit: event.limit ?? DEFAULT_LIST_LIMIT });
     case 'get':

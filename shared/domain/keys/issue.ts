@@ -13,8 +13,9 @@ import {
   type RandomSource,
   toBase62,
 } from './format.js';
+import type { Quota, RateLimit } from './limits.js';
 import { type KeyMetadata, toKeyMetadata } from './metadata.js';
-import type { ApiKeyItem } from './model.js';
+import type { ApiKeyItem, KeyScopes } from './model.js';
 import { KeyCollisionError, type KeyStore, StoreConflictError, UserNotActiveError } from './ports.js';
 import { CONFLICT_REFUSAL, type Result, refuse, USER_REFUSALS } from './results.js';
 
@@ -25,6 +26,10 @@ export interface IssueInput {
   projectBound: boolean;
   name?: string;
   expiresAt?: string;
+  /** The key's own limits and scopes (SPEC §5); its counters always start fresh. */
+  rateLimit?: RateLimit;
+  quota?: Quota;
+  scopes?: KeyScopes;
   /** Chosen beforehand by a rotation, which records it in its claim; fresh otherwise. */
   keyId?: string;
 }
@@ -38,6 +43,36 @@ export interface KeyIssuerOptions {
   random: RandomSource;
   /** Attempts at a fresh key when the hash already exists. */
   maxAttempts: number;
+}
+
+/** `expiresAt` as a canonical ISO instant when it lies after `now`; undefined when it is not a future instant. */
+export function futureExpiry(expiresAt: string, now: Date): string | undefined {
+  const at = new Date(expiresAt);
+  return Number.isNaN(at.getTime()) || at <= now ? undefined : at.toISOString();
+}
+
+/** A key's limits and scopes as the issuer takes them (a rotation passes them on; never the counters). */
+export function limitsAndScopesOf(item: ApiKeyItem): Pick<IssueInput, 'rateLimit' | 'quota' | 'scopes'> {
+  return {
+    ...(item.rate_limit !== undefined && item.rate_window !== undefined
+      ? { rateLimit: { limit: item.rate_limit, windowSeconds: item.rate_window } }
+      : {}),
+    ...(item.quota_limit !== undefined && item.quota_period !== undefined
+      ? { quota: { limit: item.quota_limit, period: item.quota_period } }
+      : {}),
+    ...(item.scopes ? { scopes: item.scopes } : {}),
+  };
+}
+
+/** The stored attributes of a key's limits and scopes (SPEC §5; no counter until the first call). */
+function limitAttributes(input: IssueInput): Partial<ApiKeyItem> {
+  return {
+    ...(input.rateLimit
+      ? { rate_limit: input.rateLimit.limit, rate_window: input.rateLimit.windowSeconds }
+      : {}),
+    ...(input.quota ? { quota_limit: input.quota.limit, quota_period: input.quota.period } : {}),
+    ...(input.scopes ? { scopes: input.scopes } : {}),
+  };
 }
 
 /** `key_` + 22 base62 chars of fresh randomness: never derived from the secret. */
@@ -67,6 +102,7 @@ export function createKeyIssuer(options: KeyIssuerOptions) {
         created_at: now.toISOString(),
         usage_count: 0,
         ...(input.expiresAt ? { expires_at: input.expiresAt } : {}),
+        ...limitAttributes(input),
       };
       try {
         await keys.create(item);

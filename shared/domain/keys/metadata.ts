@@ -1,5 +1,16 @@
 /** The public key and user views of SPEC §6: every field present, `null` when absent; never the hash or secret. */
-import type { ApiKeyItem, KeyStatus, UserItem, UserStatus } from './model.js';
+import { periodEndOf, periodStartOf, type RateLimit } from './limits.js';
+import type { ApiKeyItem, KeyScopes, KeyStatus, QuotaPeriod, UserItem, UserStatus } from './model.js';
+
+/** A key's quota as ops see it: what the current period has used, and when it resets. */
+export interface QuotaView {
+  limit: number;
+  period: QuotaPeriod;
+  /** Admitted calls counted in the current period (0 when none was counted yet). */
+  used: number;
+  /** When the current period ends (ISO); null for `total`, which never resets. */
+  resetsAt: string | null;
+}
 
 /** Metadata shown to ops: every field present, `null` when absent; never the hash or secret. */
 export interface KeyMetadata {
@@ -17,6 +28,10 @@ export interface KeyMetadata {
   expiresAt: string | null;
   revokedAt: string | null;
   revokedReason: string | null;
+  rateLimit: RateLimit | null;
+  quota: QuotaView | null;
+  /** The allow-lists the key has (an absent list allows everything); null when it has none. */
+  scopes: KeyScopes | null;
 }
 
 export interface UserView {
@@ -24,6 +39,38 @@ export interface UserView {
   status: UserStatus;
   defaultProjectId: string | null;
   createdAt: string;
+}
+
+/**
+ * The quota at `now`. The stored usage counts the period in `quota_period_start`: if that is
+ * not the current one the key has used nothing yet this period. A stored period later than the
+ * clock's (a verifier whose clock runs ahead started it) counts as current, as verification
+ * takes it.
+ */
+function quotaViewOf(item: ApiKeyItem, now: Date): QuotaView | null {
+  if (item.quota_limit === undefined || item.quota_period === undefined) return null;
+  const period = item.quota_period;
+  const clockStart = periodStartOf(now, period);
+  const stored = item.quota_period_start;
+  const current = stored !== undefined && stored >= clockStart;
+  const end = periodEndOf(current ? stored : clockStart, period);
+  return {
+    limit: item.quota_limit,
+    period,
+    used: current ? (item.quota_used ?? 0) : 0,
+    resetsAt: end ? end.toISOString() : null,
+  };
+}
+
+/** The stored allow-lists in a fixed order; null when the key has none. */
+function scopesViewOf(scopes: KeyScopes | undefined): KeyScopes | null {
+  if (!scopes) return null;
+  const view: KeyScopes = {
+    ...(scopes.providers ? { providers: scopes.providers } : {}),
+    ...(scopes.models ? { models: scopes.models } : {}),
+    ...(scopes.operations ? { operations: scopes.operations } : {}),
+  };
+  return Object.keys(view).length > 0 ? view : null;
 }
 
 export function toKeyMetadata(item: ApiKeyItem, now: Date): KeyMetadata {
@@ -43,6 +90,12 @@ export function toKeyMetadata(item: ApiKeyItem, now: Date): KeyMetadata {
     expiresAt: item.expires_at ?? null,
     revokedAt: item.revoked_at ?? null,
     revokedReason: item.revoked_reason ?? null,
+    rateLimit:
+      item.rate_limit !== undefined && item.rate_window !== undefined
+        ? { limit: item.rate_limit, windowSeconds: item.rate_window }
+        : null,
+    quota: quotaViewOf(item, now),
+    scopes: scopesViewOf(item.scopes),
   };
 }
 

@@ -5,6 +5,16 @@ export const KEY_ENVIRONMENTS = ['live', 'test'] as const;
 export type KeyEnvironment = (typeof KEY_ENVIRONMENTS)[number];
 
 export type KeyStatus = 'active' | 'revoked';
+
+export const QUOTA_PERIODS = ['day', 'month', 'total'] as const;
+export type QuotaPeriod = (typeof QUOTA_PERIODS)[number];
+
+/** Allow-lists (SPEC §5); an absent list allows everything. A model entry may end in `*` (prefix). */
+export interface KeyScopes {
+  providers?: string[];
+  models?: string[];
+  operations?: string[];
+}
 export type UserStatus = 'active' | 'suspended';
 
 /** An item of the ApiKeys table (attribute names as stored). Kept well under 1 KB. */
@@ -40,6 +50,19 @@ export interface ApiKeyItem {
   user_suspended?: boolean;
   /** The user's `status_version` that last stamped this key: older stamps never overwrite newer. */
   user_status_version?: number;
+  /** Rate limit: at most `rate_limit` admitted calls per fixed window of `rate_window` seconds. */
+  rate_limit?: number;
+  rate_window?: number;
+  /** The window counted in `rate_count` (epoch seconds of its start). */
+  rate_window_start?: number;
+  rate_count?: number;
+  /** Quota: at most `quota_limit` admitted calls per `quota_period`. */
+  quota_limit?: number;
+  quota_period?: QuotaPeriod;
+  /** The period counted in `quota_used`: `YYYY-MM-DD`, `YYYY-MM` or `total`. */
+  quota_period_start?: string;
+  quota_used?: number;
+  scopes?: KeyScopes;
 }
 
 /** An item of the UserKeys table: one key of a user, by id (fixed size, never grows). */

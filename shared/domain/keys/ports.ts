@@ -3,7 +3,19 @@
  * conditions. The DynamoDB adapters (shared/adapters/dynamodb) implement these; the domain
  * never sees an SDK type, and it alone decides what a stored state means.
  */
-import type { ApiKeyItem, UserItem, UserStatus } from './model.js';
+import type { ApiKeyItem, KeyScopes, QuotaPeriod, UserItem, UserStatus } from './model.js';
+
+/**
+ * What one verify write expects to find, so it can be one UpdateItem: for each limit, the
+ * window (period) it counts in and whether that window is `fresh` — not yet counted on the
+ * item (the write starts it at 1) — or current (the write adds 1 while below the limit).
+ * A key without a limit is asserted to have none. A wrong expectation fails the write's
+ * condition and the item that comes back gives the right one (at most one extra call).
+ */
+export interface LimitPlan {
+  rate?: { windowSeconds: number; windowStart: number; fresh: boolean };
+  quota?: { period: QuotaPeriod; periodStart: string; fresh: boolean };
+}
 
 /** The one conditional write of a request: the counted item, or the item as it was when refused. */
 export type VerifyWrite = { ok: true; item: ApiKeyItem } | { ok: false; current: ApiKeyItem | undefined };
@@ -36,12 +48,30 @@ export interface RotationClaim {
   newKeyId: string;
 }
 
+/**
+ * What keys-admin's `update` writes on a key: a value sets it, `null` removes it, an absent
+ * field stays as it is. A limit that keeps its window length (period) keeps its counter, and
+ * the write then asserts the key still counts in that window; otherwise the counter is
+ * removed and counting restarts (docs/decisions/0007).
+ */
+export interface KeyChange {
+  name?: string | null;
+  expiresAt?: string | null;
+  rateLimit?: { limit: number; windowSeconds: number; keepCount: boolean } | null;
+  quota?: { limit: number; period: QuotaPeriod; keepUsage: boolean } | null;
+  scopes?: KeyScopes | null;
+}
+
+/** An update's one conditional write: the changed item, or the item as it was when refused. */
+export type KeyChangeWrite = { ok: true; item: ApiKeyItem } | { ok: false; current: ApiKeyItem | undefined };
+
 export interface KeyVerificationStore {
   /**
    * In ONE conditional write: the key exists, is active, not expired at `now`, its user is
-   * not suspended → count it (`last_used_at`, `usage_count`). Refused: the current item.
+   * not suspended, and its limits are as `plan` expects and not spent → count it
+   * (`last_used_at`, `usage_count`, the windows of `plan`). Refused: the current item.
    */
-  verifyAndCount(keyHash: string, now: Date): Promise<VerifyWrite>;
+  verifyAndCount(keyHash: string, now: Date, plan: LimitPlan): Promise<VerifyWrite>;
 }
 
 export interface KeyStore extends KeyVerificationStore {
@@ -59,6 +89,11 @@ export interface KeyStore extends KeyVerificationStore {
   listRefs(userId: string, limit: number, afterKeyId?: string): Promise<KeyRefPage>;
   /** The user's keys, newest first (the user index), starting after `after`. */
   listByUser(userId: string, limit: number, after?: KeyRef): Promise<KeyPage>;
+  /**
+   * One conditional write: the key exists, belongs to `userId` and is active (and, for a limit
+   * whose counter `change` keeps, still counts in that window or period) → apply `change`.
+   */
+  update(keyHash: string, userId: string, change: KeyChange): Promise<KeyChangeWrite>;
   /** Active → revoked; KeyStateError otherwise. */
   revoke(keyHash: string, now: Date, reason: string): Promise<ApiKeyItem>;
   /**

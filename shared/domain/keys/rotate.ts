@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { mapConcurrently } from '../concurrency.js';
 import type { Clock, LogSink } from '../ports.js';
-import { type IssueInput, type IssueKey, newKeyId } from './issue.js';
+import { type IssueInput, type IssueKey, limitsAndScopesOf, newKeyId } from './issue.js';
 import type { KeyLookup } from './lookup.js';
 import { type KeyMetadata, toKeyMetadata } from './metadata.js';
 import { type ApiKeyItem, DEFAULT_PROJECT_ID, type UserItem } from './model.js';
@@ -70,12 +70,16 @@ export function isRetirable(item: ApiKeyItem, now: Date): boolean {
 const claimHeld = (item: ApiKeyItem, now: Date): boolean =>
   item.rotation_id !== undefined && (item.rotation_until ?? '') > now.toISOString();
 
-/** What a new key takes from the key it replaces (SPEC §6). */
+/**
+ * What a new key takes from the key it replaces (SPEC §6): name, project binding, limits and
+ * scopes — not the counters: the new key's windows and quota start fresh (docs/decisions/0007).
+ */
 export function inheritedFrom(item: ApiKeyItem): Omit<IssueInput, 'userId' | 'keyId'> {
   return {
     projectId: item.project_id,
     projectBound: item.project_bound === true,
     ...(item.name ? { name: item.name } : {}),
+    ...limitsAndScopesOf(item),
   };
 }
 

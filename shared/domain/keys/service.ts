@@ -1,21 +1,23 @@
 /**
- * The key administration domain that keys-admin runs: users, create, list, get, revoke,
- * rotate, suspend — composed from the single-job modules beside it. Expected outcomes are
- * values (`{ok:false, …}`); only infrastructure failures throw. The plaintext key leaves
+ * The key administration domain that keys-admin runs: users, create, update, list, get,
+ * revoke, rotate, suspend — composed from the single-job modules beside it. Expected outcomes
+ * are values (`{ok:false, …}`); only infrastructure failures throw. The plaintext key leaves
  * this domain once, in the answer to create/rotate; logs carry key_id or a hash prefix only.
  * (The request path's verification is ./verify.ts alone, so the authorizer bundles none of this.)
  */
 import { type Clock, type LogSink, systemClock } from '../ports.js';
 import { cryptoRandom, type KeyEnvironment, type RandomSource } from './format.js';
-import { createKeyIssuer } from './issue.js';
+import { createKeyIssuer, futureExpiry } from './issue.js';
+import type { Quota, RateLimit } from './limits.js';
 import { createKeyLookup } from './lookup.js';
 import { type KeyMetadata, toKeyMetadata, toUserView, type UserView } from './metadata.js';
-import { DEFAULT_PROJECT_ID, type UserItem } from './model.js';
+import { DEFAULT_PROJECT_ID, type KeyScopes, type UserItem } from './model.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 import { KeyStateError, type KeyStore, UserExistsError, type UserStore } from './ports.js';
 import { keyNotFound, type Result, refuse, USER_REFUSALS } from './results.js';
 import { createRotation } from './rotate.js';
 import { createUserStatusChange } from './suspension.js';
+import { createKeyUpdate } from './update.js';
 import { createKeyVerifier } from './verify.js';
 
 export type { Refusal, RefusalCode, Result } from './results.js';
@@ -85,19 +87,24 @@ export function createKeyService(options: KeyServiceOptions) {
       return { ok: true, user: toUserView(item) };
     },
 
+    /** Change a key's name, expiry, limits or scopes (`null` clears); see ./update.ts. */
+    updateKey: createKeyUpdate({ keys, lookup, logger, clock }),
+
     async createKey(input: {
       userId: string;
       name?: string;
       projectId?: string;
       expiresAt?: string;
+      rateLimit?: RateLimit;
+      quota?: Quota;
+      scopes?: KeyScopes;
     }): Promise<Result<{ apiKey: string; key: KeyMetadata }>> {
       let expiresAt: string | undefined;
       if (input.expiresAt !== undefined) {
-        const at = new Date(input.expiresAt);
-        if (Number.isNaN(at.getTime()) || at <= clock()) {
+        expiresAt = futureExpiry(input.expiresAt, clock());
+        if (expiresAt === undefined) {
           return refuse('invalid_expiry', 'expiresAt must be an ISO 8601 instant in the future.');
         }
-        expiresAt = at.toISOString();
       }
       const user = await users.find(input.userId);
       if (!user) return USER_REFUSALS.missing();
@@ -108,6 +115,9 @@ export function createKeyService(options: KeyServiceOptions) {
         projectId: input.projectId ?? user.default_project_id ?? DEFAULT_PROJECT_ID,
         projectBound: input.projectId !== undefined,
         ...(expiresAt ? { expiresAt } : {}),
+        ...(input.rateLimit ? { rateLimit: input.rateLimit } : {}),
+        ...(input.quota ? { quota: input.quota } : {}),
+        ...(input.scopes ? { scopes: input.scopes } : {}),
       });
       if (!issued.ok) return issued;
       return { ok: true, apiKey: issued.apiKey, key: issued.key };

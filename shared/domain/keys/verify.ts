@@ -1,14 +1,33 @@
 /**
- * The hot path of every request: a key is verified and counted in one conditional write.
- * Format and checksum come first, so garbage costs no database call; a refusal's reason is
- * read from the item the refused write returned, never from a second read. Expected
- * outcomes are values; only infrastructure failures throw.
+ * The hot path of every request: a key is verified, limited and counted in one conditional
+ * write (docs/decisions/0002, 0007). Format and checksum come first, so garbage costs no
+ * database call; refusals that cannot change are remembered per container, so a flood of
+ * one bad key costs none either. A refusal's reason is read from the item the refused write
+ * returned, never from a second read. Expected outcomes are values; only infrastructure
+ * failures throw.
  */
 
 import { type Clock, systemClock } from '../ports.js';
 import { environmentOfKey, hashKey, type KeyEnvironment } from './format.js';
-import type { ApiKeyItem } from './model.js';
+import {
+  type KnownLimits,
+  knownLimitsOf,
+  type LimitPlan,
+  type LimitStatus,
+  limitStatusOf,
+  planFor,
+  samePlan,
+  spentLimitOf,
+  spentUntil,
+} from './limits.js';
+import type { ApiKeyItem, KeyScopes } from './model.js';
 import type { KeyVerificationStore } from './ports.js';
+import {
+  ExpiringMemory,
+  MEMORY_MAX_ENTRIES,
+  REFUSAL_MEMORY_MS,
+  SPENT_LIMIT_MAX_MS,
+} from './refusal-cache.js';
 
 export type VerifyRefusalReason =
   | 'malformed'
@@ -18,18 +37,41 @@ export type VerifyRefusalReason =
   | 'expired'
   | 'suspended';
 
+/** The key is fine but one of its limits is spent: answered 429 by the requests function. */
+export type LimitRefusalReason = 'rate_limited' | 'quota_exceeded';
+
+/** What a usable key grants: identity, project binding, scopes and its limits' state. */
+export interface Admission {
+  userId: string;
+  keyId: string;
+  projectId: string;
+  projectBound: boolean;
+  scopes?: KeyScopes;
+  limits: LimitStatus;
+}
+
 export type VerifyResult =
-  | { ok: true; userId: string; keyId: string; projectId: string }
+  | ({ ok: true } & Admission)
+  | ({ ok: false; reason: LimitRefusalReason; retryAfterSeconds?: number } & Admission)
   | { ok: false; reason: VerifyRefusalReason };
 
-/** Why the verify write refused a key, from the item as it was (absent: no such key). */
+/** A usable key over one of its limits (answered 429, with the key's identity and limits). */
+export function isLimitRefusal(
+  result: VerifyResult,
+): result is Extract<VerifyResult, { reason: LimitRefusalReason }> {
+  return !result.ok && (result.reason === 'rate_limited' || result.reason === 'quota_exceeded');
+}
+
+/** Why the key itself is refused, from the item as it was; undefined when it is usable. */
 export function refusalReasonOf(
   current: ApiKeyItem | undefined,
-): Exclude<VerifyRefusalReason, 'malformed' | 'other_environment'> {
+  now: Date = new Date(),
+): Exclude<VerifyRefusalReason, 'malformed' | 'other_environment'> | undefined {
   if (!current) return 'unknown';
   if (current.status !== 'active') return 'revoked';
   if (current.user_suspended) return 'suspended';
-  return 'expired';
+  if (current.expires_at !== undefined && current.expires_at <= now.toISOString()) return 'expired';
+  return undefined;
 }
 
 export interface KeyVerifierOptions {
@@ -37,23 +79,114 @@ export interface KeyVerifierOptions {
   /** The stage's environment: a key of the other one is refused before any database call. */
   environment: KeyEnvironment;
   clock?: Clock;
+  /** Keys this container remembers (limits seen, refusals); bounded memory. */
+  maxRemembered?: number;
+}
+
+/**
+ * Writes per call: one when this container's memory of the key's limits is right; a wrong
+ * one (first sight of a limited key, a rollover another container made first, an operator's
+ * change) fails the condition and the returned item corrects it. A third attempt only
+ * happens when the item changed again in between.
+ */
+const MAX_WRITES = 3;
+
+type RememberedRefusal =
+  | { reason: 'unknown' | 'revoked' | 'expired' }
+  | { reason: LimitRefusalReason; admission: Admission; plan: LimitPlan; item: ApiKeyItem; until?: number };
+
+function admissionOf(item: ApiKeyItem, plan: LimitPlan, now: Date): Admission {
+  return {
+    userId: item.user_id,
+    keyId: item.key_id,
+    projectId: item.project_id,
+    projectBound: item.project_bound === true,
+    ...(item.scopes ? { scopes: item.scopes } : {}),
+    limits: limitStatusOf(item, plan, now),
+  };
 }
 
 export function createKeyVerifier(options: KeyVerifierOptions) {
   const clock = options.clock ?? systemClock;
+  const maxEntries = options.maxRemembered ?? MEMORY_MAX_ENTRIES;
+  /** The limits each key had at its last write here: what the next write expects. */
+  const known = new ExpiringMemory<KnownLimits>({ maxEntries });
+  const refusals = new ExpiringMemory<RememberedRefusal>({ maxEntries });
+
+  function limited(refusal: Extract<RememberedRefusal, { admission: Admission }>, now: Date): VerifyResult {
+    const retryAfterSeconds =
+      refusal.until !== undefined
+        ? Math.max(1, Math.ceil((refusal.until - now.getTime()) / 1000))
+        : undefined;
+    return {
+      ok: false,
+      reason: refusal.reason,
+      ...refusal.admission,
+      // Recomputed for now: the reset counts down while the refusal is remembered.
+      limits: limitStatusOf(refusal.item, refusal.plan, now),
+      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+    };
+  }
+
   return {
     async verify(candidate: unknown): Promise<VerifyResult> {
       const environment = environmentOfKey(candidate);
       if (environment === undefined) return { ok: false, reason: 'malformed' };
       if (environment !== options.environment) return { ok: false, reason: 'other_environment' };
-      const written = await options.keys.verifyAndCount(hashKey(candidate as string), clock());
-      if (!written.ok) return { ok: false, reason: refusalReasonOf(written.current) };
-      return {
-        ok: true,
-        userId: written.item.user_id,
-        keyId: written.item.key_id,
-        projectId: written.item.project_id,
-      };
+      const keyHash = hashKey(candidate as string);
+      const now = clock();
+      const nowMs = now.getTime();
+
+      const remembered = refusals.get(keyHash, nowMs);
+      if (remembered) {
+        return 'admission' in remembered
+          ? limited(remembered, now)
+          : { ok: false, reason: remembered.reason };
+      }
+
+      let plan = planFor(known.get(keyHash, nowMs) ?? {}, now);
+      for (let attempt = 1; attempt <= MAX_WRITES; attempt += 1) {
+        const written = await options.keys.verifyAndCount(keyHash, now, plan);
+        if (written.ok) {
+          const after = knownLimitsOf(written.item);
+          known.set(keyHash, after, Number.POSITIVE_INFINITY);
+          // The written item is counted in the current windows: read its numbers as such.
+          return { ok: true, ...admissionOf(written.item, planFor(after, now), now) };
+        }
+        const current = written.current;
+        const reason = refusalReasonOf(current, now);
+        if (reason) {
+          known.delete(keyHash);
+          // A suspension is never remembered: a reactivation must count on the next call.
+          if (reason !== 'suspended') refusals.set(keyHash, { reason }, nowMs + REFUSAL_MEMORY_MS[reason]);
+          return { ok: false, reason };
+        }
+        const item = current as ApiKeyItem;
+        const truth = knownLimitsOf(item);
+        known.set(keyHash, truth, Number.POSITIVE_INFINITY);
+        const actual = planFor(truth, now);
+        const spent = spentLimitOf(item, actual);
+        if (spent) {
+          const end = spentUntil(spent.reason, actual);
+          const refusal = {
+            reason: spent.reason,
+            admission: admissionOf(item, actual, now),
+            plan: actual,
+            item,
+            ...(end !== undefined ? { until: end } : {}),
+          };
+          refusals.set(
+            keyHash,
+            refusal,
+            Math.min(end ?? Number.POSITIVE_INFINITY, nowMs + SPENT_LIMIT_MAX_MS),
+          );
+          return limited(refusal, now);
+        }
+        // The write expected other limits than the item has: write again as it says.
+        if (samePlan(plan, actual)) break;
+        plan = actual;
+      }
+      throw new Error('the verify write kept failing on a usable key');
     },
   };
 }

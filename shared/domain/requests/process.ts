@@ -1,12 +1,14 @@
 /**
- * Request processing (SPEC §3): validate the body, transform it, invoke the brain at most
- * once per Idempotency-Key, answer. Plain values in and out — the edge (functions/requests)
- * turns the Lambda event into a `RequestInput` and the `RequestAnswer` into a proxy answer,
- * so a second route or a test can use it without an event. Errors are thrown as HttpError.
+ * Request processing (SPEC §3): validate the body, check it against the key's scopes and
+ * project binding, transform it, invoke the brain at most once per Idempotency-Key, answer.
+ * Plain values in and out — the edge (functions/requests) turns the Lambda event into a
+ * `RequestInput` and the `RequestAnswer` into a proxy answer, so a second route or a test can
+ * use it without an event. Errors are thrown as HttpError.
  */
 
 import { type ErrorDetail, HttpError } from '../../errors.js';
 import type { ApiSuccess } from '../brain/contract.js';
+import { type ScopeViolation, scopeViolations } from '../keys/scopes.js';
 import type { LogSink } from '../ports.js';
 import { issuesToDetails } from '../validation.js';
 import type { IdempotencyStore, InvokeBrain, RequestTelemetry } from './ports.js';
@@ -62,6 +64,16 @@ function invalid(details: ErrorDetail[]): HttpError {
   return new HttpError('invalid_request', undefined, shown);
 }
 
+/** 403 naming every field outside the key's grant, so the caller sees all it must change. */
+function forbidden(violations: readonly ScopeViolation[]): HttpError {
+  const fields = violations.map((violation) => violation.path).join(', ');
+  return new HttpError(
+    'forbidden',
+    `This API key does not allow this request (${fields}); see details.`,
+    violations.map(({ path, message }) => ({ path, message })),
+  );
+}
+
 export function createRequestProcessor(deps: RequestProcessorDeps) {
   const { invokeBrain, idempotency, logger, telemetry } = deps;
 
@@ -80,6 +92,17 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     }
     const parsed = apiRequestSchema.safeParse(body, { reportInput: true });
     if (!parsed.success) throw invalid(issuesToDetails(parsed.error.issues));
+
+    // The key's grant (SPEC §3 order): after the body is valid, before anything is claimed or paid.
+    const violations = scopeViolations(caller, parsed.data);
+    if (violations.length > 0) {
+      logger.info('request outside the key scopes', {
+        request_id: requestId,
+        key_id: caller.keyId,
+        fields: violations.map((violation) => violation.path),
+      });
+      throw forbidden(violations);
+    }
 
     const brainRequest = toBrainRequest(parsed.data, caller, requestId);
 

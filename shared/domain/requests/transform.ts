@@ -1,13 +1,16 @@
 /** External request → brain request (SPEC §3; seed tasks 8.1–8.7). */
 
 import type { BrainRequest } from '../brain/contract.js';
+import type { KeyGrant } from '../keys/scopes.js';
 import type { ApiRequest } from './schema.js';
 
-/** Identity from the authorizer context: the only source of user, key and default project. */
-export interface CallerIdentity {
+/**
+ * Identity and grant from the authorizer context: the only source of user, key, default
+ * project, project binding and scopes (SPEC §5), never the body.
+ */
+export interface CallerIdentity extends KeyGrant {
   userId: string;
   keyId: string;
-  projectId: string;
 }
 
 export function toBrainRequest(body: ApiRequest, caller: CallerIdentity, requestId: string): BrainRequest {

@@ -1,11 +1,12 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAuthorizer } from '../../../functions/authorizer/authorize.js';
 import { freePort } from '../../../local/dynamodb.js';
 import { createMetrics } from '../../../shared/adapters/observability/metrics.js';
-import { generateKey } from '../../../shared/domain/keys/format.js';
+import { generateKey, hashKey } from '../../../shared/domain/keys/format.js';
 import { AUTH_MESSAGES } from '../../../shared/errors.js';
 import { createTestTables, type TestTables } from '../../support/dynamo.js';
 import { authorizerEvent, METHOD_ARN } from '../../support/events.js';
@@ -94,7 +95,16 @@ describe('the authorizer allows a valid key however it is sent, with exactly one
     expect(effectOf(result)).toBe('Allow');
     expect(calls).toEqual(['UpdateItemCommand']);
     expect(result.principalId).toBe(userId);
-    expect(result.context).toEqual({ userId, keyId: validKeyId, projectId: 'proj-auth' });
+    expect(result.context).toEqual({
+      userId,
+      keyId: validKeyId,
+      projectId: 'proj-auth',
+      projectBound: 'false',
+      scopes: '',
+      limits: '',
+      limited: '',
+      retryAfter: '',
+    });
   });
 });
 
@@ -228,6 +238,56 @@ describe('the Allow', () => {
   });
 });
 
+describe('a key over its limits', () => {
+  it('is admitted with the refusal in the context (a Deny could only be a 401), counted nowhere', async () => {
+    const store = keyStoreFor(tables);
+    const created = expectOk(await store.service.createKey({ userId }));
+    await tables.doc.send(
+      new UpdateCommand({
+        TableName: tables.names.apiKeys,
+        Key: { key_hash: hashKey(created.apiKey) },
+        UpdateExpression: 'SET rate_limit = :one, rate_window = :hour',
+        ExpressionAttributeValues: { ':one': 1, ':hour': 3600 },
+      }),
+    );
+    const event = () => authorizerEvent({ Authorization: `Bearer ${created.apiKey}` });
+
+    const first = await authorize(event());
+    const over = await authorize(event());
+
+    expect([first, over].map(effectOf)).toEqual(['Allow', 'Allow']);
+    expect(first.context).toMatchObject({ limited: '', retryAfter: '' });
+    expect(JSON.parse(String(first.context?.limits))).toMatchObject({ rate: { limit: 1, remaining: 0 } });
+    expect(over.context).toMatchObject({ userId, keyId: created.key.keyId, limited: 'rate_limited' });
+    expect(Number(over.context?.retryAfter)).toBeGreaterThan(0);
+    expect(Number(over.context?.retryAfter)).toBeLessThanOrEqual(3600);
+    const item = (await scanApiKeys(tables)).find((entry) => entry.key_id === created.key.keyId);
+    expect(item).toMatchObject({ usage_count: 1, rate_count: 1 });
+  });
+});
+
+describe('a flood of one refused key', () => {
+  it('costs one DynamoDB call, then none while the container remembers the refusal', async () => {
+    const store = keyStoreFor(tables);
+    const created = expectOk(await store.service.createKey({ userId }));
+    expectOk(await store.service.revokeKey({ userId, keyId: created.key.keyId }));
+    const fresh = createAuthorizer({
+      keys: createKeyServiceFor(counting.doc, tables.names, silentLogger),
+      logger: silentLogger,
+      metrics: createMetrics('authorizer-test'),
+    });
+    const event = authorizerEvent({ 'X-API-Key': created.apiKey });
+
+    counting.reset();
+    const results = [];
+    for (let index = 0; index < 200; index += 1) results.push(await fresh(event));
+
+    expect(results.every((result) => effectOf(result) === 'Deny')).toBe(true);
+    expect(results.every((result) => result.context?.message === AUTH_MESSAGES.revoked)).toBe(true);
+    expect(counting.calls).toEqual(['UpdateItemCommand']);
+  });
+});
+
 describe('the deployed handler module', () => {
   let handler: (
     event: APIGatewayRequestAuthorizerEvent | null,
@@ -247,7 +307,16 @@ describe('the deployed handler module', () => {
     const result = await handler(authorizerEvent({ Authorization: `Bearer ${keys.valid}` }), lambdaContext());
 
     expect(effectOf(result)).toBe('Allow');
-    expect(result.context).toEqual({ userId, keyId: validKeyId, projectId: 'proj-auth' });
+    expect(result.context).toEqual({
+      userId,
+      keyId: validKeyId,
+      projectId: 'proj-auth',
+      projectBound: 'false',
+      scopes: '',
+      limits: '',
+      limited: '',
+      retryAfter: '',
+    });
   });
 
   it('denies the console Test button event (headers: null) without crashing', async () => {

@@ -21,8 +21,11 @@ const METADATA_FIELDS = [
   'name',
   'projectBound',
   'projectId',
+  'quota',
+  'rateLimit',
   'revokedAt',
   'revokedReason',
+  'scopes',
   'start',
   'status',
   'usageCount',
@@ -139,6 +142,9 @@ describe('create', () => {
       expiresAt: null,
       revokedAt: null,
       revokedReason: null,
+      rateLimit: null,
+      quota: null,
+      scopes: null,
     });
     expect(JSON.stringify(key)).not.toContain(hashKey(apiKey));
     expect(JSON.stringify(key)).not.toContain(apiKey);
@@ -170,6 +176,118 @@ describe('create', () => {
 
     expect(unknown).toMatchObject({ ok: false, error: { code: 'user_not_found' } });
     expect(refused).toMatchObject({ ok: false, error: { code: 'user_suspended' } });
+  });
+});
+
+describe('create with limits and scopes', () => {
+  it('stores them and answers them in the metadata', async () => {
+    const userId = await newUser();
+
+    const { key } = await newKey(userId, {
+      rateLimit: { limit: 100, windowSeconds: 60 },
+      quota: { limit: 10_000, period: 'month' },
+      scopes: { providers: ['openai'], models: ['gpt-4o*'], operations: ['chat', 'embedding'] },
+    });
+
+    expectMetadataShape(key);
+    expect(key).toMatchObject({
+      rateLimit: { limit: 100, windowSeconds: 60 },
+      quota: { limit: 10_000, period: 'month', used: 0, resetsAt: expect.any(String) },
+      scopes: { providers: ['openai'], models: ['gpt-4o*'], operations: ['chat', 'embedding'] },
+    });
+    expect(metadataOf(await invoke({ action: 'get', userId, keyId: key.keyId }))).toEqual(key);
+  });
+});
+
+describe('update', () => {
+  it('changes each field it names, answers the metadata and audits the key', async () => {
+    const userId = await newUser();
+    const { key } = await newKey(userId, { name: 'ci' });
+    const expiresAt = new Date(Date.now() + 86_400_000).toISOString();
+
+    const answer = await invoke({
+      action: 'update',
+      userId,
+      keyId: key.keyId,
+      name: 'deploy',
+      expiresAt,
+      rateLimit: { limit: 5, windowSeconds: 1 },
+      quota: { limit: 20, period: 'total' },
+      scopes: { providers: ['ollama'] },
+    });
+
+    expect(Object.keys(answer).sort()).toEqual(['key', 'ok']);
+    const updated = metadataOf(answer);
+    expectMetadataShape(updated);
+    expect(updated).toEqual({
+      ...key,
+      name: 'deploy',
+      expiresAt,
+      rateLimit: { limit: 5, windowSeconds: 1 },
+      quota: { limit: 20, period: 'total', used: 0, resetsAt: null },
+      scopes: { providers: ['ollama'] },
+    });
+    expect(auditLines()).toEqual([
+      expect.objectContaining({ action: 'update', user_id: userId, key_ids: [key.keyId], outcome: 'ok' }),
+    ]);
+  });
+
+  it('clears each field given as null', async () => {
+    const userId = await newUser();
+    const { key } = await newKey(userId, {
+      name: 'ci',
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+      rateLimit: { limit: 5, windowSeconds: 60 },
+      quota: { limit: 20, period: 'day' },
+      scopes: { operations: ['chat'] },
+    });
+
+    const answer = await invoke({
+      action: 'update',
+      userId,
+      keyId: key.keyId,
+      name: null,
+      expiresAt: null,
+      rateLimit: null,
+      quota: null,
+      scopes: null,
+    });
+
+    expect(metadataOf(answer)).toMatchObject({
+      name: null,
+      expiresAt: null,
+      rateLimit: null,
+      quota: null,
+      scopes: null,
+    });
+  });
+
+  it('refuses a revoked key with key_not_active', async () => {
+    const userId = await newUser();
+    const { key } = await newKey(userId);
+    await invoke({ action: 'revoke', userId, keyId: key.keyId });
+
+    const answer = await invoke({ action: 'update', userId, keyId: key.keyId, name: 'again' });
+
+    expect(answer).toMatchObject({ ok: false, error: { code: 'key_not_active' } });
+    expect(auditLines()).toEqual([expect.objectContaining({ action: 'update', outcome: 'key_not_active' })]);
+  });
+
+  it("refuses another user's key with key_not_found, and a past expiry with invalid_expiry", async () => {
+    const owner = await newUser();
+    const other = await newUser();
+    const { key } = await newKey(owner);
+
+    const foreign = await invoke({ action: 'update', userId: other, keyId: key.keyId, name: 'x' });
+    const past = await invoke({
+      action: 'update',
+      userId: owner,
+      keyId: key.keyId,
+      expiresAt: '2020-01-01T00:00:00Z',
+    });
+
+    expect(foreign).toMatchObject({ ok: false, error: { code: 'key_not_found' } });
+    expect(past).toMatchObject({ ok: false, error: { code: 'invalid_expiry' } });
   });
 });
 
@@ -361,6 +479,13 @@ describe('invalid events', () => {
     ['a list limit of 0', { action: 'list', userId, limit: 0 }],
     ['a list limit over 1000', { action: 'list', userId, limit: 1001 }],
     ['a string list limit', { action: 'list', userId, limit: '10' }],
+    ['a rate limit of 0', { action: 'create', userId, rateLimit: { limit: 0, windowSeconds: 60 } }],
+    ['a window over a day', { action: 'create', userId, rateLimit: { limit: 1, windowSeconds: 86_401 } }],
+    ['an unknown quota period', { action: 'create', userId, quota: { limit: 1, period: 'week' } }],
+    ['an unknown operation scope', { action: 'create', userId, scopes: { operations: ['dance'] } }],
+    ['an upper-case provider scope', { action: 'create', userId, scopes: { providers: ['OpenAI'] } }],
+    ['an update without a field', { action: 'update', userId, keyId: 'key_abc' }],
+    ['an update without keyId', { action: 'update', userId, name: 'x' }],
   ])('answers ok:false invalid_event for %s', async (_case, event) => {
     const answer = await invoke(event);
 

@@ -8,6 +8,8 @@ import {
   type Flag,
   parseCli,
   parseExpiry,
+  parseQuota,
+  parseRateLimit,
   UsageError,
   usage,
 } from '../../../ops/args.js';
@@ -34,8 +36,11 @@ function usageError(argv: string[], env: NodeJS.ProcessEnv = {}): string {
   throw new Error(`expected a UsageError for ${argv.join(' ')}`);
 }
 
-/** A valid value for each flag, and the event field it becomes. */
-const FLAG_VALUES: Record<Flag, { raw: string; field: string; value: unknown }> = {
+/**
+ * A valid value for each flag (none for a switch), and the event field it becomes (a dotted
+ * path inside it for the scope lists).
+ */
+const FLAG_VALUES: Record<Flag, { raw?: string; field: string; value: unknown }> = {
   user: { raw: 'u1', field: 'userId', value: 'u1' },
   name: { raw: 'ci', field: 'name', value: 'ci' },
   project: { raw: 'p1', field: 'projectId', value: 'p1' },
@@ -45,14 +50,38 @@ const FLAG_VALUES: Record<Flag, { raw: string; field: string; value: unknown }> 
   grace: { raw: '3600', field: 'graceSeconds', value: 3600 },
   limit: { raw: '10', field: 'limit', value: 10 },
   'next-token': { raw: 'tok', field: 'nextToken', value: 'tok' },
+  'rate-limit': { raw: '100/60', field: 'rateLimit', value: { limit: 100, windowSeconds: 60 } },
+  quota: { raw: '10000/month', field: 'quota', value: { limit: 10000, period: 'month' } },
+  providers: { raw: 'openai,anthropic', field: 'scopes.providers', value: ['openai', 'anthropic'] },
+  models: { raw: 'gpt-4o*,claude-*', field: 'scopes.models', value: ['gpt-4o*', 'claude-*'] },
+  operations: { raw: 'chat,embedding', field: 'scopes.operations', value: ['chat', 'embedding'] },
+  'clear-name': { field: 'name', value: null },
+  'clear-expiry': { field: 'expiresAt', value: null },
+  'clear-rate-limit': { field: 'rateLimit', value: null },
+  'clear-quota': { field: 'quota', value: null },
+  'clear-scopes': { field: 'scopes', value: null },
 };
 const ALL_FLAGS = Object.keys(FLAG_VALUES) as Flag[];
-const flagArgs = (flags: readonly Flag[]) => flags.flatMap((flag) => [`--${flag}`, FLAG_VALUES[flag].raw]);
+const flagArgs = (flags: readonly Flag[]) =>
+  flags.flatMap((flag) => {
+    const { raw } = FLAG_VALUES[flag];
+    return raw === undefined ? [`--${flag}`] : [`--${flag}`, raw];
+  });
+/** The event's value at a dotted path. */
+const at = (event: Record<string, unknown>, path: string): unknown =>
+  path
+    .split('.')
+    .reduce<unknown>((value, part) => (value as Record<string, unknown> | undefined)?.[part], event);
+const isClear = (flag: Flag) => flag.startsWith('clear-');
+
+const LIMITS: Flag[] = ['rate-limit', 'quota', 'providers', 'models', 'operations'];
+const CLEARS: Flag[] = ['clear-name', 'clear-expiry', 'clear-rate-limit', 'clear-quota', 'clear-scopes'];
 
 /** SPEC §6, as the CLI exposes it. */
 const EXPECTED: Record<AdminAction, { required: Flag[]; optional: Flag[] }> = {
   'create-user': { required: ['user'], optional: ['project'] },
-  create: { required: ['user'], optional: ['name', 'project', 'expires'] },
+  create: { required: ['user'], optional: ['name', 'project', 'expires', ...LIMITS] },
+  update: { required: ['user', 'key'], optional: ['name', 'expires', ...LIMITS, ...CLEARS] },
   list: { required: ['user'], optional: ['limit', 'next-token'] },
   get: { required: ['user', 'key'], optional: [] },
   revoke: { required: ['user', 'key'], optional: ['reason'] },
@@ -73,23 +102,28 @@ describe('ops CLI arguments', () => {
   describe.each(ADMIN_ACTIONS.map((action) => [action]))('%s', (action) => {
     const { required, optional } = EXPECTED[action];
 
-    it('builds the event from the required flags alone', () => {
-      const parsed = command([action, ...flagArgs(required)]);
+    // `update` with nothing to change is refused (tested below).
+    if (action !== 'update') {
+      it('builds the event from the required flags alone', () => {
+        const parsed = command([action, ...flagArgs(required)]);
 
-      const event: Record<string, unknown> = { action };
-      for (const flag of required) event[FLAG_VALUES[flag].field] = FLAG_VALUES[flag].value;
-      expect(parsed).toEqual({ action, event, json: false, target: { kind: 'local', endpoint: LOCAL } });
-    });
+        const event: Record<string, unknown> = { action };
+        for (const flag of required) event[FLAG_VALUES[flag].field] = FLAG_VALUES[flag].value;
+        expect(parsed).toEqual({ action, event, json: false, target: { kind: 'local', endpoint: LOCAL } });
+      });
+    }
 
-    it('takes every optional flag', () => {
-      const parsed = command([action, ...flagArgs([...required, ...optional]), '--json']);
+    it('takes every optional flag (every one that sets a value)', () => {
+      const setters = optional.filter((flag) => !isClear(flag));
+      const parsed = command([action, ...flagArgs([...required, ...setters]), '--json']);
 
-      for (const flag of [...required, ...optional]) {
+      for (const flag of [...required, ...setters]) {
         const field =
           action === 'create-user' && flag === 'project' ? 'defaultProjectId' : FLAG_VALUES[flag].field;
-        expect(parsed.event[field]).toEqual(FLAG_VALUES[flag].value);
+        expect(at(parsed.event, field)).toEqual(FLAG_VALUES[flag].value);
       }
-      expect(Object.keys(parsed.event)).toHaveLength(1 + required.length + optional.length);
+      const fields = new Set([...required, ...setters].map((flag) => FLAG_VALUES[flag].field.split('.')[0]));
+      expect(Object.keys(parsed.event)).toHaveLength(1 + fields.size);
       expect(parsed.json).toBe(true);
     });
 
@@ -221,6 +255,110 @@ describe('ops CLI arguments', () => {
     ])('%s refuses --%s "%s"', (action, flag, raw, min) => {
       expect(usageError([action, '--user', 'u1', `--${flag}=${raw}`])).toBe(
         `--${flag} must be an integer ≥ ${min}, got "${raw}".`,
+      );
+    });
+  });
+
+  describe('limits and scopes', () => {
+    it.each([
+      ['100/60', { limit: 100, windowSeconds: 60 }],
+      ['100/60s', { limit: 100, windowSeconds: 60 }],
+      ['10/15m', { limit: 10, windowSeconds: 900 }],
+      ['5000/1h', { limit: 5000, windowSeconds: 3600 }],
+      ['1/1d', { limit: 1, windowSeconds: 86_400 }],
+    ])('reads --rate-limit %s as limit/window', (raw, expected) => {
+      expect(parseRateLimit(raw)).toEqual(expected);
+    });
+
+    it.each(['100', '100/', '/60', '0/60', '100/0', '100/1w', '1.5/60', '-1/60', 'abc', '100/60/1'])(
+      'refuses --rate-limit "%s"',
+      (raw) => {
+        expect(usageError(['create', '--user', 'u1', `--rate-limit=${raw}`])).toBe(
+          `--rate-limit takes LIMIT/SECONDS such as 100/60 (or 100/1m, 5000/1h), got "${raw}".`,
+        );
+      },
+    );
+
+    it.each([
+      ['10000/month', { limit: 10_000, period: 'month' }],
+      ['500/day', { limit: 500, period: 'day' }],
+      ['1/total', { limit: 1, period: 'total' }],
+    ])('reads --quota %s as limit/period', (raw, expected) => {
+      expect(parseQuota(raw)).toEqual(expected);
+    });
+
+    it.each(['10000', '10000/week', '0/day', 'month/10', '10000/Month', ''])(
+      'refuses --quota "%s"',
+      (raw) => {
+        expect(usageError(['create', '--user', 'u1', `--quota=${raw}`])).toBe(
+          `--quota takes LIMIT/PERIOD, PERIOD one of day, month, total (10000/month), got "${raw}".`,
+        );
+      },
+    );
+
+    it('splits the scope lists on commas and trims the entries', () => {
+      expect(
+        command(['create', '--user', 'u1', '--providers', 'openai, anthropic', '--models', 'gpt-4o*']).event
+          .scopes,
+      ).toEqual({ providers: ['openai', 'anthropic'], models: ['gpt-4o*'] });
+    });
+
+    it.each(['', 'openai,', ',openai', 'a,,b'])('refuses an empty entry in --providers "%s"', (raw) => {
+      expect(usageError(['create', '--user', 'u1', `--providers=${raw}`])).toBe(
+        `--providers takes a comma-separated list such as a,b, got "${raw}".`,
+      );
+    });
+
+    it('leaves the checks of values (ranges, slugs, operation types) to keys-admin', () => {
+      expect(command(['create', '--user', 'u1', '--operations', 'dance']).event.scopes).toEqual({
+        operations: ['dance'],
+      });
+    });
+  });
+
+  describe('update', () => {
+    const base = ['update', '--user', 'u1', '--key', 'key_abc'];
+
+    it('needs at least one change', () => {
+      expect(usageError(base)).toBe(`update needs at least one change. update ${ACTION_FLAGS.update.usage}`);
+    });
+
+    it('turns each --clear-… switch into null for its field', () => {
+      const parsed = command([...base, ...flagArgs(CLEARS)]);
+
+      expect(parsed.event).toEqual({
+        action: 'update',
+        userId: 'u1',
+        keyId: 'key_abc',
+        name: null,
+        expiresAt: null,
+        rateLimit: null,
+        quota: null,
+        scopes: null,
+      });
+    });
+
+    it('sets some fields and clears others in one event', () => {
+      expect(command([...base, '--quota', '20000/month', '--clear-rate-limit']).event).toEqual({
+        action: 'update',
+        userId: 'u1',
+        keyId: 'key_abc',
+        quota: { limit: 20_000, period: 'month' },
+        rateLimit: null,
+      });
+    });
+
+    it.each([
+      ['name', 'clear-name'],
+      ['expires', 'clear-expiry'],
+      ['rate-limit', 'clear-rate-limit'],
+      ['quota', 'clear-quota'],
+      ['providers', 'clear-scopes'],
+      ['models', 'clear-scopes'],
+      ['operations', 'clear-scopes'],
+    ] as const)('refuses --%s together with --%s', (setter, clear) => {
+      expect(usageError([...base, ...flagArgs([setter, clear])])).toBe(
+        `--${setter} and --${clear} contradict each other; give one.`,
       );
     });
   });

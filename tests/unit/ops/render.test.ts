@@ -1,6 +1,6 @@
 /** The ops CLI's readable output for keys-admin answers. */
 import { describe, expect, it } from 'vitest';
-import { keysTable, render, table, userTable } from '../../../ops/render.js';
+import { keysTable, quotaCell, rateCell, render, scopesCell, table, userTable } from '../../../ops/render.js';
 import type { KeyMetadata, UserView } from '../../../shared/domain/keys/metadata.js';
 
 /** Not a well-formed key, so the run's plaintext-key scan never flags it. */
@@ -20,13 +20,16 @@ const key = (keyId: string, overrides: Partial<KeyMetadata> = {}): KeyMetadata =
   expiresAt: null,
   revokedAt: null,
   revokedReason: null,
+  rateLimit: null,
+  quota: null,
+  scopes: null,
   ...overrides,
 });
 
 const HEADER =
-  'KEY_ID     NAME  STATUS  START         PROJECT  USAGE  LAST_USED  CREATED                   EXPIRES';
+  'KEY_ID     NAME  STATUS  START         PROJECT  USAGE  LAST_USED  CREATED                   EXPIRES  RATE  QUOTA  SCOPES';
 const row = (keyId: string) =>
-  `${keyId}  ci    active  kg_test_AbCd  p1       0      -          2026-01-01T00:00:00.000Z  -`;
+  `${keyId}  ci    active  kg_test_AbCd  p1       0      -          2026-01-01T00:00:00.000Z  -        -     -      -`;
 
 describe('ops CLI output', () => {
   it('aligns columns two spaces apart without trailing blanks', () => {
@@ -67,8 +70,8 @@ describe('ops CLI output', () => {
       ]),
     ).toBe(
       [
-        'KEY_ID   NAME  STATUS  START         PROJECT  USAGE  LAST_USED                 CREATED                   EXPIRES',
-        'key_one  -     active  kg_test_AbCd  p1       12     2026-02-01T00:00:00.000Z  2026-01-01T00:00:00.000Z  2030-01-31T00:00:00Z',
+        'KEY_ID   NAME  STATUS  START         PROJECT  USAGE  LAST_USED                 CREATED                   EXPIRES               RATE  QUOTA  SCOPES',
+        'key_one  -     active  kg_test_AbCd  p1       12     2026-02-01T00:00:00.000Z  2026-01-01T00:00:00.000Z  2030-01-31T00:00:00Z  -     -      -',
       ].join('\n'),
     );
   });
@@ -153,5 +156,27 @@ describe('ops CLI output', () => {
 
   it('marks a key bound to its project', () => {
     expect(keysTable([key('key_b01', { projectBound: true })])).toContain('p1 (bound)');
+  });
+
+  it('shows limits and scopes compactly: RATE limit/window, QUOTA used/limit period, the scope lists', () => {
+    const limited = key('key_lim01', {
+      rateLimit: { limit: 100, windowSeconds: 60 },
+      quota: { limit: 10_000, period: 'month', used: 12, resetsAt: '2026-02-01T00:00:00.000Z' },
+      scopes: { providers: ['openai', 'anthropic'], models: ['gpt-4o*'], operations: ['chat'] },
+    });
+
+    const [header, line] = keysTable([limited]).split('\n');
+
+    expect(header?.split(/ {2,}/).slice(-3)).toEqual(['RATE', 'QUOTA', 'SCOPES']);
+    expect(line).toMatch(
+      / {2}100\/60s {2}12\/10000 month {2}providers=openai,anthropic models=gpt-4o\* operations=chat$/,
+    );
+  });
+
+  it('formats each limit cell, "-" when the key has none', () => {
+    expect(rateCell({ limit: 5, windowSeconds: 86_400 })).toBe('5/86400s');
+    expect(quotaCell({ limit: 3, period: 'total', used: 0, resetsAt: null })).toBe('0/3 total');
+    expect(scopesCell({ operations: ['embedding', 'chat'] })).toBe('operations=embedding,chat');
+    expect([rateCell(null), quotaCell(null), scopesCell(null)]).toEqual(['-', '-', '-']);
   });
 });

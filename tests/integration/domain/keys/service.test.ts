@@ -43,7 +43,14 @@ describe('creating and verifying keys', () => {
 
     const verified = await service.verify(created.apiKey);
 
-    expect(verified).toEqual({ ok: true, userId, keyId: created.key.keyId, projectId: 'default' });
+    expect(verified).toEqual({
+      ok: true,
+      userId,
+      keyId: created.key.keyId,
+      projectId: 'default',
+      projectBound: false,
+      limits: {},
+    });
     const listed = expectOk(await service.listKeys({ userId, limit: 10 }));
     expect(listed.keys[0]?.usageCount).toBe(1);
   });

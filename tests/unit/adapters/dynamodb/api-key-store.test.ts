@@ -42,7 +42,7 @@ describe('verifyAndCount', () => {
     const item = { key_hash: 'h', user_id: 'u', key_id: 'key_1', project_id: 'p', usage_count: 1 };
     dynamo.on(UpdateCommand).resolves({ Attributes: item });
 
-    const outcome = await repository.verifyAndCount('h', NOW);
+    const outcome = await repository.verifyAndCount('h', NOW, {});
 
     expect(outcome).toEqual({ ok: true, item });
     expect(dynamo.calls()).toHaveLength(1);
@@ -57,6 +57,9 @@ describe('verifyAndCount', () => {
     expect(input?.ConditionExpression).toContain('attribute_exists(key_hash)');
     expect(input?.ConditionExpression).toContain('expires_at > :now');
     expect(input?.ConditionExpression).toContain('attribute_not_exists(user_suspended)');
+    // A key this container knows no limits of is asserted to have none.
+    expect(input?.ConditionExpression).toContain('attribute_not_exists(rate_limit)');
+    expect(input?.ConditionExpression).toContain('attribute_not_exists(quota_limit)');
   });
 
   it.each([
@@ -82,7 +85,7 @@ describe('verifyAndCount', () => {
     async (_case, old, reason) => {
       dynamo.on(UpdateCommand).rejects(conditionFailed(old));
 
-      const outcome = await repository.verifyAndCount('h', NOW);
+      const outcome = await repository.verifyAndCount('h', NOW, {});
 
       expect(outcome).toEqual({ ok: false, current: old ? unmarshall(old) : undefined });
       expect(outcome.ok ? 'counted' : refusalReasonOf(outcome.current)).toBe(reason);
@@ -94,7 +97,7 @@ describe('verifyAndCount', () => {
       .on(UpdateCommand)
       .rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }));
 
-    await expect(repository.verifyAndCount('h', NOW)).rejects.toBeInstanceOf(
+    await expect(repository.verifyAndCount('h', NOW, {})).rejects.toBeInstanceOf(
       ProvisionedThroughputExceededException,
     );
   });

@@ -12,6 +12,7 @@ function failingService(): KeyService {
     createUser: fail,
     setUserStatus: fail,
     createKey: fail,
+    updateKey: fail,
     verify: fail,
     listKeys: fail,
     getKey: fail,

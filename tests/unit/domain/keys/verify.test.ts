@@ -59,6 +59,8 @@ describe('key verification', () => {
       userId: 'u1',
       keyId: 'key_1',
       projectId: 'p1',
+      projectBound: false,
+      limits: {},
     });
     expect(store.calls).toEqual([hash]);
   });
@@ -68,5 +70,6 @@ describe('key verification', () => {
     expect(refusalReasonOf({ ...ITEM, status: 'revoked', user_suspended: true })).toBe('revoked');
     expect(refusalReasonOf({ ...ITEM, user_suspended: true })).toBe('suspended');
     expect(refusalReasonOf({ ...ITEM, expires_at: '2020-01-01T00:00:00Z' })).toBe('expired');
+    expect(refusalReasonOf(ITEM)).toBeUndefined();
   });
 });

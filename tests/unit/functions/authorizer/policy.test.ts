@@ -17,15 +17,49 @@ describe('stageWildcardArn', () => {
 });
 
 describe('policies', () => {
-  it('puts the caller identity into the Allow context as strings', () => {
-    const policy = allowPolicy(METHOD_ARN, { userId: 'u', keyId: 'key_1', projectId: 'p' });
+  it('puts the caller identity, grant and limits into the Allow context as strings', () => {
+    const policy = allowPolicy(METHOD_ARN, {
+      userId: 'u',
+      keyId: 'key_1',
+      projectId: 'p',
+      projectBound: true,
+      scopes: { models: ['gpt-4o*'] },
+      limits: { rate: { limit: 10, remaining: 9, resetSeconds: 42 } },
+    });
 
     expect(policy.principalId).toBe('u');
-    expect(policy.context).toEqual({ userId: 'u', keyId: 'key_1', projectId: 'p' });
+    expect(policy.context).toEqual({
+      userId: 'u',
+      keyId: 'key_1',
+      projectId: 'p',
+      projectBound: 'true',
+      scopes: '{"models":["gpt-4o*"]}',
+      limits: '{"rate":{"limit":10,"remaining":9,"resetSeconds":42}}',
+      limited: '',
+      retryAfter: '',
+    });
+    expect(Object.values(policy.context ?? {}).every((value) => typeof value === 'string')).toBe(true);
     expect(policy.policyDocument.Statement[0]).toMatchObject({
       Effect: 'Allow',
       Action: 'execute-api:Invoke',
     });
+  });
+
+  it('admits a call over a key limit with the refusal the requests function answers', () => {
+    const policy = allowPolicy(
+      METHOD_ARN,
+      {
+        userId: 'u',
+        keyId: 'key_1',
+        projectId: 'p',
+        projectBound: false,
+        limits: { quota: { limit: 5, remaining: 0 } },
+      },
+      { reason: 'quota_exceeded' },
+    );
+
+    expect(policy.policyDocument.Statement[0]).toMatchObject({ Effect: 'Allow' });
+    expect(policy.context).toMatchObject({ limited: 'quota_exceeded', retryAfter: '', scopes: '' });
   });
 
   it('denies exactly the method ARN, or everything when none was given', () => {

@@ -1,0 +1,93 @@
+/** Key metadata's limits and scopes (SPEC §6): what ops see of a key's stored limit attributes. */
+import { describe, expect, it } from 'vitest';
+import { toKeyMetadata } from '../../../../shared/domain/keys/metadata.js';
+import type { ApiKeyItem } from '../../../../shared/domain/keys/model.js';
+
+const NOW = new Date('2026-03-15T12:34:56.000Z');
+
+const item = (overrides: Partial<ApiKeyItem> = {}): ApiKeyItem => ({
+  key_hash: 'h'.repeat(64),
+  hash_version: 1,
+  key_id: 'key_abc',
+  user_id: 'u1',
+  project_id: 'p1',
+  status: 'active',
+  start: 'kg_test_AbCd',
+  created_at: '2026-01-01T00:00:00.000Z',
+  usage_count: 0,
+  ...overrides,
+});
+
+describe('key metadata: limits and scopes', () => {
+  it('answers null for a key without limits or scopes', () => {
+    expect(toKeyMetadata(item(), NOW)).toMatchObject({ rateLimit: null, quota: null, scopes: null });
+  });
+
+  it('shows the rate limit, never its window counter', () => {
+    const key = toKeyMetadata(
+      item({ rate_limit: 100, rate_window: 60, rate_window_start: 1, rate_count: 7 }),
+      NOW,
+    );
+
+    expect(key.rateLimit).toEqual({ limit: 100, windowSeconds: 60 });
+  });
+
+  it.each([
+    ['day', '2026-03-15', '2026-03-16T00:00:00.000Z'],
+    ['month', '2026-03', '2026-04-01T00:00:00.000Z'],
+  ] as const)(
+    'counts a %s quota used in the current period, and when it resets',
+    (period, start, resetsAt) => {
+      const key = toKeyMetadata(
+        item({ quota_limit: 1000, quota_period: period, quota_period_start: start, quota_used: 12 }),
+        NOW,
+      );
+
+      expect(key.quota).toEqual({ limit: 1000, period, used: 12, resetsAt });
+    },
+  );
+
+  it.each([
+    ['day', '2026-03-14', '2026-03-16T00:00:00.000Z'],
+    ['month', '2026-02', '2026-04-01T00:00:00.000Z'],
+  ] as const)('shows 0 used when the counted %s is over', (period, start, resetsAt) => {
+    const key = toKeyMetadata(
+      item({ quota_limit: 1000, quota_period: period, quota_period_start: start, quota_used: 999 }),
+      NOW,
+    );
+
+    expect(key.quota).toEqual({ limit: 1000, period, used: 0, resetsAt });
+  });
+
+  it('shows 0 used before the first call, and a total quota never resets', () => {
+    const unused = toKeyMetadata(item({ quota_limit: 5, quota_period: 'month' }), NOW);
+    const total = toKeyMetadata(
+      item({ quota_limit: 5, quota_period: 'total', quota_period_start: 'total', quota_used: 4 }),
+      NOW,
+    );
+
+    expect(unused.quota).toEqual({
+      limit: 5,
+      period: 'month',
+      used: 0,
+      resetsAt: '2026-04-01T00:00:00.000Z',
+    });
+    expect(total.quota).toEqual({ limit: 5, period: 'total', used: 4, resetsAt: null });
+  });
+
+  it('takes a period counted by a clock running ahead as current, as verification does', () => {
+    const key = toKeyMetadata(
+      item({ quota_limit: 10, quota_period: 'day', quota_period_start: '2026-03-16', quota_used: 3 }),
+      NOW,
+    );
+
+    expect(key.quota).toEqual({ limit: 10, period: 'day', used: 3, resetsAt: '2026-03-17T00:00:00.000Z' });
+  });
+
+  it('shows the allow-lists the key has, in a fixed order', () => {
+    const key = toKeyMetadata(item({ scopes: { operations: ['chat'], providers: ['openai'] } }), NOW);
+
+    expect(key.scopes).toEqual({ providers: ['openai'], operations: ['chat'] });
+    expect(Object.keys(key.scopes ?? {})).toEqual(['providers', 'operations']);
+  });
+});
