@@ -1,5 +1,5 @@
 /**
- * The CDK app: `npx cdk synth|deploy -c stage=dev|staging|prod [-c brainFunctionArn=ARN]`.
+ * The CDK app: `npx cdk synth|deploy -c stage=dev|staging|prod [-c brainFunctionArn=ARN] [-c brainMaxDurationMs=MS]`.
  * A wrong stage or a missing brain ARN stops synth with a message a human can act on.
  */
 import { App } from 'aws-cdk-lib';
@@ -13,6 +13,7 @@ function stageConfig(): StageConfig {
   try {
     return resolveStage(app.node.tryGetContext('stage'), {
       brainFunctionArn: app.node.tryGetContext('brainFunctionArn'),
+      brainMaxDurationMs: app.node.tryGetContext('brainMaxDurationMs'),
     });
   } catch (error) {
     if (error instanceof StageConfigError) {

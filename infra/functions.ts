@@ -38,7 +38,7 @@ export interface FunctionDescription {
   timeoutMs(stage: { brainTimeoutMs: number }): number;
   /** Its tables: each one's name arrives in the table's env var, with these grants. */
   tables: readonly TableGrant[];
-  /** Invokes the brain: gets BRAIN_FUNCTION_NAME and BRAIN_TIMEOUT_MS, and lambda:InvokeFunction on it. */
+  /** Invokes the brain: gets BRAIN_FUNCTION_NAME, BRAIN_TIMEOUT_MS and BRAIN_MAX_DURATION_MS, and lambda:InvokeFunction on it. */
   invokesBrain: boolean;
   /** Issues or verifies keys: gets KEY_ENVIRONMENT, the stage's key prefix (SPEC §5). */
   handlesKeys: boolean;
@@ -132,7 +132,24 @@ export interface EnvironmentInputs {
   tableName(id: TableId): string;
   /** `live` for prod, `test` for every other stage and the local stack. */
   keyEnvironment: KeyEnvironment;
-  brain?: { functionName: string; timeoutMs: number };
+  /**
+   * The brain: its name, how long the requests function waits for it, and its own time limit
+   * (the brain function's timeout), which decides how long a repeat in doubt waits (SPEC §3).
+   */
+  brain?: { functionName: string; timeoutMs: number; maxDurationMs: number };
+}
+
+/** Lambda's longest function timeout: the time limit of a brain whose own is not configured. */
+export const LAMBDA_MAX_TIMEOUT_MS = 900_000;
+
+/** The brain's own time limit on a stage: the reference brain's timeout, or the configured one. */
+export function brainMaxDurationMs(stage: {
+  deployReferenceBrain: boolean;
+  brainTimeoutMs: number;
+  brainMaxDurationMs?: number | undefined;
+}): number {
+  if (stage.deployReferenceBrain) return FUNCTIONS['reference-brain'].timeoutMs(stage);
+  return stage.brainMaxDurationMs ?? LAMBDA_MAX_TIMEOUT_MS;
 }
 
 /** A function's environment on AWS and locally: its tables' names, its brain, Powertools' names. */
@@ -147,6 +164,7 @@ export function environmentOf(fn: FunctionDescription, inputs: EnvironmentInputs
     if (!inputs.brain) throw new Error(`${fn.name} invokes the brain, but no brain was given`);
     env.BRAIN_FUNCTION_NAME = inputs.brain.functionName;
     env.BRAIN_TIMEOUT_MS = String(inputs.brain.timeoutMs);
+    env.BRAIN_MAX_DURATION_MS = String(inputs.brain.maxDurationMs);
   }
   return env;
 }

@@ -15,7 +15,7 @@ import { KeygateAudit } from './constructs/keygate-audit.js';
 import { KeygateFunction } from './constructs/keygate-function.js';
 import { KeygateWaf } from './constructs/keygate-waf.js';
 import { KeygateTables } from './constructs/tables.js';
-import { environmentOf, FUNCTIONS, type FunctionDescription } from './functions.js';
+import { brainMaxDurationMs, environmentOf, FUNCTIONS, type FunctionDescription } from './functions.js';
 import { acknowledge } from './nag.js';
 import { STACK_OUTPUTS } from './outputs.js';
 import type { StageConfig } from './stages.js';
@@ -198,7 +198,15 @@ export class KeygateStack extends Stack {
       environment: environmentOf(description, {
         tableName: (table) => this.tables.byId(table).tableName,
         keyEnvironment: keyEnvironmentOfStage(config.stage),
-        ...(brain ? { brain: { functionName: brain.name, timeoutMs: config.brainTimeoutMs } } : {}),
+        ...(brain
+          ? {
+              brain: {
+                functionName: brain.name,
+                timeoutMs: config.brainTimeoutMs,
+                maxDurationMs: brainMaxDurationMs(config),
+              },
+            }
+          : {}),
       }),
       logRetention,
       retainLogs: config.retainData,

@@ -66,7 +66,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         headers: {
           ...STANDARD_HEADERS,
           ...(UNAUTHENTICATED_STATUSES.has(status) ? {} : refs(LIMIT_HEADERS)),
-          ...(status === 429 ? refs(RETRY_AFTER) : {}),
+          // 429: the key's limits; 409: an Idempotency-Key still running or in doubt (SPEC §3).
+          ...(status === 429 || status === 409 ? refs(RETRY_AFTER) : {}),
         },
         content: jsonContent(errorEnvelope),
       },
@@ -103,7 +104,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
               name: 'Idempotency-Key',
               in: 'header',
               required: false,
-              description: 'Repeat-safe retries: the same key and body within 24 h returns the first answer.',
+              description:
+                'Repeat-safe retries: one key never makes the brain act twice. The same key and body within 24 h returns the first answer; while the first request runs, or after a 504 until the brain has surely finished, 409 with Retry-After, then the repeat runs as the same request (the same request_id).',
               schema: { type: 'string', minLength: 1, maxLength: 255 },
             },
           ],

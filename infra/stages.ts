@@ -1,6 +1,6 @@
 /**
  * The one typed stage configuration (SPEC §7). The stack and the local runtime (throttle)
- * read it; `-c brainFunctionArn=` overrides the brain per deployment.
+ * read it; `-c brainFunctionArn=` and `-c brainMaxDurationMs=` override the brain per deployment.
  */
 import * as z from 'zod';
 
@@ -77,6 +77,13 @@ export const stageConfigSchema = z.object({
   throttle: z.object({ rateLimit: z.number().positive(), burstLimit: z.number().int().positive() }),
   /** ≤ 26 s: the requests function (28 s timeout) must outlive the brain call and answer 504 itself. */
   brainTimeoutMs: z.number().int().min(1000).max(26_000),
+  /**
+   * The real brain function's own timeout. After a 504 or a lost answer a repeat of the
+   * Idempotency-Key waits until it has surely passed (SPEC §3), so set it to the brain's
+   * configured timeout; unset, Lambda's maximum (900 s) is assumed. Ignored when the reference
+   * brain is deployed: its timeout is known.
+   */
+  brainMaxDurationMs: z.number().int().min(1000).max(900_000).optional(),
   alarms: alarmsSchema,
   /** Subscribed to the stage's alarm topic when set. */
   alarmEmail: z.email().optional(),
@@ -164,7 +171,10 @@ export class StageConfigError extends Error {
 }
 
 /** Resolves `-c stage=` and overrides into a validated config, with errors a human can act on. */
-export function resolveStage(stage: unknown, overrides: { brainFunctionArn?: unknown } = {}): StageConfig {
+export function resolveStage(
+  stage: unknown,
+  overrides: { brainFunctionArn?: unknown; brainMaxDurationMs?: unknown } = {},
+): StageConfig {
   if (typeof stage !== 'string' || !(STAGE_NAMES as readonly string[]).includes(stage)) {
     throw new StageConfigError(
       `Unknown stage ${JSON.stringify(stage)}. Use -c stage=${STAGE_NAMES.join('|')}.`,
@@ -175,7 +185,15 @@ export function resolveStage(stage: unknown, overrides: { brainFunctionArn?: unk
     typeof overrides.brainFunctionArn === 'string' && overrides.brainFunctionArn !== ''
       ? overrides.brainFunctionArn
       : base.brainFunctionArn;
-  const config = stageConfigSchema.parse({ ...base, ...(brainFunctionArn ? { brainFunctionArn } : {}) });
+  const brainMaxDurationMs =
+    overrides.brainMaxDurationMs === undefined || overrides.brainMaxDurationMs === ''
+      ? base.brainMaxDurationMs
+      : Number(overrides.brainMaxDurationMs);
+  const config = stageConfigSchema.parse({
+    ...base,
+    ...(brainFunctionArn ? { brainFunctionArn } : {}),
+    ...(brainMaxDurationMs === undefined ? {} : { brainMaxDurationMs }),
+  });
   if (!config.deployReferenceBrain && !config.brainFunctionArn) {
     throw new StageConfigError(
       `Stage "${config.stage}" needs the brain's Lambda ARN: set brainFunctionArn in infra/stages.ts or pass -c brainFunctionArn=arn:aws:lambda:REGION:ACCOUNT:function:NAME.`,

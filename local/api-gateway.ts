@@ -4,6 +4,8 @@
  * responses (`infra/routes.ts`, `infra/gateway-responses.ts`) and applies them in API Gateway's order:
  * unknown path → 404 (no authorizer), stage throttle → 429, body > 10 MB → 413,
  * authorizer (Allow/Deny against the method ARN), integration (29 s) → proxy answer checks.
+ * Each function call obeys Lambda's synchronous limits: an event over 6,291,456 bytes is not
+ * sent, an answer over 6,291,556 bytes is a `Function.ResponseSizeTooLarge` function error.
  */
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
@@ -23,6 +25,7 @@ import {
   type MatchedResource,
 } from './gateway-events.js';
 import { type HttpAnswer, renderGatewayResponse, validateProxyResult } from './gateway-responses.js';
+import { oversizedSyncEvent, SYNC_PAYLOAD_LIMIT_BYTES, syncAnswer } from './invoke-request.js';
 import { type ThrottleSettings, TokenBucket } from './throttle.js';
 
 export interface ApiGatewayOptions {
@@ -93,6 +96,10 @@ class ClientGoneError extends Error {
   override readonly name = 'ClientGoneError';
 }
 
+/** API Gateway's execution-log line for an event Lambda refuses as too large. */
+const eventTooLargeLine = (size: number) =>
+  `Execution failed: ${size} byte payload is too large for the RequestResponse invocation type (limit ${SYNC_PAYLOAD_LIMIT_BYTES} bytes)`;
+
 function writeAnswer(response: ServerResponse, answer: HttpAnswer, requestId: string): void {
   if (response.writableEnded || response.destroyed) return;
   response.writeHead(answer.statusCode, {
@@ -121,11 +128,22 @@ export function createApiGateway(options: ApiGatewayOptions): Server {
     }
     const started = performance.now();
     const event = buildAuthorizerEvent(incoming, options.api, resource);
+    // Lambda refuses the invocation: an authorizer failure, like any other (500).
+    const eventSize = oversizedSyncEvent(event);
+    if (eventSize !== undefined) {
+      log(`authorizer: ${eventTooLargeLine(eventSize)}`);
+      return { refused: renderGatewayResponse('AUTHORIZER_FAILURE', { requestId }) };
+    }
     const outcome = await invokeFunction(fn, event, {
       region: options.api.region,
       accountId: options.api.accountId,
     });
     const latency = Math.round(performance.now() - started);
+    const answer = syncAnswer(outcome);
+    if (!answer.ok) {
+      log(`authorizer failed: ${answer.error.errorType}: ${answer.error.errorMessage}`);
+      return { refused: renderGatewayResponse('AUTHORIZER_FAILURE', { requestId }) };
+    }
     if (!outcome.ok) {
       // Only a thrown "Unauthorized" is API Gateway's native 401; anything else is a 500.
       if (outcome.error.errorMessage === 'Unauthorized') {
@@ -160,6 +178,13 @@ export function createApiGateway(options: ApiGatewayOptions): Server {
       return badGateway();
     }
     const event = buildProxyEvent(incoming, options.api, resource, authorizer);
+    // Lambda refuses an event over its synchronous limit; API Gateway answers 413 (as recorded
+    // against AWS; the body escaped as a JSON string can make the event outgrow the body).
+    const eventSize = oversizedSyncEvent(event);
+    if (eventSize !== undefined) {
+      log(`integration ${route.handler}: ${eventTooLargeLine(eventSize)}`);
+      return renderGatewayResponse('REQUEST_TOO_LARGE', { requestId });
+    }
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), integrationTimeoutMs);
@@ -173,6 +198,12 @@ export function createApiGateway(options: ApiGatewayOptions): Server {
     if (outcome === 'timeout') {
       log(`integration ${route.handler} exceeded ${integrationTimeoutMs} ms`);
       return renderGatewayResponse('INTEGRATION_TIMEOUT', { requestId });
+    }
+    // An answer over Lambda's limit never reaches API Gateway: a function error, hence 502.
+    const answer = syncAnswer(outcome);
+    if (!answer.ok) {
+      log(`integration ${route.handler} failed: ${answer.error.errorType}: ${answer.error.errorMessage}`);
+      return badGateway();
     }
     if (!outcome.ok) {
       log(`integration ${route.handler} failed: ${outcome.error.errorType}: ${outcome.error.errorMessage}`);

@@ -85,7 +85,8 @@ const headerText = (value: unknown): string | undefined =>
  * A Lambda proxy answer as API Gateway (REST) treats it: only the five known keys;
  * `statusCode` a number or numeric string (default 200); header values stringified;
  * `multiValueHeaders` values must be lists and are merged with `headers` of the same name;
- * `body` a string (base64-decoded when `isBase64Encoded`); `Content-Type` defaults to JSON.
+ * `body` a string, sent as text even when `isBase64Encoded` (the API declares no binary media
+ * types, so API Gateway does not decode it); `Content-Type` defaults to JSON.
  */
 export function validateProxyResult(result: unknown): ProxyValidation {
   if (!isObject(result)) return { ok: false, reason: 'the answer is not a JSON object' };
@@ -131,11 +132,12 @@ export function validateProxyResult(result: unknown): ProxyValidation {
     }
   }
 
+  // The body goes out as the text it is, `isBase64Encoded` or not: API Gateway decodes base64
+  // only for a content type listed in the API's binaryMediaTypes, and this API lists none.
   let body = Buffer.alloc(0);
   if (result.body !== undefined && result.body !== null) {
     if (typeof result.body !== 'string') return { ok: false, reason: 'body is not a string' };
-    body =
-      result.isBase64Encoded === true ? Buffer.from(result.body, 'base64') : Buffer.from(result.body, 'utf8');
+    body = Buffer.from(result.body, 'utf8');
   }
 
   const headers: Record<string, string> = {};

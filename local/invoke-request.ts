@@ -5,9 +5,18 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { ClientContext } from 'aws-lambda';
+import type { InvokeOutcome } from './functions.js';
 
-/** Lambda's limit on a synchronous (RequestResponse, DryRun) request payload, and on its answer. */
+/**
+ * Lambda's limit on a synchronous (RequestResponse, DryRun) request payload: 6 MB. It applies
+ * to the Invoke API and to the events API Gateway sends (authorizer and proxy integration).
+ */
 export const SYNC_PAYLOAD_LIMIT_BYTES = 6_291_456;
+/**
+ * Lambda's limit on a synchronous answer, 100 bytes above the request limit: the number
+ * Lambda's own error names ("… maximum allowed payload size (6291556 bytes).").
+ */
+export const SYNC_RESPONSE_LIMIT_BYTES = 6_291_556;
 /** Lambda's limit on an asynchronous (Event) request payload. */
 export const EVENT_PAYLOAD_LIMIT_BYTES = 1_048_576;
 /** Lambda's limit on the base64 client context. */
@@ -78,6 +87,38 @@ export async function readBody(
 
 export function payloadLimit(invocationType: InvocationType): number {
   return invocationType === 'Event' ? EVENT_PAYLOAD_LIMIT_BYTES : SYNC_PAYLOAD_LIMIT_BYTES;
+}
+
+/** What Lambda answers (a function error, `Unhandled`) for a synchronous answer over the limit. */
+export const RESPONSE_TOO_LARGE_PAYLOAD = {
+  errorMessage: `Response payload size exceeded maximum allowed payload size (${SYNC_RESPONSE_LIMIT_BYTES} bytes).`,
+  errorType: 'Function.ResponseSizeTooLarge',
+} as const;
+
+/**
+ * The size of a synchronous event as Lambda counts it (its JSON, in UTF-8 bytes) when it is
+ * over the 6 MB limit, or undefined: such an event never reaches the function.
+ */
+export function oversizedSyncEvent(event: unknown): number | undefined {
+  const size = Buffer.byteLength(JSON.stringify(event) ?? 'null');
+  return size > SYNC_PAYLOAD_LIMIT_BYTES ? size : undefined;
+}
+
+/** The JSON a synchronous invocation sends back (its result, or its error), with its size. */
+export type SyncAnswer =
+  | { ok: true; json: string; bytes: number }
+  | { ok: false; bytes: number; error: typeof RESPONSE_TOO_LARGE_PAYLOAD };
+
+/**
+ * Applies Lambda's answer limit to an outcome: an answer over 6,291,556 bytes is not
+ * delivered; Lambda reports `Function.ResponseSizeTooLarge` instead (a function error).
+ */
+export function syncAnswer(outcome: InvokeOutcome): SyncAnswer {
+  const json = JSON.stringify(outcome.ok ? (outcome.result ?? null) : outcome.error);
+  const bytes = Buffer.byteLength(json);
+  return bytes > SYNC_RESPONSE_LIMIT_BYTES
+    ? { ok: false, bytes, error: RESPONSE_TOO_LARGE_PAYLOAD }
+    : { ok: true, json, bytes };
 }
 
 /**

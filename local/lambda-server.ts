@@ -27,6 +27,8 @@ import {
   payloadLimit,
   readBody,
   SYNC_PAYLOAD_LIMIT_BYTES,
+  SYNC_RESPONSE_LIMIT_BYTES,
+  syncAnswer,
 } from './invoke-request.js';
 
 export {
@@ -34,14 +36,10 @@ export {
   type FunctionReference,
   MAX_CLIENT_CONTEXT_BYTES,
   parseFunctionName,
+  RESPONSE_TOO_LARGE_PAYLOAD,
   SYNC_PAYLOAD_LIMIT_BYTES,
+  SYNC_RESPONSE_LIMIT_BYTES,
 } from './invoke-request.js';
-
-/** What Lambda answers (HTTP 200, `X-Amz-Function-Error: Unhandled`) for a synchronous answer over the limit. */
-export const RESPONSE_TOO_LARGE_PAYLOAD = {
-  errorMessage: `Response payload size exceeded maximum allowed payload size (${SYNC_PAYLOAD_LIMIT_BYTES} bytes).`,
-  errorType: 'Function.ResponseSizeTooLarge',
-} as const;
 
 export interface InvokeServerOptions {
   /** Looked up on every call, so functions can be registered after the server listens. */
@@ -249,18 +247,18 @@ export function createInvokeServer(options: InvokeServerOptions): Server {
 
     const outcome = await invoke();
     logOutcome(fn, outcome, 'RequestResponse');
-    const answer = JSON.stringify(outcome.ok ? (outcome.result ?? null) : outcome.error);
-    if (Buffer.byteLength(answer) > SYNC_PAYLOAD_LIMIT_BYTES) {
+    const answer = syncAnswer(outcome);
+    if (!answer.ok) {
       log(
-        `invoke ${fn.name} (RequestResponse): its ${Buffer.byteLength(answer)}-byte answer is over the ${SYNC_PAYLOAD_LIMIT_BYTES}-byte limit`,
+        `invoke ${fn.name} (RequestResponse): its ${answer.bytes}-byte answer is over the ${SYNC_RESPONSE_LIMIT_BYTES}-byte limit`,
       );
-      send(response, 200, requestId, JSON.stringify(RESPONSE_TOO_LARGE_PAYLOAD), {
+      send(response, 200, requestId, JSON.stringify(answer.error), {
         'X-Amz-Executed-Version': '$LATEST',
         'X-Amz-Function-Error': 'Unhandled',
       });
       return;
     }
-    send(response, 200, requestId, answer, {
+    send(response, 200, requestId, answer.json, {
       'X-Amz-Executed-Version': '$LATEST',
       ...(outcome.ok ? {} : { 'X-Amz-Function-Error': 'Unhandled' }),
     });

@@ -205,7 +205,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         tableName: (table) => tableNameOf(tableNames, tableById(table)),
         // The local stack always issues and accepts test keys, whatever stage it imitates (SPEC §5).
         keyEnvironment: 'test',
-        brain: { functionName: 'reference-brain', timeoutMs: brainTimeoutMs },
+        brain: {
+          functionName: 'reference-brain',
+          timeoutMs: brainTimeoutMs,
+          // The local brain's own time limit is its local timeout.
+          maxDurationMs:
+            options.functionTimeoutsMs?.['reference-brain'] ??
+            FUNCTIONS['reference-brain'].timeoutMs({ brainTimeoutMs }),
+        },
       }),
       AWS_REGION: region,
       DYNAMODB_ENDPOINT: dynamodbEndpoint,

@@ -167,16 +167,20 @@ export class HttpError extends Error {
   readonly status: number;
   readonly expose: boolean;
 
+  /** Headers the answer carries besides the envelope's own (`Retry-After` on a 409 or a 429). */
+  readonly headers: Readonly<Record<string, string>>;
+
   constructor(
     readonly code: ErrorCode,
     message: string = DEFAULT_MESSAGES[code],
     readonly details?: ErrorDetail[],
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; headers?: Record<string, string> },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'HttpError';
     this.status = statusOf(code);
     this.expose = this.status < 500;
+    this.headers = options?.headers ?? {};
   }
 
   /** The caller-facing message: the real one for 4xx, the generic one for 5xx. */

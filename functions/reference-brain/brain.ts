@@ -51,7 +51,29 @@ export const TEST_MODELS = [
   'test-malformed',
   'test-timeout',
   'test-throttle',
+  'test-large',
+  'test-incompressible',
 ] as const;
+
+/** `test-large` / `test-incompressible` answer `max_tokens` characters of content, this many by default. */
+export const DEFAULT_LARGE_ANSWER_CHARS = 2_000_000;
+
+/** Text that compresses well: a long generation, e.g. a 2 MB answer that is stored and replayed. */
+function repetitiveText(length: number): string {
+  const line = 'The reference brain writes a long answer so clients can test large responses. ';
+  return line.repeat(Math.ceil(length / line.length)).slice(0, length);
+}
+
+/** Text that hardly compresses (base64url of a SHA-256 stream), the same for the same request id. */
+function incompressibleText(requestId: string, length: number): string {
+  const blocks: string[] = [];
+  for (let index = 0, written = 0; written < length; index += 1) {
+    const block = createHash('sha256').update(`${requestId}:${index}`).digest('base64url');
+    blocks.push(block);
+    written += block.length;
+  }
+  return blocks.join('').slice(0, length);
+}
 
 export const DEFAULT_MAX_COST_USD = 0.5;
 export const DEFAULT_OUTPUT_TOKENS = 256;
@@ -113,6 +135,16 @@ function reject(request: BrainRequest, reasoning: string, checked: string[], vio
   };
 }
 
+function contentOf(request: BrainRequest, inputTokens: number): string {
+  const length = request.request_params.max_tokens ?? DEFAULT_LARGE_ANSWER_CHARS;
+  if (request.api_provider === 'reference' && request.model_name === 'test-large')
+    return repetitiveText(length);
+  if (request.api_provider === 'reference' && request.model_name === 'test-incompressible') {
+    return incompressibleText(request.request_id, length);
+  }
+  return `Reference brain answer for ${request.model_name}: request approved (about ${inputTokens} input tokens).`;
+}
+
 export async function referenceBrain(event: unknown, options: ReferenceBrainOptions = {}): Promise<unknown> {
   const parsed = brainRequestSchema.safeParse(event);
   if (!parsed.success) {
@@ -145,7 +177,10 @@ export async function referenceBrain(event: unknown, options: ReferenceBrainOpti
     }
   }
 
-  const price = priceOf(request.api_provider, request.model_name);
+  const largeAnswer =
+    request.api_provider === 'reference' &&
+    (request.model_name === 'test-large' || request.model_name === 'test-incompressible');
+  const price = largeAnswer ? { input: 0, output: 0 } : priceOf(request.api_provider, request.model_name);
   if (!price) {
     return reject(
       request,
@@ -186,7 +221,7 @@ export async function referenceBrain(event: unknown, options: ReferenceBrainOpti
       provider: request.api_provider,
       model: request.model_name,
       operation_type: request.operation_type,
-      content: `Reference brain answer for ${request.model_name}: request approved (about ${inputTokens} input tokens).`,
+      content: contentOf(request, inputTokens),
       usage: { input_tokens: inputTokens, output_tokens: usedOutputTokens },
     },
     payment: {

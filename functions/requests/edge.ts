@@ -32,12 +32,20 @@ export function callerOf(event: APIGatewayProxyEvent): CallerIdentity {
   };
 }
 
-export function requestInputOf(event: APIGatewayProxyEvent, body: unknown): RequestInput {
+/** `timeLeftMs`: the invocation's remaining time (Context.getRemainingTimeInMillis). */
+export function requestInputOf(
+  event: APIGatewayProxyEvent,
+  body: unknown,
+  timeLeftMs?: number,
+): RequestInput {
   return {
     caller: callerOf(event),
     requestId: requestIdOf(event),
     idempotencyKey: getHeader(event.headers, 'idempotency-key'),
     body,
+    ...(timeLeftMs === undefined || !Number.isFinite(timeLeftMs)
+      ? {}
+      : { deadline: Date.now() + timeLeftMs }),
   };
 }
 

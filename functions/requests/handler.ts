@@ -5,7 +5,7 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import httpJsonBodyParser from '@middy/http-json-body-parser';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { createDocumentClient, createLambdaClient } from '../../shared/adapters/aws-clients.js';
 import { createBrainClient } from '../../shared/adapters/brain-client.js';
 import { loadConfig, requestsConfigSpec } from '../../shared/adapters/config.js';
@@ -39,8 +39,8 @@ const processRequest = createRequestProcessor({
       instrumentation: tracing?.instrumentation,
     }),
     tableName: config.IDEMPOTENCY_TABLE,
-    inProgressMs: config.BRAIN_TIMEOUT_MS + 5000,
   }),
+  brainLimits: { waitMs: config.BRAIN_TIMEOUT_MS, maxDurationMs: config.BRAIN_MAX_DURATION_MS },
   logger,
   telemetry: brainMetrics(metrics),
 });
@@ -49,7 +49,7 @@ const processRequest = createRequestProcessor({
 // reads two spellings of the header); the option exists in the implementation, not its types.
 const jsonParserOptions = { disableContentTypeCheck: true, disableContentTypeError: false };
 
-export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
+export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>()
   .use(tracingMiddleware(tracing))
   .use(injectLambdaContext(logger))
   // Its after/onError run after errorAnswers' onError: every answer, errors included, gets the headers.
@@ -57,6 +57,10 @@ export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
   .use(errorAnswers(logger, metrics))
   .use(requestGuards({ allowedMethod: 'POST' }))
   .use(httpJsonBodyParser(jsonParserOptions))
-  .handler(async (event) =>
-    proxyAnswerOf(await processRequest(requestInputOf(event, event.body as unknown))),
+  .handler(async (event, context) =>
+    proxyAnswerOf(
+      await processRequest(
+        requestInputOf(event, event.body as unknown, context?.getRemainingTimeInMillis?.()),
+      ),
+    ),
   );

@@ -26,17 +26,6 @@ export function requestIdOf(event: Partial<APIGatewayProxyEvent> | null | undefi
   return typeof id === 'string' && id.length > 0 ? id : 'unknown';
 }
 
-/** An HttpError whose answer carries headers of its own (`Retry-After` on a limit refusal). */
-export class HttpErrorWithHeaders extends HttpError {
-  constructor(
-    code: ErrorCode,
-    message: string,
-    readonly headers: Record<string, string>,
-  ) {
-    super(code, message);
-  }
-}
-
 /**
  * Turns any thrown error into an envelope answer; 5xx show a generic message, details go to the
  * log, and every error answer is counted (`RequestError` by code) when metrics are given.
@@ -80,7 +69,7 @@ export function errorAnswers(
           requestId,
           error.publicMessage(),
           error.details,
-          error instanceof HttpErrorWithHeaders ? error.headers : {},
+          error.headers,
         );
         return;
       }
@@ -120,14 +109,12 @@ function limitMessage(reason: LimitRefusal['reason'], limits: LimitStatus, wait:
 }
 
 /** The 429 for a call the authorizer admitted over a key limit (docs/decisions/0007). */
-export function limitRefusalError(refusal: LimitRefusal, limits: LimitStatus): HttpErrorWithHeaders {
+export function limitRefusalError(refusal: LimitRefusal, limits: LimitStatus): HttpError {
   const wait =
     refusal.retryAfterSeconds === undefined ? undefined : Math.max(1, Math.ceil(refusal.retryAfterSeconds));
-  return new HttpErrorWithHeaders(
-    refusal.reason,
-    limitMessage(refusal.reason, limits, wait),
-    wait === undefined ? {} : { 'Retry-After': String(wait) },
-  );
+  return new HttpError(refusal.reason, limitMessage(refusal.reason, limits, wait), undefined, {
+    headers: wait === undefined ? {} : { 'Retry-After': String(wait) },
+  });
 }
 
 /**

@@ -1,12 +1,12 @@
 /**
  * Invokes the brain Lambda (RequestResponse) and maps every way it can fail to the
- * envelope's 502/503/504. Details go to the log; the caller sees only the code.
+ * envelope's 502/503/504, saying whether the brain may have acted (which decides whether a
+ * repeat of the Idempotency-Key must wait). Details go to the log; the caller sees only the code.
  */
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
 import { type BrainDecisionAnswer, type BrainRequest, brainAnswerSchema } from '../domain/brain/contract.js';
 import type { LogSink } from '../domain/ports.js';
-import type { InvokeBrain } from '../domain/requests/ports.js';
-import { HttpError } from '../errors.js';
+import { BrainCallError, type InvokeBrain } from '../domain/requests/ports.js';
 
 export interface BrainClientOptions {
   lambda: LambdaClient;
@@ -17,20 +17,40 @@ export interface BrainClientOptions {
 
 const THROTTLE_NAMES = /throttl|toomanyrequests|ratelimit/i;
 const TIMEOUT_NAMES = /timeout|timedout|aborterror/i;
+/** Failures to reach Lambda at all: the Invoke was never sent, so the brain never ran. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+const NOT_CONNECTED = /without establishing a connection|connect ECONNREFUSED/i;
 
-function brainError(code: 'brain_error' | 'brain_unavailable' | 'brain_timeout', cause: unknown): HttpError {
-  return new HttpError(code, undefined, undefined, { cause });
-}
+type BrainErrorCode = 'brain_error' | 'brain_unavailable' | 'brain_timeout';
 
-/** Classifies an SDK/transport failure of the Invoke call itself. */
-export function classifyInvokeFailure(error: unknown): HttpError {
+/**
+ * Classifies an SDK/transport failure of the Invoke call itself, and whether the brain may
+ * have run: a throttle, a Lambda 4xx (not found, access denied, payload too large) or a
+ * connection never made means it did not; a timeout, a 5xx or a lost answer means it may have.
+ */
+export function classifyInvokeFailure(error: unknown): BrainCallError {
   const name = error instanceof Error ? error.name : '';
+  const message = error instanceof Error ? error.message : '';
   const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
-  if (THROTTLE_NAMES.test(name) || status === 429) return brainError('brain_unavailable', error);
-  if (TIMEOUT_NAMES.test(name) || (error instanceof Error && /timed? ?out/i.test(error.message))) {
-    return brainError('brain_timeout', error);
+  const code = (error as { code?: unknown } | null)?.code;
+  if (THROTTLE_NAMES.test(name) || status === 429)
+    return new BrainCallError('brain_unavailable', false, error);
+  if (
+    (typeof code === 'string' && NOT_SENT_CODES.has(code)) ||
+    NOT_CONNECTED.test(message) ||
+    name === 'ConnectionTimeoutError'
+  ) {
+    return new BrainCallError('brain_error', false, error);
   }
-  return brainError('brain_error', error);
+  if (TIMEOUT_NAMES.test(name) || /timed? ?out/i.test(message)) {
+    return new BrainCallError('brain_timeout', true, error);
+  }
+  // Lambda refused the Invoke itself (unknown function, access denied, payload too large): nothing ran.
+  const fault = (error as { $fault?: unknown } | null)?.$fault;
+  if (fault === 'client' || (status !== undefined && status >= 400 && status < 500)) {
+    return new BrainCallError('brain_error', false, error);
+  }
+  return new BrainCallError('brain_error', true, error);
 }
 
 export function createBrainClient(options: BrainClientOptions): InvokeBrain {
@@ -69,7 +89,7 @@ export function createBrainClient(options: BrainClientOptions): InvokeBrain {
       } catch {
         // a non-JSON error payload is still a brain error
       }
-      const code = THROTTLE_NAMES.test(errorType)
+      const code: BrainErrorCode = THROTTLE_NAMES.test(errorType)
         ? 'brain_unavailable'
         : TIMEOUT_NAMES.test(errorType)
           ? 'brain_timeout'
@@ -81,7 +101,13 @@ export function createBrainClient(options: BrainClientOptions): InvokeBrain {
         error_type: errorType,
         payload: text.slice(0, 2000),
       });
-      throw brainError(code, new Error(errorType || result.FunctionError));
+      // A throttled brain never ran; a crash, its own timeout or an answer too large (6 MB) may
+      // come after it acted: in doubt, like an answer outside the contract (SPEC §3).
+      throw new BrainCallError(
+        code,
+        code !== 'brain_unavailable',
+        new Error(errorType || result.FunctionError),
+      );
     }
 
     let payload: unknown;
@@ -92,7 +118,7 @@ export function createBrainClient(options: BrainClientOptions): InvokeBrain {
         request_id: request.request_id,
         payload: text.slice(0, 2000),
       });
-      throw brainError('brain_error', error);
+      throw new BrainCallError('brain_error', true, error);
     }
     const parsed = brainAnswerSchema.safeParse(payload);
     if (!parsed.success) {
@@ -100,7 +126,7 @@ export function createBrainClient(options: BrainClientOptions): InvokeBrain {
         request_id: request.request_id,
         issues: parsed.error.issues.slice(0, 20).map((issue) => `${issue.path.join('.')}: ${issue.message}`),
       });
-      throw brainError('brain_error', parsed.error);
+      throw new BrainCallError('brain_error', true, parsed.error);
     }
     if (!('decision' in parsed.data)) {
       logger.error('brain reported a failure', {
@@ -108,7 +134,8 @@ export function createBrainClient(options: BrainClientOptions): InvokeBrain {
         brain_error: parsed.data.error,
         brain_message: parsed.data.message,
       });
-      throw brainError('brain_error', new Error(parsed.data.message));
+      // The brain says it failed: it did not act, and a retry may follow at once.
+      throw new BrainCallError('brain_error', false, new Error(parsed.data.message));
     }
     return parsed.data;
   };

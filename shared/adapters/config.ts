@@ -81,6 +81,8 @@ export const requestsConfigSpec = {
   BRAIN_FUNCTION_NAME: required(),
   /** Below API Gateway's 29 s integration limit so we answer 504 ourselves. */
   BRAIN_TIMEOUT_MS: integer({ min: 100, max: 28_000, fallback: 25_000 }),
+  /** The brain function's own timeout: a repeat in doubt waits until it has surely passed (SPEC §3). */
+  BRAIN_MAX_DURATION_MS: integer({ min: 1000, max: 900_000, fallback: 900_000 }),
   LAMBDA_ENDPOINT: optionalUrl(),
   DYNAMODB_ENDPOINT: optionalUrl(),
 } satisfies ConfigSpec;

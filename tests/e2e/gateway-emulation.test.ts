@@ -2,7 +2,8 @@
  * The API Gateway emulation itself, with stand-in functions where the real ones cannot
  * misbehave on purpose: the events it builds (shaped after events captured from AWS), what
  * it does with each kind of authorizer answer, proxy-answer validation (cases modelled on
- * answers recorded against AWS), the integration timeout and the gateway responses.
+ * answers recorded against AWS), Lambda's synchronous payload limits, the integration timeout
+ * and the gateway responses.
  */
 import type { Server } from 'node:https';
 import type { APIGatewayProxyEvent, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
@@ -13,6 +14,7 @@ import { arnMatches } from '../../local/authorizer-policy.js';
 import { ensureCertificate, type LocalCertificate } from '../../local/cert.js';
 import type { LambdaHandler, LocalFunction } from '../../local/functions.js';
 import { renderGatewayResponse, validateProxyResult } from '../../local/gateway-responses.js';
+import { SYNC_PAYLOAD_LIMIT_BYTES, SYNC_RESPONSE_LIMIT_BYTES } from '../../local/invoke-request.js';
 import { TokenBucket } from '../../local/throttle.js';
 import { DEFAULT_MESSAGES, openAiTypeOf } from '../../shared/errors.js';
 import { callApi, expectEnvelope, type HttpsAnswer } from './support/https.js';
@@ -307,7 +309,7 @@ describe('integration answers', () => {
     expectEnvelope(await call(), 504, 'brain_timeout');
   });
 
-  it('passes a valid answer through: numeric-string status, merged headers, base64 body', async () => {
+  it('passes a valid answer through: numeric-string status, merged headers, base64 body as its text', async () => {
     const call = await gateway(
       answering({
         statusCode: '201',
@@ -323,7 +325,140 @@ describe('integration answers', () => {
     expect(answer.status).toBe(201);
     expect(answer.headers['test-multi']).toBe('value-multi, value-solo');
     expect(answer.headers['content-type']).toBe('application/json');
-    expect(answer.text).toBe('hello');
+    // No binaryMediaTypes on the API: AWS sends the base64 text as it is, undecoded.
+    expect(answer.text).toBe('aGVsbG8=');
+  });
+});
+
+describe("Lambda's synchronous payload limits", () => {
+  /** The requests stand-in: counts its invocations and the byte size of each event it got. */
+  const counting = () => {
+    const seen: number[] = [];
+    const requests = fn('requests', (event) => {
+      seen.push(Buffer.byteLength(JSON.stringify(event)));
+      return { statusCode: 200, body: '{"ok":true}' };
+    });
+    return { seen, requests };
+  };
+  const logged = () => {
+    const lines: string[] = [];
+    return { lines, log: (line: string) => lines.push(line) };
+  };
+
+  /**
+   * The body of `quotes` `"` characters whose proxy event is `target` bytes: each `"` is two
+   * bytes in the event (`\"`), so one probe gives the rest of the event's size.
+   */
+  async function quoteBodyFor(target: number): Promise<string> {
+    const { seen, requests } = counting();
+    const call = await gateway({ authorizer: allow(), requests });
+    const probeQuotes = 3_000_000;
+    await call({ body: '"'.repeat(probeQuotes) });
+    const probeEvent = seen[0] ?? 0;
+    expect(probeEvent).toBeGreaterThan(2 * probeQuotes);
+    const current = server;
+    server = undefined;
+    current?.closeAllConnections();
+    await new Promise((resolve) => current?.close(resolve));
+    return '"'.repeat(probeQuotes + Math.floor((target - probeEvent) / 2));
+  }
+
+  it('answers 413 in the envelope, without invoking the function, when the event outgrows 6 MB though the body is 3.2 MB', async () => {
+    const { seen, requests } = counting();
+    const { lines, log } = logged();
+    const call = await gateway({ authorizer: allow(), requests }, { log });
+    // 3.2 MB of quotes: the body is far below both limits, its JSON string in the event is not.
+    const body = '"'.repeat(3_200_000);
+
+    const answer = await call({ body });
+
+    expectEnvelope(answer, 413, 'payload_too_large');
+    expect(seen).toEqual([]);
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^integration requests: Execution failed: \d+ byte payload is too large for the RequestResponse invocation type \(limit 6291456 bytes\)$/,
+      ),
+    );
+  });
+
+  it('delivers a body of the same length without escapes: only the event size counts', async () => {
+    const { seen, requests } = counting();
+    const call = await gateway({ authorizer: allow(), requests });
+
+    const answer = await call({ body: 'a'.repeat(3_200_000) });
+
+    expect(answer.status).toBe(200);
+    expect(seen).toHaveLength(1);
+  });
+
+  it('answers 413 for a 7 MB body, between the Lambda and the gateway limits, without invoking the function', async () => {
+    const { seen, requests } = counting();
+    const call = await gateway({ authorizer: allow(), requests });
+
+    expectEnvelope(await call({ body: 'a'.repeat(7 * 1024 * 1024) }), 413, 'payload_too_large');
+    expect(seen).toEqual([]);
+  });
+
+  it('delivers an event just under 6,291,456 bytes and refuses one just over', async () => {
+    // The event's size varies by a few bytes between calls (integrationLatency's digits).
+    const under = await quoteBodyFor(SYNC_PAYLOAD_LIMIT_BYTES - 16);
+    const over = await quoteBodyFor(SYNC_PAYLOAD_LIMIT_BYTES + 16);
+    const { seen, requests } = counting();
+    const call = await gateway({ authorizer: allow(), requests });
+
+    const delivered = await call({ body: under });
+    const refused = await call({ body: over });
+
+    expect(delivered.status).toBe(200);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBeGreaterThan(SYNC_PAYLOAD_LIMIT_BYTES - 64);
+    expect(seen[0]).toBeLessThanOrEqual(SYNC_PAYLOAD_LIMIT_BYTES);
+    expectEnvelope(refused, 413, 'payload_too_large');
+    expect(seen).toHaveLength(1);
+  });
+
+  /** A proxy answer whose JSON is exactly `bytes` long, its body made of quotes (2 bytes each in JSON). */
+  const answerOf = (bytes: number) => {
+    const room = bytes - Buffer.byteLength(JSON.stringify({ statusCode: 200, body: '' }));
+    const body = '"'.repeat(Math.floor(room / 2)) + 'x'.repeat(room % 2);
+    const result = { statusCode: 200, body };
+    expect(Buffer.byteLength(JSON.stringify(result))).toBe(bytes);
+    return result;
+  };
+
+  it('delivers an answer of exactly 6,291,556 bytes (100 above the request limit)', async () => {
+    const result = answerOf(SYNC_RESPONSE_LIMIT_BYTES);
+    const call = await gateway({ authorizer: allow(), requests: fn('requests', () => result) });
+
+    const answer = await call();
+
+    expect(answer.status).toBe(200);
+    expect(answer.text).toBe(result.body);
+  });
+
+  it('answers 502 in the DEFAULT_5XX envelope for an answer one byte over, as Function.ResponseSizeTooLarge', async () => {
+    const result = answerOf(SYNC_RESPONSE_LIMIT_BYTES + 1);
+    const { lines, log } = logged();
+    const call = await gateway({ authorizer: allow(), requests: fn('requests', () => result) }, { log });
+
+    const answer = await call();
+
+    expectEnvelope(answer, 502, 'internal_error');
+    expect(answer.text.length).toBeLessThan(1000);
+    expect(lines).toContain(
+      'integration requests failed: Function.ResponseSizeTooLarge: Response payload size exceeded maximum allowed payload size (6291556 bytes).',
+    );
+  });
+
+  it('answers 500 (AUTHORIZER_FAILURE) for an authorizer answer over the limit, without invoking the function', async () => {
+    const { seen, requests } = counting();
+    const call = await gateway({
+      authorizer: allow({ userId: 'u1', pad: 'x'.repeat(SYNC_RESPONSE_LIMIT_BYTES) }),
+      requests,
+    });
+
+    expectEnvelope(await call(), 500, 'internal_error');
+    expect(seen).toEqual([]);
   });
 });
 
@@ -335,6 +470,7 @@ describe('proxy answer validation', () => {
     [{ statusCode: 200, headers: null }, 200],
     [{ headers: { 'test-header': 'value' } }, 200],
     [{ statusCode: '201' }, 201],
+    [{ statusCode: 200, body: 'aGk=', isBase64Encoded: true }, 200],
     [{ statusCode: 200, wrongValue: 'value' }, 'invalid'],
     [{ statusCode: 'test' }, 'invalid'],
     [{ statusCode: 200, multiValueHeaders: { 'test-multi-invalid': 'value1' } }, 'invalid'],
@@ -344,6 +480,12 @@ describe('proxy answer validation', () => {
     const validated = validateProxyResult(result);
 
     expect(validated.ok ? validated.answer.statusCode : 'invalid').toBe(expected);
+  });
+
+  it('keeps a base64 body as its text: the API declares no binary media types', () => {
+    const validated = validateProxyResult({ body: 'aGk=', isBase64Encoded: true });
+
+    expect(validated.ok && validated.answer.body.toString('utf8')).toBe('aGk=');
   });
 
   it('stringifies header values and merges multi-value headers in either spelling', () => {

@@ -17,6 +17,7 @@ import {
   createInvokeServer,
   EVENT_PAYLOAD_LIMIT_BYTES,
   SYNC_PAYLOAD_LIMIT_BYTES,
+  SYNC_RESPONSE_LIMIT_BYTES,
 } from '../../local/lambda-server.js';
 import type { LocalStack } from '../../local/stack.js';
 import { createLambdaClient } from '../../shared/adapters/aws-clients.js';
@@ -498,31 +499,31 @@ describe('the Lambda runtime', () => {
     });
   });
 
-  it('answers a result over 6 MB with Function.ResponseSizeTooLarge, as Lambda does', async () => {
+  it('answers a result over 6,291,556 bytes with Function.ResponseSizeTooLarge, as Lambda does', async () => {
     const result = await client.send(
       new InvokeCommand({
         FunctionName: 'sized',
-        Payload: JSON.stringify({ length: SYNC_PAYLOAD_LIMIT_BYTES - 1 }),
+        Payload: JSON.stringify({ length: SYNC_RESPONSE_LIMIT_BYTES - 1 }),
       }),
     );
 
     expect(result.StatusCode).toBe(200);
     expect(result.FunctionError).toBe('Unhandled');
     expect(decode(result.Payload)).toEqual({
-      errorMessage: 'Response payload size exceeded maximum allowed payload size (6291456 bytes).',
+      errorMessage: 'Response payload size exceeded maximum allowed payload size (6291556 bytes).',
       errorType: 'Function.ResponseSizeTooLarge',
     });
   });
 
-  it('returns a result of exactly 6 MB', async () => {
+  it('returns a result of exactly 6,291,556 bytes (the answer limit is 100 bytes above the request limit)', async () => {
     const result = await client.send(
       new InvokeCommand({
         FunctionName: 'sized',
-        Payload: JSON.stringify({ length: SYNC_PAYLOAD_LIMIT_BYTES - 2 }),
+        Payload: JSON.stringify({ length: SYNC_RESPONSE_LIMIT_BYTES - 2 }),
       }),
     );
 
     expect(result.FunctionError).toBeUndefined();
-    expect(result.Payload?.byteLength).toBe(SYNC_PAYLOAD_LIMIT_BYTES);
+    expect(result.Payload?.byteLength).toBe(SYNC_RESPONSE_LIMIT_BYTES);
   });
 });

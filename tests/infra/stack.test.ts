@@ -251,6 +251,22 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       expect(fn?.Properties.Timeout).toBeLessThan(29);
       expect(fn?.Properties.Timeout * 1000).toBeGreaterThan(config.brainTimeoutMs);
     });
+
+    it("tells the requests function the brain's own time limit, which decides how long a repeat in doubt waits", () => {
+      const functions = template().findResources('AWS::Lambda::Function');
+      const maxDuration = Number(
+        functions[id(stack().requests.function)]?.Properties.Environment.Variables.BRAIN_MAX_DURATION_MS,
+      );
+      const referenceBrain = stack().referenceBrain;
+      if (referenceBrain) {
+        // Exactly the deployed reference brain's timeout.
+        expect(maxDuration).toBe(functions[id(referenceBrain.function)]?.Properties.Timeout * 1000);
+      } else {
+        // A real brain whose timeout the stage does not state: Lambda's maximum, the safe bound.
+        expect(maxDuration).toBe(config.brainMaxDurationMs ?? 900_000);
+      }
+      expect(maxDuration).toBeGreaterThan(config.brainTimeoutMs);
+    });
   });
 
   describe('least privilege', () => {

@@ -126,7 +126,7 @@ describe(`${N} parallel requests with one key`, () => {
       idempotencyKey,
     );
     expect(records).toHaveLength(1);
-    expect(records[0]?.answer?.requestId).toBe(firstHand[0]?.headers['x-request-id']);
+    expect(records[0]?.answer_request_id).toBe(firstHand[0]?.headers['x-request-id']);
     expect(await usageOf(caller)).toBe(N);
   });
 });

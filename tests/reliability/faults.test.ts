@@ -113,8 +113,8 @@ describe('when the brain is slow, failing, malformed or throttled', () => {
     },
   );
 
-  it.each(BRAIN_FAILURES)(
-    '$model with an Idempotency-Key leaves no record, so a retry invokes the brain again and a later success stores exactly one',
+  it.each(BRAIN_FAILURES.filter(({ model }) => model === 'test-error' || model === 'test-throttle'))(
+    '$model (the brain did not act) with an Idempotency-Key leaves no record, so a retry invokes the brain again and a later success stores exactly one',
     async ({ model, status, code }) => {
       const idempotencyKey = `fault-${model}-${randomUUID()}`;
       const headers = { 'Idempotency-Key': idempotencyKey };
@@ -140,9 +140,30 @@ describe('when the brain is slow, failing, malformed or throttled', () => {
       expect(stored).toHaveLength(1);
       expect(stored[0]).toMatchObject({
         status: 'completed',
-        answer: { statusCode: 200, requestId: success.requestId },
+        answer_status: 200,
+        answer_request_id: success.requestId,
       });
       expect(await usageOf(caller)).toBe(before + 3);
+    },
+  );
+
+  it.each(BRAIN_FAILURES.filter(({ model }) => model === 'test-malformed' || model === 'test-timeout'))(
+    '$model (the brain may have acted) with an Idempotency-Key holds the key in doubt: a repeat gets 409 with Retry-After, not the brain',
+    async ({ model, status }) => {
+      const idempotencyKey = `doubt-${model}-${randomUUID()}`;
+      const headers = { 'Idempotency-Key': idempotencyKey };
+
+      const first = expectApiAnswer(await post(caller, modelBody('reference', model), headers), [status]);
+      const repeatAnswer = await post(caller, modelBody('reference', model), headers);
+      const repeat = expectApiAnswer(repeatAnswer, [409]);
+
+      expect(repeat.envelope?.error.code).toBe('idempotency_conflict');
+      expect(Number(repeatAnswer.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(repeat.envelope?.error.message).toContain('may have reached the brain');
+      expect(repeatAnswer.ms).toBeLessThan(REFUSAL_BOUND_MS);
+      const stored = await recordsFor(caller, idempotencyKey);
+      expect(stored).toHaveLength(1);
+      expect(stored[0]).toMatchObject({ status: 'in_doubt', request_id: first.requestId, attempt: 1 });
     },
   );
 

@@ -2,22 +2,15 @@
  * The Idempotency table as a test inspects it: which records exist for one caller's
  * Idempotency-Key, read with a consistent scan (proof of what was, or was not, stored).
  */
-import { createHash } from 'node:crypto';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type IdempotencyItem,
+  idempotencyRecordId,
+} from '../../shared/adapters/dynamodb/idempotency-store.js';
 
-/**
- * The record id the idempotency store derives (shared/adapters/dynamodb/idempotency-store.ts): SHA-256 of the
- * user id and the Idempotency-Key, so the caller's key text never becomes a table key.
- */
-export function idempotencyRecordId(userId: string, idempotencyKey: string): string {
-  return createHash('sha256').update(`${userId}\u0000${idempotencyKey}`, 'utf8').digest('hex');
-}
+export { idempotencyRecordId };
 
-export interface IdempotencyRecord {
-  id: string;
-  status: string;
-  answer?: { statusCode: number; body: string; requestId: string };
-}
+export type IdempotencyRecord = IdempotencyItem;
 
 async function scanAll(
   doc: DynamoDBDocumentClient,

@@ -2,6 +2,7 @@
 import { MAX_LIMIT, MAX_WINDOW_SECONDS } from '../keys/limits.js';
 import { QUOTA_PERIODS } from '../keys/model.js';
 import { OPERATION_TYPES, PROVIDER_PATTERN } from '../requests/schema.js';
+import { maxStringLength } from '../validation.js';
 import * as z from '../zod.js';
 
 export const MAX_GRACE_SECONDS = 604_800;
@@ -17,8 +18,8 @@ const userId = z
     ),
   );
 const keyId = z.string().check(z.regex(/^key_[0-9A-Za-z]{1,64}$/, 'keyId looks like "key_…"'));
-const projectId = z.string().check(z.minLength(1), z.maxLength(128));
-const name = z.string().check(z.minLength(1), z.maxLength(64));
+const projectId = z.string().check(z.minLength(1), ...maxStringLength(128));
+const name = z.string().check(z.minLength(1), ...maxStringLength(64));
 const isoInstant = z.iso.datetime({ offset: true });
 
 /** Entries per scope list. */
@@ -71,7 +72,7 @@ export const scopesSchema = z
       allowList(
         z.string().check(
           z.minLength(1),
-          z.maxLength(MAX_MODEL_LENGTH),
+          ...maxStringLength(MAX_MODEL_LENGTH),
           z.refine(
             (model) => !CONTROL_OR_FORMAT.test(model),
             'control and format characters are not allowed',
@@ -136,14 +137,14 @@ export const listKeysEvent = z.strictObject({
   action: z.literal('list'),
   userId,
   limit: z.optional(z.number().check(z.int(), z.gte(1), z.lte(MAX_LIST_LIMIT))),
-  nextToken: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
+  nextToken: z.optional(z.string().check(z.minLength(1), ...maxStringLength(2048))),
 });
 export const getKeyEvent = z.strictObject({ action: z.literal('get'), userId, keyId });
 export const revokeKeyEvent = z.strictObject({
   action: z.literal('revoke'),
   userId,
   keyId,
-  reason: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
+  reason: z.optional(z.string().check(z.minLength(1), ...maxStringLength(256))),
 });
 export const rotateKeysEvent = z.strictObject({
   action: z.literal('rotate'),

@@ -11,7 +11,14 @@ import type { ApiSuccess } from '../brain/contract.js';
 import { type ScopeViolation, scopeViolations } from '../keys/scopes.js';
 import type { LogSink } from '../ports.js';
 import { issuesToDetails } from '../validation.js';
-import type { IdempotencyStore, InvokeBrain, RequestTelemetry } from './ports.js';
+import {
+  type BeginOutcome,
+  BrainCallError,
+  type IdempotencyClaim,
+  type IdempotencyStore,
+  type InvokeBrain,
+  type RequestTelemetry,
+} from './ports.js';
 import { apiRequestSchema, MAX_IDEMPOTENCY_KEY_LENGTH } from './schema.js';
 import { type CallerIdentity, toBrainRequest } from './transform.js';
 
@@ -27,33 +34,58 @@ export interface RequestInput {
   idempotencyKey: string | undefined;
   /** The parsed JSON body. */
   body: unknown;
+  /** When this invocation is cut off (epoch ms): no brain call can start later. */
+  deadline?: number;
 }
 
 export interface RequestAnswer {
   statusCode: number;
   body: unknown;
-  /** The request id the answer carries: the original one for a replay. */
+  /** The request id the answer carries: the original one for a replay or a retried attempt. */
   requestId: string;
   /** A stored answer replayed for a repeated Idempotency-Key. */
   replayed: boolean;
 }
 
+/** How long a brain call may last, as the stage configures it. */
+export interface BrainTimeLimits {
+  /** How long the requests function waits for the brain's answer (BRAIN_TIMEOUT_MS). */
+  waitMs: number;
+  /** The brain function's own time limit (BRAIN_MAX_DURATION_MS): past it, an invocation has surely ended. */
+  maxDurationMs: number;
+}
+
 export interface RequestProcessorDeps {
   invokeBrain: InvokeBrain;
   idempotency: IdempotencyStore;
+  brainLimits: BrainTimeLimits;
   logger: Pick<LogSink, 'info' | 'error'>;
   telemetry: RequestTelemetry;
+  clock?: () => number;
 }
 
-export function exceedsDepth(value: unknown, maxDepth: number): boolean {
-  const stack: Array<{ value: unknown; depth: number }> = [{ value, depth: 0 }];
+/**
+ * Added to every "the brain has surely stopped" time: clocks of different containers, and
+ * Lambda's own shutdown after a function's timeout.
+ */
+export const SETTLE_MARGIN_MS = 2_000;
+
+/**
+ * The top-level field that nests deeper than `maxDepth` (`''` for the body itself), or undefined.
+ * Iterative, so hostile nesting cannot exhaust the stack.
+ */
+export function deepestField(value: unknown, maxDepth: number): string | undefined {
+  const stack: Array<{ value: unknown; depth: number; field: string }> = [{ value, depth: 0, field: '' }];
   while (stack.length > 0) {
     const next = stack.pop();
     if (!next || next.value === null || typeof next.value !== 'object') continue;
-    if (next.depth >= maxDepth) return true;
-    for (const child of Object.values(next.value)) stack.push({ value: child, depth: next.depth + 1 });
+    if (next.depth >= maxDepth) return next.field;
+    for (const [key, child] of Object.entries(next.value)) {
+      const field = next.depth === 0 && !Array.isArray(next.value) ? key : next.field;
+      stack.push({ value: child, depth: next.depth + 1, field });
+    }
   }
-  return false;
+  return undefined;
 }
 
 function invalid(details: ErrorDetail[]): HttpError {
@@ -74,8 +106,70 @@ function forbidden(violations: readonly ScopeViolation[]): HttpError {
   );
 }
 
+const wholeSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+const seconds = (count: number) => `${count} second${count === 1 ? '' : 's'}`;
+
+/** Why a repeat of an Idempotency-Key cannot run now, and when it may (SPEC §3, docs/decisions/0003). */
+function idempotencyRefusal(
+  outcome: Exclude<BeginOutcome, { kind: 'claimed' | 'replay' }>,
+  now: number,
+): HttpError {
+  if (outcome.kind === 'different_body') return new HttpError('idempotency_conflict');
+  if (outcome.kind === 'unreplayable') {
+    return new HttpError(
+      'idempotency_conflict',
+      `The answer to the request with this Idempotency-Key (request_id ${outcome.requestId}) was too large to store, so it cannot be replayed, and the brain is not asked again. Send a new request with a new Idempotency-Key.`,
+    );
+  }
+  const wait = wholeSeconds(outcome.retryAt - now);
+  const headers = { 'Retry-After': String(wait) };
+  if (outcome.state === 'in_progress') {
+    return new HttpError(
+      'idempotency_conflict',
+      `A request with this Idempotency-Key is still being processed; retry in ${seconds(wait)} (Retry-After).`,
+      undefined,
+      { headers },
+    );
+  }
+  return new HttpError(
+    'idempotency_conflict',
+    `The request with this Idempotency-Key (request_id ${outcome.requestId}) may have reached the brain, which may still be working on it; retry in ${seconds(wait)} (Retry-After), when it has surely finished, and it will be retried as the same request.`,
+    undefined,
+    { headers },
+  );
+}
+
 export function createRequestProcessor(deps: RequestProcessorDeps) {
-  const { invokeBrain, idempotency, logger, telemetry } = deps;
+  const { invokeBrain, idempotency, brainLimits, logger, telemetry } = deps;
+  const clock = deps.clock ?? Date.now;
+
+  /** After a failed brain call: hold the key in doubt if the brain may have acted, else give it back. */
+  async function settleFailure(
+    claim: IdempotencyClaim,
+    error: unknown,
+    invokedAt: number,
+    requestId: string,
+  ) {
+    const mayHaveActed = !(error instanceof BrainCallError) || error.brainMayHaveActed;
+    try {
+      if (mayHaveActed) {
+        // The brain may still be working (or may have paid) until its own time limit has passed.
+        await idempotency.markInDoubt(claim, invokedAt + brainLimits.maxDurationMs + SETTLE_MARGIN_MS);
+      } else {
+        await idempotency.release(claim, clock());
+      }
+    } catch (storeError) {
+      // The caller still gets the brain's own error, not a 500. The claim stays in progress until
+      // it settles (past the brain's time limit), so a repeat never overtakes a brain still at work.
+      logger.error(
+        mayHaveActed ? 'idempotency claim not marked in doubt' : 'idempotency claim not released',
+        {
+          request_id: requestId,
+          error_name: storeError instanceof Error ? storeError.name : 'unknown',
+        },
+      );
+    }
+  }
 
   return async function processRequest(input: RequestInput): Promise<RequestAnswer> {
     const { caller, requestId, idempotencyKey, body } = input;
@@ -87,8 +181,11 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
         { path: 'Idempotency-Key', message: `must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters` },
       ]);
     }
-    if (exceedsDepth(body, MAX_BODY_DEPTH)) {
-      throw invalid([{ path: '', message: `body nests deeper than ${MAX_BODY_DEPTH} levels` }]);
+    const tooDeep = deepestField(body, MAX_BODY_DEPTH);
+    if (tooDeep !== undefined) {
+      throw invalid([
+        { path: tooDeep, message: `nests deeper than any valid request (${MAX_BODY_DEPTH} levels)` },
+      ]);
     }
     const parsed = apiRequestSchema.safeParse(body, { reportInput: true });
     if (!parsed.success) throw invalid(issuesToDetails(parsed.error.issues));
@@ -104,11 +201,18 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
       throw forbidden(violations);
     }
 
-    const brainRequest = toBrainRequest(parsed.data, caller, requestId);
-
-    let claim: string | undefined;
+    // Every attempt of one Idempotency-Key sends the brain the first attempt's request id.
+    let brainRequestId = requestId;
+    let claim: IdempotencyClaim | undefined;
     if (idempotencyKey !== undefined) {
-      const outcome = await idempotency.begin(caller.userId, idempotencyKey, body);
+      const now = clock();
+      const outcome = await idempotency.begin(caller.userId, idempotencyKey, body, requestId, {
+        now,
+        expectedBy: now + brainLimits.waitMs,
+        // A holder that dies can have started the brain call at the latest at its own deadline.
+        settlesBy:
+          (input.deadline ?? now + brainLimits.waitMs) + brainLimits.maxDurationMs + SETTLE_MARGIN_MS,
+      });
       if (outcome.kind === 'replay') {
         logger.info('idempotent replay', {
           request_id: requestId,
@@ -122,62 +226,71 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
           replayed: true,
         };
       }
-      if (outcome.kind === 'conflict') {
-        throw new HttpError(
-          'idempotency_conflict',
-          outcome.reason === 'in_progress'
-            ? 'A request with this Idempotency-Key is still being processed; retry after it completes.'
-            : undefined,
-        );
+      if (outcome.kind !== 'claimed') {
+        logger.info('idempotency key refused', {
+          request_id: requestId,
+          key_id: caller.keyId,
+          reason: outcome.kind === 'busy' ? outcome.state : outcome.kind,
+        });
+        throw idempotencyRefusal(outcome, now);
       }
-      claim = outcome.recordId;
+      claim = outcome.claim;
+      brainRequestId = claim.requestId;
+      if (claim.attempt > 1) {
+        logger.info('idempotency key retried as the same request', {
+          request_id: requestId,
+          brain_request_id: brainRequestId,
+          attempt: claim.attempt,
+          key_id: caller.keyId,
+        });
+      }
     }
 
-    const started = Date.now();
+    const brainRequest = toBrainRequest(parsed.data, caller, brainRequestId);
+    const started = clock();
     let answer: ApiSuccess;
     try {
       const decision = await invokeBrain(brainRequest);
       // SPEC §3: `success` is true only when approved, whatever the brain's own flag says.
       const success = decision.success && decision.decision.outcome === 'approved';
-      answer = { ...decision, success, request_id: requestId };
-      telemetry.brainOutcome(decision.decision.outcome, Date.now() - started);
+      answer = { ...decision, success, request_id: brainRequestId };
+      telemetry.brainOutcome(decision.decision.outcome, clock() - started);
     } catch (error) {
-      telemetry.brainOutcome(
-        error instanceof HttpError ? error.code : 'internal_error',
-        Date.now() - started,
-      );
-      if (claim) {
-        try {
-          await idempotency.release(claim);
-        } catch (releaseError) {
-          // The caller still gets the brain's own error, not a 500; a retry sees 409 until the claim lapses.
-          logger.error('idempotency claim not released', {
-            request_id: requestId,
-            error_name: releaseError instanceof Error ? releaseError.name : 'unknown',
-          });
-        }
-      }
+      telemetry.brainOutcome(error instanceof HttpError ? error.code : 'internal_error', clock() - started);
+      if (claim) await settleFailure(claim, error, started, requestId);
       throw error;
     }
 
     logger.info('request answered', {
       request_id: requestId,
+      ...(brainRequestId === requestId ? {} : { brain_request_id: brainRequestId }),
       key_id: caller.keyId,
       outcome: answer.decision.outcome,
-      brain_ms: Date.now() - started,
+      brain_ms: clock() - started,
     });
     if (claim) {
       try {
-        await idempotency.complete(claim, { statusCode: 200, body: JSON.stringify(answer), requestId });
+        const stored = await idempotency.complete(claim, {
+          statusCode: 200,
+          body: JSON.stringify(answer),
+          requestId: brainRequestId,
+        });
+        if (stored === 'unreplayable') {
+          logger.info('idempotent answer too large to store: repeats get 409', {
+            request_id: requestId,
+            key_id: caller.keyId,
+          });
+        }
       } catch (error) {
-        // The caller still gets its answer; a repeat sees 409 until the claim lapses.
+        // The caller still gets its answer; a repeat sees 409 until the claim settles, then
+        // retries the same request id, which the brain treats as the same request (SPEC §4).
         logger.error('idempotency record not stored', {
           request_id: requestId,
           error_name: error instanceof Error ? error.name : 'unknown',
         });
       }
     }
-    return { statusCode: 200, body: answer, requestId, replayed: false };
+    return { statusCode: 200, body: answer, requestId: brainRequestId, replayed: false };
   };
 }
 

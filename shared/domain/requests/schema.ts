@@ -1,4 +1,5 @@
 /** The public request body of POST /api/v1/requests (SPEC §3), strict everywhere. */
+import { maxStringLength } from '../validation.js';
 import * as z from '../zod.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -69,7 +70,7 @@ export const metadataSchema = z.pipe(
   z.record(z.string(), z.json()),
 );
 
-const boundedId = z.string().check(z.minLength(1), z.maxLength(128));
+const boundedId = z.string().check(z.minLength(1), ...maxStringLength(128));
 
 export const apiRequestSchema = z
   .strictObject({
@@ -83,7 +84,7 @@ export const apiRequestSchema = z
       ),
     model: z.string().check(
       z.minLength(1),
-      z.maxLength(128),
+      ...maxStringLength(128),
       z.refine(
         (model) => !CONTROL_OR_FORMAT.test(model),
         'model must not contain control or format characters',
@@ -91,7 +92,7 @@ export const apiRequestSchema = z
     ),
     operation_type: z.enum(OPERATION_TYPES),
     messages: z.optional(z.array(messageSchema).check(z.minLength(1), z.maxLength(256))),
-    prompt: z.optional(z.string().check(z.minLength(1), z.maxLength(100_000))),
+    prompt: z.optional(z.string().check(z.minLength(1), ...maxStringLength(100_000))),
     temperature: z.optional(z.number().check(z.gte(0), z.lte(2))),
     max_tokens: z.optional(z.number().check(z.int(), z.gte(1), z.lte(Number.MAX_SAFE_INTEGER))),
     top_p: z.optional(z.number().check(z.gte(0), z.lte(1))),

@@ -3,6 +3,8 @@
  * handler, the requests handler, and the reference brain behind a local Lambda Invoke API
  * (the real LambdaClient and wire protocol).
  */
+
+import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   APIGatewayAuthorizerResult,
   APIGatewayProxyEvent,
@@ -31,7 +33,10 @@ let requests: Handler<APIGatewayProxyEvent, APIGatewayProxyResult>;
 
 /** Test controls of the brain: fail the next N invocations, or hold the next one until released. */
 const brainControl = {
+  /** The next N invocations report a brain-side failure ({success:false}): the brain did not act. */
   failNext: 0,
+  /** The next N invocations crash (a function error): the brain may have acted. */
+  crashNext: 0,
   hold: undefined as { entered: () => void; released: Promise<void> } | undefined,
 };
 
@@ -45,9 +50,13 @@ beforeAll(async () => {
         hold.entered();
         await hold.released;
       }
+      if (brainControl.crashNext > 0) {
+        brainControl.crashNext -= 1;
+        throw new Error('simulated crash of the brain function');
+      }
       if (brainControl.failNext > 0) {
         brainControl.failNext -= 1;
-        throw new Error('simulated crash of the brain function');
+        return { success: false, error: { code: 'simulated' }, message: 'simulated brain failure' };
       }
       return referenceBrain(event, { stallMs: 3000 });
     },
@@ -61,6 +70,7 @@ beforeAll(async () => {
     LAMBDA_ENDPOINT: server.endpoint,
     BRAIN_FUNCTION_NAME: 'reference-brain',
     BRAIN_TIMEOUT_MS: '1000',
+    BRAIN_MAX_DURATION_MS: '1500',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
   });
   ({ handler: authorizer } = await import('../../../functions/authorizer/handler.js'));
@@ -73,6 +83,7 @@ afterAll(async () => {
 });
 beforeEach(() => {
   brainControl.failNext = 0;
+  brainControl.crashNext = 0;
   brainControl.hold = undefined;
 });
 
@@ -229,7 +240,7 @@ describe('Idempotency-Key', () => {
     expect(afterwards.answer?.body.request_id).toBe(first.answer?.body.request_id);
   });
 
-  it('lets a request whose first attempt failed with a 5xx be retried with the same key', async () => {
+  it('lets a request whose first attempt failed on the brain side (it did not act) be retried at once', async () => {
     const { apiKey } = await newCaller();
     const headers = { 'Idempotency-Key': 'order-4' };
     brainControl.failNext = 1;
@@ -240,9 +251,34 @@ describe('Idempotency-Key', () => {
     const replayed = await call(apiKey, { headers });
 
     expect([failed.status, retried.status, replayed.status]).toEqual([502, 200, 200]);
-    expect(failed.answer?.error?.message).not.toContain('simulated crash');
+    expect(failed.answer?.error?.message).not.toContain('simulated');
     expect(brainCalls() - before).toBe(2);
     expect(replayed.answer?.body.request_id).toBe(retried.answer?.body.request_id);
+  });
+
+  it('holds a key whose brain call crashed (it may have acted) until the brain has surely stopped, then retries the same request id', async () => {
+    const { apiKey } = await newCaller();
+    const headers = { 'Idempotency-Key': 'order-crash' };
+    brainControl.crashNext = 1;
+    const before = brainCalls();
+
+    const crashed = await call(apiKey, { headers });
+    const early = await call(apiKey, { headers });
+    const wait = Number(early.answer?.headers['Retry-After']);
+    await sleep(wait * 1000);
+    const retried = await call(apiKey, { headers });
+
+    expect([crashed.status, early.status, retried.status]).toEqual([502, 409, 200]);
+    expect(early.answer?.error?.code).toBe('idempotency_conflict');
+    // The brain's 1.5 s time limit + the 2 s margin, in whole seconds.
+    expect(wait).toBeGreaterThanOrEqual(1);
+    expect(wait).toBeLessThanOrEqual(4);
+    expect(brainCalls() - before).toBe(2);
+    const [first, second] = server.invocations
+      .slice(-2)
+      .map((invocation) => (invocation.event as { request_id: string }).request_id);
+    expect(second).toBe(first);
+    expect(retried.answer?.body.request_id).toBe(first);
   });
 
   it('does not store a 4xx answer: the same key then works with a valid body', async () => {

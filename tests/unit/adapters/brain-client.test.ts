@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { referenceBrain } from '../../../functions/reference-brain/brain.js';
 import { createLambdaClient } from '../../../shared/adapters/aws-clients.js';
 import { classifyInvokeFailure, createBrainClient } from '../../../shared/adapters/brain-client.js';
+import { BrainCallError } from '../../../shared/domain/requests/ports.js';
 import { DEFAULT_MESSAGES, HttpError } from '../../../shared/errors.js';
 import { brainRequest, invokeOutput } from '../../support/brain.js';
 import { recordingLogger } from '../../support/logs.js';
@@ -82,12 +83,14 @@ describe('brain failures map to 502, 503 and 504 without internals', () => {
       invokeOutput({ errorType: 'Error', errorMessage: 'db password wrong' }, { FunctionError: 'Unhandled' }),
       502,
       'db password wrong',
+      true,
     ],
     [
       'a function error whose payload is not JSON',
       invokeOutput('Segmentation fault', { FunctionError: 'Unhandled' }),
       502,
       'Segmentation',
+      true,
     ],
     [
       'a function error of type TooManyRequestsException',
@@ -97,6 +100,7 @@ describe('brain failures map to 502, 503 and 504 without internals', () => {
       ),
       503,
       'slow down',
+      false,
     ],
     [
       'a Lambda timeout of the brain function',
@@ -106,14 +110,16 @@ describe('brain failures map to 502, 503 and 504 without internals', () => {
       ),
       504,
       'Task timed out',
+      true,
     ],
-    ['a payload that is not JSON', invokeOutput('<html>oops</html>'), 502, 'oops'],
-    ['an empty payload', invokeOutput(''), 502, ''],
+    ['a payload that is not JSON', invokeOutput('<html>oops</html>'), 502, 'oops', true],
+    ['an empty payload', invokeOutput(''), 502, '', true],
     [
       'an answer outside the zod schema',
       invokeOutput({ success: 'maybe', verdict: 'secret verdict' }),
       502,
       'secret verdict',
+      true,
     ],
     [
       'a decision with an unknown outcome',
@@ -126,20 +132,23 @@ describe('brain failures map to 502, 503 and 504 without internals', () => {
       }),
       502,
       'maybe',
+      true,
     ],
     [
       'a brain-side failure {success:false, error, message}',
       invokeOutput({ success: false, error: { code: 'ledger_down' }, message: 'ledger unreachable' }),
       502,
       'ledger',
+      false,
     ],
-  ])('%s → %i', async (_case, output, status, internal) => {
+  ])('%s → %i (brain may have acted: %s)', async (_case, output, status, internal, mayHaveActed) => {
     lambdaMock.on(InvokeCommand).resolves(output);
     const { invokeBrain, log } = client();
 
     const error = await failureOf(invokeBrain(brainRequest()), internal ? [internal] : []);
 
     expect(error.status).toBe(status);
+    expect((error as BrainCallError).brainMayHaveActed).toBe(mayHaveActed);
     expect(log.records.filter((record) => record.level === 'error')).toHaveLength(1);
   });
 
@@ -148,35 +157,48 @@ describe('brain failures map to 502, 503 and 504 without internals', () => {
       'TooManyRequestsException from the SDK',
       new TooManyRequestsException({ message: 'Rate exceeded', $metadata: { httpStatusCode: 429 } }),
       503,
+      false,
     ],
     [
       'any SDK error with HTTP status 429',
       Object.assign(new Error('slow'), { $metadata: { httpStatusCode: 429 } }),
       503,
+      false,
     ],
     [
       'an aborted call (our timeout)',
       Object.assign(new Error('Request aborted'), { name: 'AbortError' }),
       504,
+      true,
     ],
-    ['a socket timeout', Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }), 504],
+    ['a socket timeout', Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }), 504, true],
     [
       'an unknown function',
       new ResourceNotFoundException({ message: 'Function not found: arn:aws:lambda:…', $metadata: {} }),
       502,
+      false,
     ],
-    ['a Lambda service error', new ServiceException({ message: 'internal', $metadata: {} }), 502],
+    ['a Lambda service error', new ServiceException({ message: 'internal', $metadata: {} }), 502, true],
+    [
+      'a lost answer (socket reset)',
+      Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+      502,
+      true,
+    ],
     [
       'a refused connection',
       Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED' }),
       502,
+      false,
     ],
-  ])('%s → %i', async (_case, thrown, status) => {
+  ])('%s → %i, brain may have acted: %s', async (_case, thrown, status, mayHaveActed) => {
     lambdaMock.on(InvokeCommand).rejects(thrown);
 
     const error = await failureOf(client().invokeBrain(brainRequest()), [thrown.message]);
 
     expect(error.status).toBe(status);
+    expect(error).toBeInstanceOf(BrainCallError);
+    expect((error as BrainCallError).brainMayHaveActed).toBe(mayHaveActed);
   });
 
   it('classifies a failure by name, status or message without throwing on odd values', () => {

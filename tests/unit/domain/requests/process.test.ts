@@ -10,6 +10,7 @@ import { type BrainRequest, brainDecisionAnswerSchema } from '../../../../shared
 import type { KeyScopes } from '../../../../shared/domain/keys/model.js';
 import type {
   BeginOutcome,
+  IdempotencyClaim,
   IdempotencyStore,
   StoredAnswer,
 } from '../../../../shared/domain/requests/ports.js';
@@ -22,29 +23,39 @@ class FakeIdempotencyStore implements IdempotencyStore {
   readonly calls: string[] = [];
   private readonly records = new Map<string, { body: string; answer?: StoredAnswer }>();
 
-  async begin(userId: string, idempotencyKey: string, body: unknown): Promise<BeginOutcome> {
+  async begin(
+    userId: string,
+    idempotencyKey: string,
+    body: unknown,
+    requestId: string,
+  ): Promise<BeginOutcome> {
     this.calls.push(`begin ${idempotencyKey}`);
     const recordId = `${userId}\u0000${idempotencyKey}`;
     const existing = this.records.get(recordId);
     if (!existing) {
       this.records.set(recordId, { body: JSON.stringify(body) });
-      return { kind: 'claimed', recordId };
+      return { kind: 'claimed', claim: { recordId, attempt: 1, requestId, doubted: false } };
     }
-    if (existing.body !== JSON.stringify(body)) return { kind: 'conflict', reason: 'different_body' };
+    if (existing.body !== JSON.stringify(body)) return { kind: 'different_body' };
     return existing.answer
       ? { kind: 'replay', answer: existing.answer }
-      : { kind: 'conflict', reason: 'in_progress' };
+      : { kind: 'busy', state: 'in_progress', retryAt: Date.now() + 1000, requestId };
   }
 
-  async complete(recordId: string, answer: StoredAnswer): Promise<void> {
+  async complete(claim: IdempotencyClaim, answer: StoredAnswer): Promise<'stored'> {
     this.calls.push('complete');
-    const record = this.records.get(recordId);
+    const record = this.records.get(claim.recordId);
     if (record) record.answer = answer;
+    return 'stored';
   }
 
-  async release(recordId: string): Promise<void> {
+  async markInDoubt(): Promise<void> {
+    this.calls.push('in doubt');
+  }
+
+  async release(claim: IdempotencyClaim): Promise<void> {
     this.calls.push('release');
-    this.records.delete(recordId);
+    this.records.delete(claim.recordId);
   }
 }
 
@@ -57,6 +68,7 @@ function processorWithFakes() {
       return brainDecisionAnswerSchema.parse(await referenceBrain(request));
     },
     idempotency,
+    brainLimits: { waitMs: 1000, maxDurationMs: 2000 },
     logger: { info: () => {}, error: () => {} },
     telemetry: { brainOutcome: () => {} },
   });

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -147,6 +148,18 @@ describe('the reference brain', () => {
     expect(await referenceBrain(request)).toEqual(await referenceBrain(structuredClone(request)));
   });
 
+  it('treats a repeated request_id as the same request: the same decision_id and payment_id (SPEC §4)', async () => {
+    const first = await decisionOf(brainRequest({ request_id: 'req-repeated' }));
+    const repeat = await decisionOf(brainRequest({ request_id: 'req-repeated' }));
+    const other = await decisionOf(brainRequest({ request_id: 'req-other' }));
+
+    expect(repeat.decision.decision_id).toBe(first.decision.decision_id);
+    expect(repeat.payment?.payment_id).toBe(first.payment?.payment_id);
+    expect(repeat.payment?.transaction_hash).toBe(first.payment?.transaction_hash);
+    expect(other.decision.decision_id).not.toBe(first.decision.decision_id);
+    expect(other.payment?.payment_id).not.toBe(first.payment?.payment_id);
+  });
+
   it('answers a malformed brain request with a contract failure, not a throw', async () => {
     const answer = await referenceBrain({ request_id: 'x' });
 
@@ -178,6 +191,44 @@ describe('the reference brain', () => {
 
 describe('the reference brain test models', () => {
   const testModel = (model_name: string) => brainRequest({ api_provider: 'reference', model_name });
+
+  it.each([
+    ['test-large', 2_000_000, undefined],
+    ['test-large', 1000, 1000],
+    ['test-incompressible', 1_000_000, 1_000_000],
+  ])('%s approves with %i characters of content (max_tokens %s)', async (model, length, maxTokens) => {
+    const request = brainRequest({
+      api_provider: 'reference',
+      model_name: model,
+      request_params: { prompt: 'big', ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }) },
+    });
+
+    const answer = await decisionOf(request);
+
+    expect(answer).toMatchObject({ success: true, decision: { outcome: 'approved' } });
+    expect((answer.response as { content: string }).content).toHaveLength(length);
+    expect(await decisionOf(structuredClone(request))).toEqual(answer);
+  });
+
+  it('test-large compresses well and test-incompressible does not', async () => {
+    const sizeOf = async (model_name: string) => {
+      const answer = await referenceBrain(
+        brainRequest({
+          api_provider: 'reference',
+          model_name,
+          request_params: { prompt: 'x', max_tokens: 500_000 },
+        }),
+      );
+      const text = Buffer.from(JSON.stringify(answer));
+      return { raw: text.length, compressed: gzipSync(text).length };
+    };
+
+    const large = await sizeOf('test-large');
+    const noise = await sizeOf('test-incompressible');
+
+    expect(large.compressed).toBeLessThan(large.raw / 50);
+    expect(noise.compressed).toBeGreaterThan(noise.raw * 0.7);
+  });
 
   it('test-reject rejects with a decision', async () => {
     const answer = await decisionOf(testModel('test-reject'));

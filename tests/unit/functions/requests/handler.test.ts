@@ -389,7 +389,56 @@ describe('validation details', () => {
   });
 });
 
+describe('lengths are JavaScript string lengths (UTF-16 code units)', () => {
+  it.each([
+    ['prompt', { prompt: '😀'.repeat(100_000) }, 'prompt'],
+    ['prompt one unit over', { prompt: `${'😀'.repeat(50_000)}a` }, 'prompt'],
+    ['model', { model: '😀'.repeat(65) }, 'model'],
+    ['project_id', { project_id: '😀'.repeat(65) }, 'project_id'],
+    ['agent_id', { agent_id: '𝔸'.repeat(100) }, 'agent_id'],
+  ])('refuses a %s whose emoji make it longer than its limit', async (_case, fields, path) => {
+    const answer = await send({ json: { ...VALID, ...fields } });
+
+    expect(answer.status).toBe(400);
+    expect(detailPaths(answer)).toEqual([path]);
+  });
+
+  it('accepts 50,000 emoji in a prompt: exactly 100,000 units', async () => {
+    const answer = await send({ json: { ...VALID, prompt: '😀'.repeat(50_000) } });
+
+    expect(answer.status).toBe(200);
+  });
+});
+
 describe('metadata', () => {
+  it.each([
+    ['nested 12 levels', 12],
+    ['nested 50 levels', 50],
+  ])('names metadata as the field that holds nesting %s deeper than any valid body', async (_case, depth) => {
+    const metadata = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+    const event = proxyEvent({
+      body: `{"provider":"openai","model":"gpt-4o","operation_type":"chat","prompt":"hi","metadata":${metadata}}`,
+    });
+
+    const answer = parseAnswer(await handler(event, lambdaContext()));
+
+    expect(answer.status).toBe(400);
+    expect(answer.error?.code).toBe('invalid_request');
+    expect(detailPaths(answer)).toEqual(['metadata']);
+  });
+
+  it('names messages when the nesting is inside a message', async () => {
+    const content = `${'['.repeat(20)}${']'.repeat(20)}`;
+    const event = proxyEvent({
+      body: `{"provider":"openai","model":"gpt-4o","operation_type":"chat","messages":[{"role":"user","content":${content}}]}`,
+    });
+
+    const answer = parseAnswer(await handler(event, lambdaContext()));
+
+    expect(answer.status).toBe(400);
+    expect(detailPaths(answer)).toEqual(['messages']);
+  });
+
   it.each([
     ['__proto__ at the top', '{"__proto__":{"admin":true}}', 'metadata.__proto__'],
     ['__proto__ nested', '{"a":{"b":{"__proto__":{"admin":true}}}}', 'metadata.a.b.__proto__'],
@@ -681,14 +730,32 @@ describe('infrastructure failures on the request path', () => {
     expect(answer.status).toBe(200);
   });
 
-  it('releases the claim when the brain fails, so the same key can be retried', async () => {
+  it('holds the claim in doubt when the brain call fails in a way the brain may have acted on', async () => {
     dynamoMock.onAnyCommand().resolves({});
     lambdaMock.on(InvokeCommand).rejects(new Error('secret socket failure'));
 
     const answer = await send({ headers: withKey });
 
     expect(answer.status).toBe(502);
-    expect(dynamoMock.commandCalls(PutCommand)).toHaveLength(1);
+    expect(dynamoMock.calls().map((call) => call.args[0].constructor.name)).toEqual([
+      'PutCommand',
+      'UpdateCommand',
+    ]);
+    const [doubt] = dynamoMock.commandCalls(UpdateCommand);
+    expect(doubt?.args[0].input.ExpressionAttributeValues).toMatchObject({ ':inDoubt': 'in_doubt' });
+  });
+
+  it('releases the claim when the brain surely did not act (throttled), so the same key can be retried', async () => {
+    dynamoMock.onAnyCommand().resolves({});
+    lambdaMock
+      .on(InvokeCommand)
+      .rejects(
+        new TooManyRequestsException({ message: 'Rate exceeded', $metadata: { httpStatusCode: 429 } }),
+      );
+
+    const answer = await send({ headers: withKey });
+
+    expect(answer.status).toBe(503);
     expect(dynamoMock.calls().map((call) => call.args[0].constructor.name)).toEqual([
       'PutCommand',
       'DeleteCommand',
