@@ -1,18 +1,29 @@
 /**
- * JSON Schema and OpenAPI 3 for POST /api/v1/requests, generated from the zod schemas
- * (never hand-copied). `npm run openapi` writes docs/openapi.json; a test keeps it current;
- * the stack uses `requestBodyJsonSchema('draft-4')` as the API Gateway model.
+ * JSON Schema and OpenAPI 3 for every route (POST /api/v1/requests, POST /v1/chat/completions),
+ * generated from the zod schemas (never hand-copied). `npm run openapi` writes
+ * docs/openapi.json; a test keeps it current; the stack uses `requestBodyJsonSchema('draft-4', body)`
+ * as each route's API Gateway model.
  */
 import * as z from 'zod';
 import { apiSuccessSchema } from '../shared/domain/brain/contract.js';
+import {
+  chatCompletionRequestSchema,
+  chatCompletionSchema,
+} from '../shared/domain/requests/chat-completions.js';
 import { apiRequestSchema } from '../shared/domain/requests/schema.js';
 import { ERROR_CODES, errorEnvelopeSchema, statusOf } from '../shared/errors.js';
-import { ROUTES } from './routes.js';
+import { type RequestBodyName, ROUTES } from './routes.js';
+
+const REQUEST_BODIES: Record<RequestBodyName, z.core.$ZodType> = {
+  requests: apiRequestSchema,
+  'chat-completions': chatCompletionRequestSchema,
+};
 
 export function requestBodyJsonSchema(
   target: 'draft-4' | 'openapi-3.0' = 'draft-4',
+  body: RequestBodyName = 'requests',
 ): Record<string, unknown> {
-  return z.toJSONSchema(apiRequestSchema, { target, io: 'input', unrepresentable: 'any' }) as Record<
+  return z.toJSONSchema(REQUEST_BODIES[body], { target, io: 'input', unrepresentable: 'any' }) as Record<
     string,
     unknown
   >;
@@ -73,7 +84,64 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       },
     ]),
   );
-  const [route] = ROUTES;
+  const idempotencyKey = {
+    name: 'Idempotency-Key',
+    in: 'header',
+    required: false,
+    description:
+      'Repeat-safe retries: one key never makes the brain act twice. The same key and body within 24 h returns the first answer; while the first request runs, or after a 504 until the brain has surely finished, 409 with Retry-After, then the repeat runs as the same request (the same request_id).',
+    schema: { type: 'string', minLength: 1, maxLength: 255 },
+  };
+  const keygateHeader = (name: string, description: string) => ({
+    name,
+    in: 'header',
+    required: false,
+    description,
+    schema: { type: 'string', minLength: 1, maxLength: 128 },
+  });
+  const operations: Record<RequestBodyName, () => Record<string, unknown>> = {
+    requests: () => ({
+      operationId: 'createRequest',
+      summary: 'Ask the brain to approve, pay for and run an AI API call',
+      parameters: [idempotencyKey],
+      requestBody: {
+        required: true,
+        content: { 'application/json': { schema: requestBodyJsonSchema('openapi-3.0', 'requests') } },
+      },
+      responses: {
+        '200': {
+          description:
+            'The brain decided (approved, rejected, escalated, …); success is true only when approved.',
+          headers: { ...STANDARD_HEADERS, ...refs(LIMIT_HEADERS) },
+          content: jsonContent(apiSuccessSchema),
+        },
+        ...errorResponses,
+      },
+    }),
+    'chat-completions': () => ({
+      operationId: 'createChatCompletion',
+      summary: 'OpenAI-compatible chat completion: the same brain, auth, limits, scopes and idempotency',
+      parameters: [
+        idempotencyKey,
+        keygateHeader('Keygate-Project-Id', 'The project of the request (default: the key’s).'),
+        keygateHeader('Keygate-Agent-Id', 'The calling agent (default: the body’s `user`).'),
+      ],
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': { schema: requestBodyJsonSchema('openapi-3.0', 'chat-completions') },
+        },
+      },
+      responses: {
+        '200': {
+          description: 'The brain approved: its answer as an OpenAI chat.completion.',
+          headers: { ...STANDARD_HEADERS, ...refs(LIMIT_HEADERS) },
+          content: jsonContent(chatCompletionSchema),
+        },
+        ...errorResponses,
+      },
+    }),
+  };
   return {
     openapi: '3.0.3',
     info: {
@@ -94,36 +162,6 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       },
     },
     security: [{ bearer: [] }, { apiKeyHeader: [] }],
-    paths: {
-      [route?.path ?? '/api/v1/requests']: {
-        post: {
-          operationId: 'createRequest',
-          summary: 'Ask the brain to approve, pay for and run an AI API call',
-          parameters: [
-            {
-              name: 'Idempotency-Key',
-              in: 'header',
-              required: false,
-              description:
-                'Repeat-safe retries: one key never makes the brain act twice. The same key and body within 24 h returns the first answer; while the first request runs, or after a 504 until the brain has surely finished, 409 with Retry-After, then the repeat runs as the same request (the same request_id).',
-              schema: { type: 'string', minLength: 1, maxLength: 255 },
-            },
-          ],
-          requestBody: {
-            required: true,
-            content: { 'application/json': { schema: requestBodyJsonSchema('openapi-3.0') } },
-          },
-          responses: {
-            '200': {
-              description:
-                'The brain decided (approved, rejected, escalated, …); success is true only when approved.',
-              headers: { ...STANDARD_HEADERS, ...refs(LIMIT_HEADERS) },
-              content: jsonContent(apiSuccessSchema),
-            },
-            ...errorResponses,
-          },
-        },
-      },
-    },
+    paths: Object.fromEntries(ROUTES.map((route) => [route.path, { post: operations[route.body]() }])),
   };
 }

@@ -65,6 +65,7 @@ function banner(stack: LocalStack, usingExistingDynamo: boolean): string {
     '',
     `keygate local stack is up (stage ${stack.stage})`,
     `  API (HTTPS only)   ${stack.apiUrl}/api/v1/requests`,
+    `  OpenAI-compatible  ${stack.apiUrl}/v1  (base URL for OpenAI SDKs: POST /v1/chat/completions)`,
     `  Lambda Invoke API  ${stack.lambdaUrl}  (functions: keys-admin, reference-brain)`,
     `  DynamoDB           ${stack.dynamodbEndpoint}${usingExistingDynamo ? '' : '  (DynamoDB Local, in memory)'}`,
     '',

@@ -89,7 +89,7 @@ export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
   unauthorized: 'Invalid API key. Send it as Authorization: Bearer <key> or X-API-Key: <key>.',
   forbidden: 'This API key may not make this request; see details.',
   not_found: 'No such resource. The API serves POST /api/v1/requests.',
-  method_not_allowed: 'Method not allowed. Use POST /api/v1/requests.',
+  method_not_allowed: 'Method not allowed. Use POST.',
   idempotency_conflict: 'Idempotency-Key was already used with a different request body.',
   payload_too_large: 'Request body is larger than 1 MB.',
   unsupported_media_type: 'Send the body as JSON with Content-Type: application/json.',

@@ -6,6 +6,7 @@ import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { admissionFromContext } from '../../shared/domain/keys/admission.js';
 import { DEFAULT_PROJECT_ID } from '../../shared/domain/keys/model.js';
+import type { ChatHeaders } from '../../shared/domain/requests/chat-completions.js';
 import type { RequestTelemetry } from '../../shared/domain/requests/ports.js';
 import type { RequestAnswer, RequestInput } from '../../shared/domain/requests/process.js';
 import type { CallerIdentity } from '../../shared/domain/requests/transform.js';
@@ -46,6 +47,14 @@ export function requestInputOf(
     ...(timeLeftMs === undefined || !Number.isFinite(timeLeftMs)
       ? {}
       : { deadline: Date.now() + timeLeftMs }),
+  };
+}
+
+/** The optional keygate headers of the OpenAI-compatible route (SPEC §3b). */
+export function chatHeadersOf(event: APIGatewayProxyEvent): ChatHeaders {
+  return {
+    projectId: getHeader(event.headers, 'keygate-project-id'),
+    agentId: getHeader(event.headers, 'keygate-agent-id'),
   };
 }
 

@@ -1,6 +1,7 @@
 /**
- * POST /api/v1/requests: guards (auth, the key's limits, method, media type, size) → JSON body
- * → validate, scopes, transform, invoke the brain → envelope; the key's limit headers on every answer.
+ * POST /api/v1/requests and POST /v1/chat/completions: guards (auth, the key's limits, method,
+ * media type, size) → JSON body → validate, scopes, transform, invoke the brain → envelope; the
+ * key's limit headers on every answer.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
@@ -13,8 +14,9 @@ import { DynamoIdempotencyStore } from '../../shared/adapters/dynamodb/idempoten
 import { createLogger } from '../../shared/adapters/observability/logger.js';
 import { createMetrics } from '../../shared/adapters/observability/metrics.js';
 import { loadTracing, tracingMiddleware } from '../../shared/adapters/observability/tracing.js';
+import { CHAT_COMPLETIONS_PATH } from '../../shared/domain/requests/chat-completions.js';
 import { createRequestProcessor } from '../../shared/domain/requests/process.js';
-import { brainMetrics, proxyAnswerOf, requestInputOf } from './edge.js';
+import { brainMetrics, chatHeadersOf, proxyAnswerOf, requestInputOf } from './edge.js';
 import { errorAnswers, limitHeaders, requestGuards } from './middleware.js';
 
 const config = loadConfig(requestsConfigSpec);
@@ -22,7 +24,7 @@ const logger = createLogger('requests');
 const metrics = createMetrics('requests');
 const tracing = await loadTracing('requests');
 
-const processRequest = createRequestProcessor({
+const processor = createRequestProcessor({
   invokeBrain: createBrainClient({
     lambda: createLambdaClient({
       endpoint: config.LAMBDA_ENDPOINT,
@@ -57,10 +59,13 @@ export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error,
   .use(errorAnswers(logger, metrics))
   .use(requestGuards({ allowedMethod: 'POST' }))
   .use(httpJsonBodyParser(jsonParserOptions))
-  .handler(async (event, context) =>
-    proxyAnswerOf(
-      await processRequest(
-        requestInputOf(event, event.body as unknown, context?.getRemainingTimeInMillis?.()),
-      ),
-    ),
-  );
+  .handler(async (event, context) => {
+    const input = requestInputOf(event, event.body as unknown, context?.getRemainingTimeInMillis?.());
+    // One function, one pipeline, two routes (infra/routes.ts): the OpenAI-compatible one only
+    // translates its body in and its answer out (SPEC §3b).
+    return proxyAnswerOf(
+      event.resource === CHAT_COMPLETIONS_PATH
+        ? await processor.chat(input, chatHeadersOf(event))
+        : await processor.api(input),
+    );
+  });

@@ -21,7 +21,7 @@ import { GATEWAY_RESPONSES, gatewayResponseHeaders, gatewayResponseTemplate } fr
 import { acknowledge } from '../nag.js';
 import { requestBodyJsonSchema } from '../openapi.js';
 import { toApiGatewaySchema } from '../request-model.js';
-import { AUTHORIZER, ROUTES } from '../routes.js';
+import { AUTHORIZER, type RequestBodyName, ROUTES } from '../routes.js';
 import { type StageConfig, TLS_SECURITY_POLICY } from '../stages.js';
 
 export interface KeygateApiProps {
@@ -162,12 +162,22 @@ export class KeygateApi extends Construct {
       (authorizer.node.defaultChild as apigw.CfnAuthorizer).addPropertyDeletionOverride('IdentitySource');
     }
 
-    const model = this.api.addModel('RequestBody', {
-      modelName: 'RequestBody',
-      contentType: 'application/json',
-      description: 'POST /api/v1/requests body, generated from the zod schema',
-      schema: toApiGatewaySchema(requestBodyJsonSchema('draft-4')),
-    });
+    // One model per route body, each generated from its zod schema.
+    const models: Record<RequestBodyName, apigw.Model> = {
+      requests: this.api.addModel('RequestBody', {
+        modelName: 'RequestBody',
+        contentType: 'application/json',
+        description: 'POST /api/v1/requests body, generated from the zod schema',
+        schema: toApiGatewaySchema(requestBodyJsonSchema('draft-4', 'requests')),
+      }),
+      'chat-completions': this.api.addModel('ChatCompletionBody', {
+        modelName: 'ChatCompletionBody',
+        contentType: 'application/json',
+        description:
+          'POST /v1/chat/completions body (OpenAI chat completions), generated from the zod schema',
+        schema: toApiGatewaySchema(requestBodyJsonSchema('draft-4', 'chat-completions')),
+      }),
+    };
     // The requests function is the authoritative validator: SPEC §3 wants every 400 to list
     // every bad field in `details`, which API Gateway's BAD_REQUEST_BODY cannot produce, and
     // the local runtime must answer identically. So the body is NOT validated here; the model
@@ -196,7 +206,7 @@ export class KeygateApi extends Construct {
         resource.addMethod(method, integration, {
           ...auth,
           requestValidator: validator,
-          requestModels: { 'application/json': model },
+          requestModels: { 'application/json': models[route.body] },
         });
       }
       // Every other method reaches the function too (after the authorizer) and gets 405,

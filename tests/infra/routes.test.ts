@@ -16,9 +16,22 @@ function render(template: string, message: string): string {
 }
 
 describe('the route table and gateway responses', () => {
-  it('serves POST /api/v1/requests behind the REQUEST authorizer without a result cache', () => {
+  it('serves POST /api/v1/requests and POST /v1/chat/completions with the requests function behind the REQUEST authorizer without a result cache', () => {
     expect(ROUTES).toEqual([
-      { path: '/api/v1/requests', methods: ['POST'], handler: 'requests', authorized: true },
+      {
+        path: '/api/v1/requests',
+        body: 'requests',
+        methods: ['POST'],
+        handler: 'requests',
+        authorized: true,
+      },
+      {
+        path: '/v1/chat/completions',
+        body: 'chat-completions',
+        methods: ['POST'],
+        handler: 'requests',
+        authorized: true,
+      },
     ]);
     expect(AUTHORIZER).toMatchObject({ type: 'REQUEST', identitySources: [], resultsCacheTtlSeconds: 0 });
   });

@@ -388,7 +388,13 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
 
     it('puts every method behind the authorizer and sends it to the requests function', () => {
       const methods = Object.values(template().findResources('AWS::ApiGateway::Method'));
-      expect(methods.map((method) => method.Properties.HttpMethod).sort()).toEqual(['ANY', 'POST']);
+      // POST and ANY (→ 405 after the authorizer) on each of the two routes.
+      expect(methods.map((method) => method.Properties.HttpMethod).sort()).toEqual([
+        'ANY',
+        'ANY',
+        'POST',
+        'POST',
+      ]);
       const authorizerId = Object.keys(template().findResources('AWS::ApiGateway::Authorizer'))[0];
       for (const method of methods) {
         expect(method.Properties.AuthorizationType).toBe('CUSTOM');
@@ -398,34 +404,48 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       }
     });
 
-    it('routes exactly /api/v1/requests (anything else is MISSING_AUTHENTICATION_TOKEN → 404)', () => {
-      const parts = Object.values(template().findResources('AWS::ApiGateway::Resource')).map(
-        (resource) => resource.Properties.PathPart,
+    it('routes exactly /api/v1/requests and /v1/chat/completions (anything else is MISSING_AUTHENTICATION_TOKEN → 404)', () => {
+      const resources = template().findResources('AWS::ApiGateway::Resource');
+      const pathOf = (logicalId: string): string => {
+        const resource = resources[logicalId];
+        const parent = resource?.Properties.ParentId;
+        const parentPath = parent?.Ref && resources[parent.Ref] ? pathOf(parent.Ref) : '';
+        return `${parentPath}/${resource?.Properties.PathPart}`;
+      };
+      const leaves = Object.keys(resources).filter(
+        (logicalId) =>
+          !Object.values(resources).some((other) => other.Properties.ParentId?.Ref === logicalId),
       );
-      expect(parts.sort()).toEqual(['api', 'requests', 'v1']);
+      expect(leaves.map(pathOf).sort()).toEqual(['/api/v1/requests', '/v1/chat/completions']);
     });
 
-    it('attaches the model generated from the zod schema, and validates parameters only', () => {
-      const models = Object.entries(template().findResources('AWS::ApiGateway::Model'));
-      expect(models).toHaveLength(1);
-      const [modelId, model] = models[0] ?? [];
-      expect(model?.Properties.ContentType).toBe('application/json');
-      // The zod-generated schema, except the documented flattening of metadata's recursive $ref.
-      const { definitions: _definitions, ...expected } = requestBodyJsonSchema('draft-4');
-      const properties = asRecord(expected.properties);
-      expect(model?.Properties.Schema).toEqual({
-        ...expected,
-        properties: { ...properties, metadata: { type: 'object', additionalProperties: {} } },
-      });
-      template().hasResourceProperties('AWS::ApiGateway::Method', {
-        HttpMethod: 'POST',
-        RequestModels: { 'application/json': { Ref: modelId } },
-      });
-      template().hasResourceProperties('AWS::ApiGateway::RequestValidator', {
-        ValidateRequestBody: false,
-        ValidateRequestParameters: true,
-      });
-    });
+    it.each([
+      ['requests', 'RequestBody'],
+      ['chat-completions', 'ChatCompletionBody'],
+    ] as const)(
+      'attaches the %s model generated from the zod schema, and validates parameters only',
+      (body, name) => {
+        const models = Object.entries(template().findResources('AWS::ApiGateway::Model'));
+        expect(models).toHaveLength(2);
+        const [modelId, model] = models.find(([, candidate]) => candidate.Properties.Name === name) ?? [];
+        expect(model?.Properties.ContentType).toBe('application/json');
+        // The zod-generated schema, except the documented flattening of metadata's recursive $ref.
+        const { definitions: _definitions, ...expected } = requestBodyJsonSchema('draft-4', body);
+        const properties = asRecord(expected.properties);
+        expect(model?.Properties.Schema).toEqual({
+          ...expected,
+          properties: { ...properties, metadata: { type: 'object', additionalProperties: {} } },
+        });
+        template().hasResourceProperties('AWS::ApiGateway::Method', {
+          HttpMethod: 'POST',
+          RequestModels: { 'application/json': { Ref: modelId } },
+        });
+        template().hasResourceProperties('AWS::ApiGateway::RequestValidator', {
+          ValidateRequestBody: false,
+          ValidateRequestParameters: true,
+        });
+      },
+    );
 
     it('answers every gateway response in the error envelope with the shared headers', () => {
       template().resourceCountIs('AWS::ApiGateway::GatewayResponse', GATEWAY_RESPONSES.length);

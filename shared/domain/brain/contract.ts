@@ -14,7 +14,12 @@ export const brainRequestSchema = z.strictObject({
   model_name: nonEmpty(),
   operation_type: z.enum(OPERATION_TYPES),
   request_params: z.strictObject({
-    messages: z.optional(z.array(z.strictObject({ role: z.enum(MESSAGE_ROLES), content: z.string() }))),
+    messages: z.optional(
+      z.array(
+        // `name`: the participant's name an OpenAI chat-completions message may carry (SPEC §3b).
+        z.strictObject({ role: z.enum(MESSAGE_ROLES), content: z.string(), name: z.optional(z.string()) }),
+      ),
+    ),
     prompt: z.optional(z.string()),
     temperature: z.optional(z.number()),
     max_tokens: z.optional(z.number().check(z.int())),

@@ -1,16 +1,17 @@
 /**
- * Request processing (SPEC §3): validate the body, check it against the key's scopes and
- * project binding, transform it, invoke the brain at most once per Idempotency-Key, answer.
+ * Request processing (SPEC §3, §3b): validate the body (the API's own, or OpenAI's
+ * chat-completions body), check it against the key's scopes and project binding, transform
+ * it, invoke the brain at most once per Idempotency-Key, answer. One pipeline for both routes.
  * Plain values in and out — the edge (functions/requests) turns the Lambda event into a
- * `RequestInput` and the `RequestAnswer` into a proxy answer, so a second route or a test can
- * use it without an event. Errors are thrown as HttpError.
+ * `RequestInput` and the `RequestAnswer` into a proxy answer. Errors are thrown as HttpError.
  */
 
-import { type ErrorDetail, HttpError } from '../../errors.js';
+import { DEFAULT_MESSAGES, type ErrorDetail, HttpError } from '../../errors.js';
 import type { ApiSuccess } from '../brain/contract.js';
 import { type ScopeViolation, scopeViolations } from '../keys/scopes.js';
 import type { LogSink } from '../ports.js';
 import { issuesToDetails } from '../validation.js';
+import { type ChatHeaders, chatPathOf, parseChatCompletion, toChatCompletion } from './chat-completions.js';
 import {
   type BeginOutcome,
   BrainCallError,
@@ -19,7 +20,7 @@ import {
   type InvokeBrain,
   type RequestTelemetry,
 } from './ports.js';
-import { apiRequestSchema, MAX_IDEMPOTENCY_KEY_LENGTH } from './schema.js';
+import { apiRequestSchema, MAX_IDEMPOTENCY_KEY_LENGTH, type RequestFields } from './schema.js';
 import { type CallerIdentity, toBrainRequest } from './transform.js';
 
 /** Deeper than any valid body (metadata allows 4 levels inside it); checked iteratively so hostile nesting cannot exhaust the stack. */
@@ -88,21 +89,33 @@ export function deepestField(value: unknown, maxDepth: number): string | undefin
   return undefined;
 }
 
-function invalid(details: ErrorDetail[]): HttpError {
+function invalid(details: ErrorDetail[], message?: string): HttpError {
   const shown = details.slice(0, MAX_DETAILS);
   if (details.length > MAX_DETAILS) {
     shown.push({ path: '', message: `${details.length - MAX_DETAILS} more problems not listed` });
   }
-  return new HttpError('invalid_request', undefined, shown);
+  return new HttpError('invalid_request', message, shown);
+}
+
+/**
+ * OpenAI SDKs show an error's message, not its details: on their route the message itself
+ * names the first problem (e.g. that streaming is not supported).
+ */
+function sdkMessageOf(details: readonly ErrorDetail[]): string {
+  const [first] = details;
+  if (!first) return DEFAULT_MESSAGES.invalid_request;
+  const more = details.length > 1 ? ` (and ${details.length - 1} more; see details)` : '';
+  return `Invalid request: ${first.path ? `${first.path}: ` : ''}${first.message}${more}`;
 }
 
 /** 403 naming every field outside the key's grant, so the caller sees all it must change. */
-function forbidden(violations: readonly ScopeViolation[]): HttpError {
-  const fields = violations.map((violation) => violation.path).join(', ');
+function forbidden(violations: readonly ScopeViolation[], pathOf: (path: string) => string): HttpError {
+  const details = violations.map(({ path, message }) => ({ path: pathOf(path), message }));
+  const fields = [...new Set(details.map((detail) => detail.path))].join(', ');
   return new HttpError(
     'forbidden',
     `This API key does not allow this request (${fields}); see details.`,
-    violations.map(({ path, message }) => ({ path, message })),
+    details,
   );
 }
 
@@ -171,8 +184,9 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     }
   }
 
-  return async function processRequest(input: RequestInput): Promise<RequestAnswer> {
-    const { caller, requestId, idempotencyKey, body } = input;
+  /** What every route checks before its body: the Idempotency-Key header and hostile nesting. */
+  function precheck(input: RequestInput): void {
+    const { idempotencyKey, body } = input;
     if (
       idempotencyKey !== undefined &&
       (idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)
@@ -187,26 +201,32 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
         { path: tooDeep, message: `nests deeper than any valid request (${MAX_BODY_DEPTH} levels)` },
       ]);
     }
-    const parsed = apiRequestSchema.safeParse(body, { reportInput: true });
-    if (!parsed.success) throw invalid(issuesToDetails(parsed.error.issues));
+  }
 
+  /** The one pipeline of every route: the key's grant, the Idempotency-Key, the brain. */
+  async function run(
+    input: RequestInput,
+    request: RequestFields,
+    pathOf: (path: string) => string,
+  ): Promise<RequestAnswer> {
+    const { caller, requestId, idempotencyKey } = input;
     // The key's grant (SPEC §3 order): after the body is valid, before anything is claimed or paid.
-    const violations = scopeViolations(caller, parsed.data);
+    const violations = scopeViolations(caller, request);
     if (violations.length > 0) {
       logger.info('request outside the key scopes', {
         request_id: requestId,
         key_id: caller.keyId,
         fields: violations.map((violation) => violation.path),
       });
-      throw forbidden(violations);
+      throw forbidden(violations, pathOf);
     }
-
     // Every attempt of one Idempotency-Key sends the brain the first attempt's request id.
     let brainRequestId = requestId;
     let claim: IdempotencyClaim | undefined;
     if (idempotencyKey !== undefined) {
       const now = clock();
-      const outcome = await idempotency.begin(caller.userId, idempotencyKey, body, requestId, {
+      // The validated fields, not the raw body: the same request however a route spelled it.
+      const outcome = await idempotency.begin(caller.userId, idempotencyKey, request, requestId, {
         now,
         expectedBy: now + brainLimits.waitMs,
         // A holder that dies can have started the brain call at the latest at its own deadline.
@@ -246,7 +266,7 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
       }
     }
 
-    const brainRequest = toBrainRequest(parsed.data, caller, brainRequestId);
+    const brainRequest = toBrainRequest(request, caller, brainRequestId);
     const started = clock();
     let answer: ApiSuccess;
     try {
@@ -291,7 +311,29 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
       }
     }
     return { statusCode: 200, body: answer, requestId: brainRequestId, replayed: false };
+  }
+
+  return {
+    /** POST /api/v1/requests: the body is the API's own (SPEC §3). */
+    async api(input: RequestInput): Promise<RequestAnswer> {
+      precheck(input);
+      const parsed = apiRequestSchema.safeParse(input.body, { reportInput: true });
+      if (!parsed.success) throw invalid(issuesToDetails(parsed.error.issues));
+      return run(input, parsed.data, (path) => path);
+    },
+
+    /** POST /v1/chat/completions: an OpenAI body in, a `chat.completion` out (SPEC §3b). */
+    async chat(input: RequestInput, headers: ChatHeaders): Promise<RequestAnswer> {
+      precheck(input);
+      const parsed = parseChatCompletion(input.body, headers);
+      if (!parsed.ok) throw invalid(parsed.details, sdkMessageOf(parsed.details));
+      const answer = await run(input, parsed.request, chatPathOf);
+      return {
+        ...answer,
+        body: toChatCompletion(answer.body as ApiSuccess, parsed.model, Math.floor(clock() / 1000)),
+      };
+    },
   };
 }
 
-export type ProcessRequest = ReturnType<typeof createRequestProcessor>;
+export type RequestProcessor = ReturnType<typeof createRequestProcessor>;

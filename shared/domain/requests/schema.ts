@@ -113,3 +113,11 @@ export const apiRequestSchema = z
   );
 
 export type ApiRequest = z.infer<typeof apiRequestSchema>;
+
+/**
+ * The fields of one brain request, whichever route they came from: a valid /api/v1/requests
+ * body, or an OpenAI chat-completions body translated (whose messages may carry a `name`).
+ */
+export interface RequestFields extends Omit<ApiRequest, 'messages'> {
+  messages?: Array<{ role: (typeof MESSAGE_ROLES)[number]; content: string; name?: string }>;
+}

@@ -2,7 +2,7 @@
 
 import type { BrainRequest } from '../brain/contract.js';
 import type { KeyGrant } from '../keys/scopes.js';
-import type { ApiRequest } from './schema.js';
+import type { RequestFields } from './schema.js';
 
 /**
  * Identity and grant from the authorizer context: the only source of user, key, default
@@ -13,7 +13,7 @@ export interface CallerIdentity extends KeyGrant {
   keyId: string;
 }
 
-export function toBrainRequest(body: ApiRequest, caller: CallerIdentity, requestId: string): BrainRequest {
+export function toBrainRequest(body: RequestFields, caller: CallerIdentity, requestId: string): BrainRequest {
   const requestParams: BrainRequest['request_params'] = {};
   if (body.messages !== undefined) requestParams.messages = body.messages;
   if (body.prompt !== undefined) requestParams.prompt = body.prompt;

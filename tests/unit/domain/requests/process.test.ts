@@ -62,7 +62,7 @@ class FakeIdempotencyStore implements IdempotencyStore {
 function processorWithFakes() {
   const idempotency = new FakeIdempotencyStore();
   const brainCalls: BrainRequest[] = [];
-  const processRequest = createRequestProcessor({
+  const processor = createRequestProcessor({
     invokeBrain: async (request) => {
       brainCalls.push(request);
       return brainDecisionAnswerSchema.parse(await referenceBrain(request));
@@ -72,7 +72,7 @@ function processorWithFakes() {
     logger: { info: () => {}, error: () => {} },
     telemetry: { brainOutcome: () => {} },
   });
-  return { processRequest, idempotency, brainCalls };
+  return { processRequest: processor.api, processor, idempotency, brainCalls };
 }
 
 const UNSCOPED: CallerIdentity = {

@@ -1,43 +1,18 @@
-import { InvokeCommand, LambdaClient, TooManyRequestsException } from '@aws-sdk/client-lambda';
-import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
+import { InvokeCommand, TooManyRequestsException } from '@aws-sdk/client-lambda';
+import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { referenceBrain } from '../../../../functions/reference-brain/brain.js';
 import type { BrainRequest } from '../../../../shared/domain/brain/contract.js';
 import { MESSAGE_ROLES, OPERATION_TYPES } from '../../../../shared/domain/requests/schema.js';
 import { DEFAULT_MESSAGES } from '../../../../shared/errors.js';
-import { invokeOutput, referenceBrainInvoke } from '../../../support/brain.js';
+import { invokeOutput } from '../../../support/brain.js';
 import { DEFAULT_CALLER, type ProxyEventOptions, proxyEvent } from '../../../support/events.js';
 import { detailPaths, type ParsedAnswer, parseAnswer } from '../../../support/http.js';
 import { lambdaContext } from '../../../support/lambda.js';
+import { requestsHandlerUnderTest } from '../../../support/requests-handler.js';
 
-const lambdaMock = mockClient(LambdaClient);
-const dynamoMock = mockClient(DynamoDBDocumentClient);
-
-let handler: (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
-
-beforeAll(async () => {
-  process.env.IDEMPOTENCY_TABLE = 'unit-idempotency';
-  process.env.BRAIN_FUNCTION_NAME = 'reference-brain';
-  process.env.BRAIN_TIMEOUT_MS = '1000';
-  // Thousands of generated requests: keep the run readable (tests/integration/domain/keys/logging.test.ts checks logs).
-  process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
-  ({ handler } = await import('../../../../functions/requests/handler.js'));
-});
-afterAll(() => {
-  delete process.env.POWERTOOLS_LOG_LEVEL;
-  lambdaMock.restore();
-  dynamoMock.restore();
-});
-beforeEach(() => {
-  lambdaMock.reset();
-  dynamoMock.reset();
-  lambdaMock
-    .on(InvokeCommand)
-    .callsFake((input: { Payload?: unknown }) => referenceBrainInvoke(input.Payload));
-});
+const { lambdaMock, dynamoMock, handler } = requestsHandlerUnderTest();
 
 const VALID = { provider: 'openai', model: 'gpt-4o-mini', operation_type: 'chat', prompt: 'Say hello.' };
 

@@ -7,47 +7,21 @@
  */
 import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../../../shared/adapters/dynamodb/idempotency-store.js';
 import { admissionContextOf, type LimitRefusal } from '../../../../shared/domain/keys/admission.js';
 import type { LimitStatus } from '../../../../shared/domain/keys/limits.js';
 import type { Admission } from '../../../../shared/domain/keys/verify.js';
-import { referenceBrainInvoke } from '../../../support/brain.js';
 import { type ProxyEventOptions, proxyEvent } from '../../../support/events.js';
 import { detailPaths, type ParsedAnswer, parseAnswer } from '../../../support/http.js';
 import { lambdaContext } from '../../../support/lambda.js';
+import { requestsHandlerUnderTest } from '../../../support/requests-handler.js';
 
-const lambdaMock = mockClient(LambdaClient);
-const dynamoMock = mockClient(DynamoDBDocumentClient);
-
-let handler: (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
-
-beforeAll(async () => {
-  process.env.IDEMPOTENCY_TABLE = 'unit-idempotency';
-  process.env.BRAIN_FUNCTION_NAME = 'reference-brain';
-  process.env.BRAIN_TIMEOUT_MS = '1000';
-  process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
-  ({ handler } = await import('../../../../functions/requests/handler.js'));
-});
-afterAll(() => {
-  delete process.env.POWERTOOLS_LOG_LEVEL;
-  lambdaMock.restore();
-  dynamoMock.restore();
-});
-beforeEach(() => {
-  lambdaMock.reset();
-  dynamoMock.reset();
-  lambdaMock
-    .on(InvokeCommand)
-    .callsFake((input: { Payload?: unknown }) => referenceBrainInvoke(input.Payload));
-  dynamoMock.onAnyCommand().resolves({});
-});
+const { lambdaMock, dynamoMock, handler } = requestsHandlerUnderTest({ dynamoSucceeds: true });
 
 const VALID = { provider: 'openai', model: 'gpt-4o-mini', operation_type: 'chat', prompt: 'Say hello.' };
 
