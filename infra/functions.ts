@@ -8,7 +8,13 @@ import { type TableId, tableById, USER_ID_INDEX } from '../shared/adapters/dynam
 import { METRICS_NAMESPACE } from '../shared/adapters/observability/metrics.js';
 import type { KeyEnvironment } from '../shared/domain/keys/format.js';
 
-export const FUNCTION_NAMES = ['authorizer', 'requests', 'keys-admin', 'reference-brain'] as const;
+export const FUNCTION_NAMES = [
+  'authorizer',
+  'requests',
+  'keys-admin',
+  'reference-brain',
+  'secret-scanning',
+] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 export type DynamoAction =
@@ -42,10 +48,17 @@ export interface FunctionDescription {
   invokesBrain: boolean;
   /** Issues or verifies keys: gets KEY_ENVIRONMENT, the stage's key prefix (SPEC §5). */
   handlesKeys: boolean;
+  /**
+   * Tells the stage's operators something: gets ALARM_TOPIC_ARN, and sns:Publish on exactly
+   * that topic (the alarms' topic, so one subscription hears both).
+   */
+  notifiesAlarmTopic: boolean;
 }
 
 /** API Gateway gives up after 29 s; the requests function must answer (504) before that. */
 export const REQUESTS_TIMEOUT_MS = 28_000;
+/** The secret-scanning function's timeout: an answer within GitHub's time limit, or a clear failure. */
+export const SECRET_SCANNING_TIMEOUT_MS = 10_000;
 /** The reference brain outlives the requests function's wait, so `test-timeout` gives a real 504. */
 export const REFERENCE_BRAIN_TIMEOUT_MARGIN_MS = 5_000;
 
@@ -65,6 +78,7 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
     ],
     invokesBrain: false,
     handlesKeys: true,
+    notifiesAlarmTopic: false,
   },
   requests: {
     name: 'requests',
@@ -80,6 +94,7 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
     ],
     invokesBrain: true,
     handlesKeys: false,
+    notifiesAlarmTopic: false,
   },
   'keys-admin': {
     name: 'keys-admin',
@@ -116,6 +131,7 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
     ],
     invokesBrain: false,
     handlesKeys: true,
+    notifiesAlarmTopic: false,
   },
   'reference-brain': {
     name: 'reference-brain',
@@ -125,6 +141,27 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
     tables: [],
     invokesBrain: false,
     handlesKeys: false,
+    notifiesAlarmTopic: false,
+  },
+  'secret-scanning': {
+    name: 'secret-scanning',
+    description: 'keygate POST /api/v1/secret-scanning/github: revoke keys GitHub found in public code',
+    memoryMb: 512,
+    // GitHub expects the partner endpoint to answer a report of many matches without timing out
+    // (its limit is not published). Format and checksum are checked offline and only our keys cost
+    // one write each, so even 1,000 tokens answer in well under this; 10 s bounds a stuck report,
+    // whose repeat is harmless, far below API Gateway's 29 s.
+    timeoutMs: () => SECRET_SCANNING_TIMEOUT_MS,
+    tables: [
+      {
+        table: 'ApiKeys',
+        actions: ['dynamodb:UpdateItem'],
+        why: 'revoke with reason leaked: one conditional UpdateItem per reported token that is one of our keys, nothing else',
+      },
+    ],
+    invokesBrain: false,
+    handlesKeys: true,
+    notifiesAlarmTopic: true,
   },
 };
 
@@ -137,6 +174,8 @@ export interface EnvironmentInputs {
    * (the brain function's timeout), which decides how long a repeat in doubt waits (SPEC §3).
    */
   brain?: { functionName: string; timeoutMs: number; maxDurationMs: number };
+  /** The stage's alarm topic (SNS ARN), for the functions that notify it; none locally (logged only). */
+  alarmTopicArn?: string;
 }
 
 /** Lambda's longest function timeout: the time limit of a brain whose own is not configured. */
@@ -152,7 +191,7 @@ export function brainMaxDurationMs(stage: {
   return stage.brainMaxDurationMs ?? LAMBDA_MAX_TIMEOUT_MS;
 }
 
-/** A function's environment on AWS and locally: its tables' names, its brain, Powertools' names. */
+/** A function's environment on AWS and locally: its tables' names, its brain, its alarm topic, Powertools' names. */
 export function environmentOf(fn: FunctionDescription, inputs: EnvironmentInputs): Record<string, string> {
   const env: Record<string, string> = {
     POWERTOOLS_SERVICE_NAME: fn.name,
@@ -166,5 +205,6 @@ export function environmentOf(fn: FunctionDescription, inputs: EnvironmentInputs
     env.BRAIN_TIMEOUT_MS = String(inputs.brain.timeoutMs);
     env.BRAIN_MAX_DURATION_MS = String(inputs.brain.maxDurationMs);
   }
+  if (fn.notifiesAlarmTopic && inputs.alarmTopicArn !== undefined) env.ALARM_TOPIC_ARN = inputs.alarmTopicArn;
   return env;
 }

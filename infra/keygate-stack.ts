@@ -7,6 +7,7 @@
 import { CfnOutput, Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { keyEnvironmentOfStage } from '../shared/domain/keys/format.js';
 import { KeygateAlarms } from './constructs/keygate-alarms.js';
@@ -39,6 +40,7 @@ export class KeygateStack extends Stack {
   readonly authorizer: KeygateFunction;
   readonly requests: KeygateFunction;
   readonly keysAdmin: KeygateFunction;
+  readonly secretScanning: KeygateFunction;
   readonly referenceBrain: KeygateFunction | undefined;
   readonly api: KeygateApi;
   readonly alarms: KeygateAlarms;
@@ -65,6 +67,10 @@ export class KeygateStack extends Stack {
     this.tables = tables;
     const { apiKeys, users, userKeys, idempotency } = tables;
 
+    // The alarm topic before the functions: the secret-scanning function notifies it too.
+    this.alarms = new KeygateAlarms(this, 'Alarms', { config });
+    const alarmTopic = this.alarms.topic;
+
     // The brain: the reference brain in dev, the real brain's ARN elsewhere.
     let brain: { arn: string; name: string };
     if (config.deployReferenceBrain) {
@@ -89,11 +95,20 @@ export class KeygateStack extends Stack {
     this.authorizer = this.function('Authorizer', FUNCTIONS.authorizer, config, logRetention, brain);
     this.requests = this.function('Requests', FUNCTIONS.requests, config, logRetention, brain);
     this.keysAdmin = this.function('KeysAdmin', FUNCTIONS['keys-admin'], config, logRetention, brain);
+    this.secretScanning = this.function(
+      'SecretScanning',
+      FUNCTIONS['secret-scanning'],
+      config,
+      logRetention,
+      brain,
+      alarmTopic,
+    );
 
     const functions: Array<KeygateFunction | undefined> = [
       this.authorizer,
       this.requests,
       this.keysAdmin,
+      this.secretScanning,
       this.referenceBrain,
     ];
     for (const fn of functions) {
@@ -112,19 +127,20 @@ export class KeygateStack extends Stack {
         authorizer: this.authorizer.function,
         requests: this.requests.function,
         'keys-admin': this.keysAdmin.function,
+        'secret-scanning': this.secretScanning.function,
       } satisfies Partial<Record<string, lambda.IFunction>>,
     });
 
     // Abuse (SPEC §7): the stage's WAF web ACL, where the stage config has it.
     this.waf = new KeygateWaf(this, 'Waf', { config, stage: this.api.api.deploymentStage });
 
-    this.alarms = new KeygateAlarms(this, 'Alarms', {
-      config,
+    this.alarms.watch({
       api: this.api.api,
       functions: {
         authorizer: this.authorizer.function,
         requests: this.requests.function,
         keysAdmin: this.keysAdmin.function,
+        secretScanning: this.secretScanning.function,
         ...(this.referenceBrain ? { referenceBrain: this.referenceBrain.function } : {}),
       },
       tables: tables.all.map(({ definition, table }) => ({
@@ -189,6 +205,7 @@ export class KeygateStack extends Stack {
     config: StageConfig,
     logRetention: logs.RetentionDays,
     brain?: { arn: string; name: string },
+    alarmTopic?: sns.ITopic,
   ): KeygateFunction {
     const fn = new KeygateFunction(this, id, {
       name: description.name,
@@ -207,6 +224,7 @@ export class KeygateStack extends Stack {
               },
             }
           : {}),
+        ...(alarmTopic ? { alarmTopicArn: alarmTopic.topicArn } : {}),
       }),
       logRetention,
       retainLogs: config.retainData,
@@ -218,6 +236,10 @@ export class KeygateStack extends Stack {
     if (description.invokesBrain) {
       if (!brain) throw new Error(`${description.name} invokes the brain, but the stack has none`);
       fn.allow(['lambda:InvokeFunction'], [brain.arn]);
+    }
+    if (description.notifiesAlarmTopic) {
+      if (!alarmTopic) throw new Error(`${description.name} notifies the alarm topic, but none was given`);
+      fn.allow(['sns:Publish'], [alarmTopic.topicArn]);
     }
     return fn;
   }

@@ -1,11 +1,14 @@
 /**
- * JSON Schema and OpenAPI 3 for every route (POST /api/v1/requests, POST /v1/chat/completions),
+ * JSON Schema and OpenAPI 3 for every route (POST /api/v1/requests, POST /v1/chat/completions,
+ * POST /api/v1/secret-scanning/github),
  * generated from the zod schemas (never hand-copied). `npm run openapi` writes
  * docs/openapi.json; a test keeps it current; the stack uses `requestBodyJsonSchema('draft-4', body)`
  * as each route's API Gateway model.
  */
 import * as z from 'zod';
 import { apiSuccessSchema } from '../shared/domain/brain/contract.js';
+import { leakReportAnswerSchema, leakReportSchema } from '../shared/domain/leaks/report.js';
+import { KEY_IDENTIFIER_HEADER, SIGNATURE_HEADER } from '../shared/domain/leaks/signature.js';
 import {
   chatCompletionRequestSchema,
   chatCompletionSchema,
@@ -17,6 +20,7 @@ import { type RequestBodyName, ROUTES } from './routes.js';
 const REQUEST_BODIES: Record<RequestBodyName, z.core.$ZodType> = {
   requests: apiRequestSchema,
   'chat-completions': chatCompletionRequestSchema,
+  'secret-scanning': leakReportSchema,
 };
 
 export function requestBodyJsonSchema(
@@ -67,13 +71,18 @@ const refs = (headers: Record<string, unknown>) =>
 /** Statuses answered before a key is known: no limit headers. */
 const UNAUTHENTICATED_STATUSES = new Set([401, 404]);
 
+/** What the secret-scanning endpoint answers besides 200: it has no key, hence no key limits. */
+const SECRET_SCANNING_ERROR_STATUSES = [400, 401, 405, 413, 415, 500];
+
 export function buildOpenApiDocument(): Record<string, unknown> {
   const errorStatuses = [...new Set(ERROR_CODES.map(statusOf))].sort();
+  const errorDescription = (status: number) =>
+    `Error: ${ERROR_CODES.filter((code) => statusOf(code) === status).join(', ')}`;
   const errorResponses = Object.fromEntries(
     errorStatuses.map((status) => [
       String(status),
       {
-        description: `Error: ${ERROR_CODES.filter((code) => statusOf(code) === status).join(', ')}`,
+        description: errorDescription(status),
         headers: {
           ...STANDARD_HEADERS,
           ...(UNAUTHENTICATED_STATUSES.has(status) ? {} : refs(LIMIT_HEADERS)),
@@ -92,6 +101,13 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       'Repeat-safe retries: one key never makes the brain act twice. The same key and body within 24 h returns the first answer; while the first request runs, or after a 504 until the brain has surely finished, 409 with Retry-After, then the repeat runs as the same request (the same request_id).',
     schema: { type: 'string', minLength: 1, maxLength: 255 },
   };
+  const githubHeader = (name: string, description: string) => ({
+    name,
+    in: 'header',
+    required: true,
+    description,
+    schema: { type: 'string', minLength: 1 },
+  });
   const keygateHeader = (name: string, description: string) => ({
     name,
     in: 'header',
@@ -139,6 +155,44 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           content: jsonContent(chatCompletionSchema),
         },
         ...errorResponses,
+      },
+    }),
+    'secret-scanning': () => ({
+      operationId: 'reportLeakedKeys',
+      summary: 'GitHub secret scanning reports keys found in public code; ours are revoked at once',
+      description:
+        'Called by GitHub (secret scanning partner program), not by clients: no API key, each call is authenticated by GitHub’s ECDSA P-256 signature over the raw body, checked against GitHub’s published keys. A missing or bad signature and an unknown key identifier answer 401, and nothing is revoked.',
+      security: [],
+      parameters: [
+        githubHeader(
+          KEY_IDENTIFIER_HEADER,
+          'Which of GitHub’s published secret-scanning keys signed the body.',
+        ),
+        githubHeader(SIGNATURE_HEADER, 'Base64 DER ECDSA P-256 / SHA-256 signature over the raw body bytes.'),
+      ],
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': { schema: requestBodyJsonSchema('openapi-3.0', 'secret-scanning') },
+        },
+      },
+      responses: {
+        '200': {
+          description:
+            'One entry per reported token: its hex SHA-256, the reported type, and true_positive (one of our keys: revoked now, if it was not already) or false_positive.',
+          headers: STANDARD_HEADERS,
+          content: jsonContent(leakReportAnswerSchema),
+        },
+        ...Object.fromEntries(
+          SECRET_SCANNING_ERROR_STATUSES.map((status) => [
+            String(status),
+            {
+              description: errorDescription(status),
+              headers: STANDARD_HEADERS,
+              content: jsonContent(errorEnvelope),
+            },
+          ]),
+        ),
       },
     }),
   };

@@ -5,8 +5,11 @@
 import { CHAT_COMPLETIONS_PATH } from '../shared/domain/requests/chat-completions.js';
 import type { FunctionName } from './functions.js';
 
+/** GitHub secret scanning's partner endpoint (SPEC §3c). */
+export const SECRET_SCANNING_PATH = '/api/v1/secret-scanning/github';
+
 /** Which body a route takes: each has its own zod schema, hence its own model and OpenAPI entry. */
-export type RequestBodyName = 'requests' | 'chat-completions';
+export type RequestBodyName = 'requests' | 'chat-completions' | 'secret-scanning';
 
 export interface Route {
   path: string;
@@ -14,6 +17,10 @@ export interface Route {
   /** Methods the function implements; every other method is routed to it too and answered 405. */
   methods: readonly string[];
   handler: FunctionName;
+  /**
+   * Behind the REQUEST authorizer (an API key). `false`: authorization NONE, so the function
+   * authenticates each call itself (and answers 405 to other methods without any check first).
+   */
   authorized: boolean;
 }
 
@@ -26,6 +33,15 @@ export const ROUTES: readonly Route[] = [
     methods: ['POST'],
     handler: 'requests',
     authorized: true,
+  },
+  // GitHub secret scanning reports leaked keys here (SPEC §3c): no API key, GitHub's ECDSA
+  // signature over the body, which the function checks.
+  {
+    path: SECRET_SCANNING_PATH,
+    body: 'secret-scanning',
+    methods: ['POST'],
+    handler: 'secret-scanning',
+    authorized: false,
   },
 ];
 

@@ -1,7 +1,7 @@
 /**
  * The local stack as a library: DynamoDB Local (or an existing DynamoDB), the tables from
  * the shared table module, the Lambda Invoke API (keys-admin, reference-brain) and the
- * HTTPS API Gateway emulation in front of the real handlers. `npm start`, the end-to-end
+ * HTTPS API Gateway emulation in front of the real handlers (authorizer, requests, secret-scanning). `npm start`, the end-to-end
  * tests, the benchmarks and the fault tests all start it through `startLocalStack`.
  */
 import { InvokeCommand } from '@aws-sdk/client-lambda';
@@ -79,6 +79,11 @@ export interface LocalStackOptions {
   functionTimeoutsMs?: Partial<Record<FunctionName, number>>;
   /** Powertools log level of the functions (POWERTOOLS_LOG_LEVEL); default: the environment's. */
   functionLogLevel?: FunctionLogLevel;
+  /**
+   * GitHub's secret-scanning key document (`{"public_keys": [...]}` JSON) the secret-scanning
+   * function checks signatures against; default: SECRET_SCANNING_PUBLIC_KEYS of this process.
+   */
+  secretScanningPublicKeys?: string;
 }
 
 export interface LocalStack {
@@ -200,6 +205,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     process.env.POWERTOOLS_TRACE_ENABLED ??= 'false';
     // Each function gets its own environment, from the description the stack deploys too,
     // plus the local endpoints.
+    // No ALARM_TOPIC_ARN locally: the secret-scanning function only logs its notification.
+    const secretScanningPublicKeys =
+      options.secretScanningPublicKeys ?? process.env.SECRET_SCANNING_PUBLIC_KEYS;
     const envOf = (name: FunctionName): Record<string, string | undefined> => ({
       ...environmentOf(FUNCTIONS[name], {
         tableName: (table) => tableNameOf(tableNames, tableById(table)),
@@ -218,6 +226,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       DYNAMODB_ENDPOINT: dynamodbEndpoint,
       LAMBDA_ENDPOINT: lambdaUrl,
       POWERTOOLS_LOG_LEVEL: options.functionLogLevel ?? process.env.POWERTOOLS_LOG_LEVEL,
+      ...(name === 'secret-scanning' ? { SECRET_SCANNING_PUBLIC_KEYS: secretScanningPublicKeys } : {}),
     });
     const load = async (name: FunctionName): Promise<LocalFunction> => ({
       name,
@@ -230,6 +239,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       requests: await load('requests'),
       'keys-admin': await load('keys-admin'),
       'reference-brain': await load('reference-brain'),
+      'secret-scanning': await load('secret-scanning'),
     };
     for (const name of LOCAL_INVOKABLE_FUNCTIONS) functions.set(name, loaded[name]);
 
@@ -243,7 +253,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         deploymentId: 'local',
         domainName: 'localhost',
       },
-      functions: { authorizer: loaded.authorizer, requests: loaded.requests },
+      functions: {
+        authorizer: loaded.authorizer,
+        requests: loaded.requests,
+        'secret-scanning': loaded['secret-scanning'],
+      },
       throttle: options.throttle === undefined ? stageConfig.throttle : options.throttle,
       ...(options.integrationTimeoutMs !== undefined
         ? { integrationTimeoutMs: options.integrationTimeoutMs }

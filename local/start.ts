@@ -4,6 +4,7 @@
  * per request, and a clean stop (no Java left) on Ctrl-C / SIGTERM.
  */
 import { relative } from 'node:path';
+import { SECRET_SCANNING_PATH } from '../infra/routes.js';
 import { JavaMissingError } from './dynamodb.js';
 import {
   DEFAULT_DYNAMODB_PORT,
@@ -66,6 +67,11 @@ function banner(stack: LocalStack, usingExistingDynamo: boolean): string {
     `keygate local stack is up (stage ${stack.stage})`,
     `  API (HTTPS only)   ${stack.apiUrl}/api/v1/requests`,
     `  OpenAI-compatible  ${stack.apiUrl}/v1  (base URL for OpenAI SDKs: POST /v1/chat/completions)`,
+    `  Secret scanning    ${stack.apiUrl}${SECRET_SCANNING_PATH}  (GitHub's signed reports; ${
+      process.env.SECRET_SCANNING_PUBLIC_KEYS
+        ? 'keys from SECRET_SCANNING_PUBLIC_KEYS'
+        : 'no SECRET_SCANNING_PUBLIC_KEYS: npx tsx scripts/sign-secret-scanning-report.ts prints one'
+    })`,
     `  Lambda Invoke API  ${stack.lambdaUrl}  (functions: keys-admin, reference-brain)`,
     `  DynamoDB           ${stack.dynamodbEndpoint}${usingExistingDynamo ? '' : '  (DynamoDB Local, in memory)'}`,
     '',

@@ -1,7 +1,11 @@
 /**
  * CloudWatch alarms of one stage, all notifying one SNS topic: authorizer errors (Lambda
- * errors and fail-closed refusals), requests 5xx, brain failures, DynamoDB throttles.
- * The custom metrics are the Powertools EMF metrics the functions emit (namespace keygate).
+ * errors and fail-closed refusals), requests 5xx, brain failures, secret-scanning errors,
+ * DynamoDB throttles. The custom metrics are the Powertools EMF metrics the functions emit
+ * (namespace keygate).
+ * The topic comes first (the constructor), the alarms once the API and functions exist
+ * (`watch`): the secret-scanning function publishes to the same topic, so it needs the topic's
+ * ARN when it is created.
  */
 import { Duration } from 'aws-cdk-lib';
 import type * as apigw from 'aws-cdk-lib/aws-apigateway';
@@ -17,11 +21,15 @@ import type { StageConfig } from '../stages.js';
 
 export interface KeygateAlarmsProps {
   config: StageConfig;
+}
+
+export interface WatchedResources {
   api: apigw.RestApi;
   functions: {
     authorizer: lambda.IFunction;
     requests: lambda.IFunction;
     keysAdmin: lambda.IFunction;
+    secretScanning: lambda.IFunction;
     referenceBrain?: lambda.IFunction;
   };
   tables: ReadonlyArray<{ id: string; table: dynamodb.ITable; indexNames: readonly string[] }>;
@@ -34,19 +42,25 @@ export class KeygateAlarms extends Construct {
   readonly topic: sns.Topic;
   readonly alarms: cloudwatch.Alarm[] = [];
   private readonly period: Duration;
+  private readonly config: StageConfig;
 
+  /** The stage's topic (and its e-mail subscription); the alarms come with `watch`. */
   constructor(scope: Construct, id: string, props: KeygateAlarmsProps) {
     super(scope, id);
     const { config } = props;
-    const thresholds = config.alarms;
-    this.period = Duration.minutes(thresholds.periodMinutes);
+    this.config = config;
+    this.period = Duration.minutes(config.alarms.periodMinutes);
 
     this.topic = new sns.Topic(this, 'Topic', {
       displayName: `keygate ${config.stage} alarms`,
       enforceSSL: true,
     });
     if (config.alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
+  }
 
+  /** The alarms on the API, the functions and the tables, all notifying the topic. */
+  watch(props: WatchedResources): void {
+    const thresholds = this.config.alarms;
     const fns = props.functions;
     this.add(
       'AuthorizerErrors',
@@ -77,6 +91,12 @@ export class KeygateAlarms extends Construct {
       fns.keysAdmin.metricErrors(),
       thresholds.functionErrors,
       'keys-admin Lambda errors',
+    );
+    this.add(
+      'SecretScanningErrors',
+      fns.secretScanning.metricErrors(),
+      thresholds.functionErrors,
+      'secret-scanning Lambda errors',
     );
     this.add(
       'BrainFailures',

@@ -177,6 +177,13 @@ export class KeygateApi extends Construct {
           'POST /v1/chat/completions body (OpenAI chat completions), generated from the zod schema',
         schema: toApiGatewaySchema(requestBodyJsonSchema('draft-4', 'chat-completions')),
       }),
+      'secret-scanning': this.api.addModel('LeakReportBody', {
+        modelName: 'LeakReportBody',
+        contentType: 'application/json',
+        description:
+          'POST /api/v1/secret-scanning/github body (GitHub secret scanning report), generated from the zod schema',
+        schema: toApiGatewaySchema(requestBodyJsonSchema('draft-4', 'secret-scanning')),
+      }),
     };
     // The requests function is the authoritative validator: SPEC §3 wants every 400 to list
     // every bad field in `details`, which API Gateway's BAD_REQUEST_BODY cannot produce, and
@@ -202,16 +209,30 @@ export class KeygateApi extends Construct {
       const auth: apigw.MethodOptions = route.authorized
         ? { authorizer, authorizationType: apigw.AuthorizationType.CUSTOM }
         : { authorizationType: apigw.AuthorizationType.NONE };
-      for (const method of route.methods) {
+      const methods = route.methods.map((method) =>
         resource.addMethod(method, integration, {
           ...auth,
           requestValidator: validator,
           requestModels: { 'application/json': models[route.body] },
-        });
+        }),
+      );
+      // Every other method reaches the function too (after the authorizer, where there is one)
+      // and gets 405, so AWS and the local runtime agree: authentication first, then 405.
+      methods.push(resource.addMethod('ANY', integration, { ...auth, requestValidator: validator }));
+      if (!route.authorized) {
+        for (const method of methods) {
+          acknowledge(
+            method,
+            'AwsSolutions-APIG4',
+            `${route.path} has no API Gateway authorizer on purpose: its caller (GitHub secret scanning) has no keygate key; the ${route.handler} function authenticates every call by GitHub's ECDSA P-256 signature over the raw body, checked against GitHub's published keys, and refuses (401) before doing anything (SPEC §3c).`,
+          );
+          acknowledge(
+            method,
+            'AwsSolutions-COG4',
+            `${route.path} is called by GitHub, not by Cognito users: the ${route.handler} function authenticates every call by GitHub's ECDSA P-256 signature over the raw body (SPEC §3c).`,
+          );
+        }
       }
-      // Every other method reaches the function too (after the authorizer) and gets 405,
-      // so AWS and the local runtime agree: authentication first, then 405.
-      resource.addMethod('ANY', integration, { ...auth, requestValidator: validator });
     }
 
     for (const definition of GATEWAY_RESPONSES) {

@@ -86,7 +86,7 @@ export class KeygateWaf extends Construct {
       acknowledge(
         stage,
         'AwsSolutions-APIG3',
-        `No web ACL in ${config.stage}, by its stage config (waf.enabled false): it holds only test keys, every method is behind the key authorizer and stage throttling, and a web ACL costs a monthly fee per ACL and rule; staging and prod have one (infra/constructs/keygate-waf.ts).`,
+        `No web ACL in ${config.stage}, by its stage config (waf.enabled false): it holds only test keys, every method is behind the key authorizer (the secret-scanning route behind GitHub's signature, checked by its function) and stage throttling, and a web ACL costs a monthly fee per ACL and rule; staging and prod have one (infra/constructs/keygate-waf.ts).`,
       );
       return;
     }

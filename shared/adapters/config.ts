@@ -31,6 +31,11 @@ export function optionalUrl(): Rule<string | undefined> {
   };
 }
 
+/** A non-empty string, or absent. */
+export function optional(): Rule<string | undefined> {
+  return (raw) => valid(raw === undefined || raw === '' ? undefined : raw);
+}
+
 /** An integer within [min, max], or `fallback` when absent. */
 export function integer(options: { min: number; max: number; fallback: number }): Rule<number> {
   return (raw) => {
@@ -87,6 +92,19 @@ export const requestsConfigSpec = {
   DYNAMODB_ENDPOINT: optionalUrl(),
 } satisfies ConfigSpec;
 
+/**
+ * The secret-scanning partner endpoint (SPEC §3c): revokes reported keys in ApiKeys and tells
+ * the stage's alarm topic. Locally there is no topic (the notification is only logged), and the
+ * public keys come from SECRET_SCANNING_PUBLIC_KEYS instead of GitHub.
+ */
+export const secretScanningConfigSpec = {
+  API_KEYS_TABLE: required(),
+  KEY_ENVIRONMENT: oneOf(KEY_ENVIRONMENTS),
+  ALARM_TOPIC_ARN: optional(),
+  SECRET_SCANNING_PUBLIC_KEYS: optional(),
+  DYNAMODB_ENDPOINT: optionalUrl(),
+} satisfies ConfigSpec;
+
 /** The reference brain: an optional per-request cost ceiling in USD (default in its code). */
 export const referenceBrainConfigSpec = {
   REFERENCE_BRAIN_MAX_COST_USD: optionalPositiveNumber(),
@@ -95,6 +113,7 @@ export const referenceBrainConfigSpec = {
 export type AuthorizerConfig = ConfigOf<typeof authorizerConfigSpec>;
 export type KeysAdminConfig = ConfigOf<typeof keysAdminConfigSpec>;
 export type RequestsConfig = ConfigOf<typeof requestsConfigSpec>;
+export type SecretScanningConfig = ConfigOf<typeof secretScanningConfigSpec>;
 export type ReferenceBrainConfig = ConfigOf<typeof referenceBrainConfigSpec>;
 
 export class ConfigError extends Error {

@@ -259,7 +259,7 @@ describe('dev with the audit turned on in its config', () => {
     expect(bucket?.DeletionPolicy).toBe('Delete');
     expect(bucket?.Properties.LifecycleConfiguration.Rules[0]).toMatchObject({ ExpirationInDays: 30 });
     // No autoDeleteObjects: it would add a custom-resource function.
-    template.resourceCountIs('AWS::Lambda::Function', 4);
+    template.resourceCountIs('AWS::Lambda::Function', 5);
     const outputs = template.toJSON().Outputs as Record<string, unknown>;
     for (const key of AUDIT_TRAIL_OUTPUTS) expect(outputs).toHaveProperty(key);
     expect(nagFindings(stack)).toEqual([]);

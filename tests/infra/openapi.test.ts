@@ -26,6 +26,41 @@ describe('docs/openapi.json', () => {
     expect(Object.keys(responses).sort()).toEqual(['200', ...statuses].sort());
   });
 
+  it('documents the GitHub secret-scanning endpoint: no API key, the two signature headers, its answer and statuses', () => {
+    const document = buildOpenApiDocument() as {
+      paths: Record<string, { post: Record<string, unknown> & { responses: Record<string, unknown> } }>;
+    };
+
+    const operation = document.paths['/api/v1/secret-scanning/github']?.post;
+
+    expect(operation).toMatchObject({
+      operationId: 'reportLeakedKeys',
+      security: [],
+      parameters: [
+        { name: 'Github-Public-Key-Identifier', in: 'header', required: true },
+        { name: 'Github-Public-Key-Signature', in: 'header', required: true },
+      ],
+      requestBody: {
+        content: { 'application/json': { schema: requestBodyJsonSchema('openapi-3.0', 'secret-scanning') } },
+      },
+      responses: {
+        '200': {
+          content: {
+            'application/json': {
+              schema: {
+                type: 'array',
+                items: { required: ['token_hash', 'token_type', 'label'] },
+              },
+            },
+          },
+        },
+      },
+    });
+    expect(Object.keys(operation?.responses ?? {}).sort()).toEqual(
+      ['200', '400', '401', '405', '413', '415', '500'].sort(),
+    );
+  });
+
   it('describes a strict request body with the required fields', () => {
     const schema = requestBodyJsonSchema('draft-4') as {
       required?: string[];

@@ -16,7 +16,7 @@ function render(template: string, message: string): string {
 }
 
 describe('the route table and gateway responses', () => {
-  it('serves POST /api/v1/requests and POST /v1/chat/completions with the requests function behind the REQUEST authorizer without a result cache', () => {
+  it('serves POST /api/v1/requests and POST /v1/chat/completions with the requests function behind the REQUEST authorizer without a result cache, and GitHub secret-scanning reports without it', () => {
     expect(ROUTES).toEqual([
       {
         path: '/api/v1/requests',
@@ -31,6 +31,13 @@ describe('the route table and gateway responses', () => {
         methods: ['POST'],
         handler: 'requests',
         authorized: true,
+      },
+      {
+        path: '/api/v1/secret-scanning/github',
+        body: 'secret-scanning',
+        methods: ['POST'],
+        handler: 'secret-scanning',
+        authorized: false,
       },
     ]);
     expect(AUTHORIZER).toMatchObject({ type: 'REQUEST', identitySources: [], resultsCacheTtlSeconds: 0 });

@@ -109,7 +109,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
 
   describe('functions', () => {
     it('deploys the reference brain in dev only', () => {
-      template().resourceCountIs('AWS::Lambda::Function', stage === 'dev' ? 4 : 3);
+      template().resourceCountIs('AWS::Lambda::Function', stage === 'dev' ? 5 : 4);
       expect(stack().referenceBrain === undefined).toBe(stage !== 'dev');
     });
 
@@ -147,13 +147,15 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
     });
 
     it('ships bundles that load as ESM and answer without any network call', async () => {
-      if (stage !== 'dev') return; // dev holds all four functions
+      if (stage !== 'dev') return; // dev holds all five functions
       vi.stubEnv('API_KEYS_TABLE', 'keys');
       vi.stubEnv('KEY_ENVIRONMENT', keyEnvironmentOfStage(stage));
       vi.stubEnv('USERS_TABLE', 'users');
       vi.stubEnv('USER_KEYS_TABLE', 'user-keys');
       vi.stubEnv('IDEMPOTENCY_TABLE', 'idempotency');
       vi.stubEnv('BRAIN_FUNCTION_NAME', 'brain');
+      // A fixed (empty) key document: the secret-scanning bundle never asks GitHub here.
+      vi.stubEnv('SECRET_SCANNING_PUBLIC_KEYS', '{"public_keys":[]}');
       const functions = template().findResources('AWS::Lambda::Function');
       const load = async (fn: { function: Parameters<typeof logicalId>[0] }) => {
         const key = String(functions[id(fn.function)]?.Properties.Code.S3Key).replace(/\.zip$/, '');
@@ -178,6 +180,10 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
         ).toMatchObject({ statusCode: 405 });
         const keysAdmin = await load(stack().keysAdmin);
         expect(await keysAdmin({ action: 'nope' })).toMatchObject({ ok: false });
+        const secretScanning = await load(stack().secretScanning);
+        expect(
+          await secretScanning({ httpMethod: 'GET', headers: {}, requestContext: { requestId: 'r-2' } }),
+        ).toMatchObject({ statusCode: 405 });
         const brain = stack().referenceBrain;
         if (brain) expect(await (await load(brain))({})).toMatchObject({ success: false });
       } finally {
@@ -187,7 +193,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
 
     it('ships the tracer as a file of its own beside each bundle, mapped by the package.json', () => {
       const functions = template().findResources('AWS::Lambda::Function');
-      for (const fn of [stack().authorizer, stack().requests, stack().keysAdmin]) {
+      for (const fn of [stack().authorizer, stack().requests, stack().keysAdmin, stack().secretScanning]) {
         const key = String(functions[id(fn.function)]?.Properties.Code.S3Key).replace(/\.zip$/, '');
         const dir = join(synthesized.app.outdir, `asset.${key}`);
         // The handler bundle never contains the X-Ray SDK: a cold start without tracing does not parse it.
@@ -218,7 +224,32 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       const expected = stage === 'prod' ? 'live' : 'test';
       expect(variablesOf(stack().authorizer)).toMatchObject({ KEY_ENVIRONMENT: expected });
       expect(variablesOf(stack().keysAdmin)).toMatchObject({ KEY_ENVIRONMENT: expected });
+      expect(variablesOf(stack().secretScanning)).toMatchObject({ KEY_ENVIRONMENT: expected });
       expect(variablesOf(stack().requests)).not.toHaveProperty('KEY_ENVIRONMENT');
+    });
+
+    it('gives the secret-scanning function the keys table and the alarm topic, nothing else', () => {
+      const functions = template().findResources('AWS::Lambda::Function');
+      const fn = functions[id(stack().secretScanning.function)]?.Properties;
+      expect(fn.MemorySize).toBe(512);
+      expect(fn.Timeout).toBe(10);
+      expect(fn.Environment.Variables).toEqual({
+        POWERTOOLS_SERVICE_NAME: 'secret-scanning',
+        POWERTOOLS_METRICS_NAMESPACE: 'keygate',
+        NODE_OPTIONS: '--enable-source-maps',
+        API_KEYS_TABLE: { Ref: id(stack().tables.apiKeys) },
+        KEY_ENVIRONMENT: keyEnvironmentOfStage(stage),
+        ALARM_TOPIC_ARN: { Ref: id(stack().alarms.topic) },
+      });
+      // Deployed stages fetch GitHub's keys: no key document in the environment.
+      expect(fn.Environment.Variables).not.toHaveProperty('SECRET_SCANNING_PUBLIC_KEYS');
+      // Only the secret-scanning function is told the topic.
+      for (const other of [stack().authorizer, stack().requests, stack().keysAdmin, stack().referenceBrain]) {
+        if (!other) continue;
+        expect(functions[id(other.function)]?.Properties.Environment.Variables).not.toHaveProperty(
+          'ALARM_TOPIC_ARN',
+        );
+      }
     });
 
     it('gives the authorizer and keys-admin their table names, and each only its own', () => {
@@ -323,6 +354,25 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       );
     });
 
+    it('lets secret-scanning only UpdateItem on ApiKeys and publish to the alarm topic', () => {
+      const fn = stack().secretScanning;
+      expect(permissionsOf(template(), fn.role)).toEqual(
+        [
+          ...logs(fn),
+          ...xray,
+          `Allow dynamodb:UpdateItem ${table('apiKeys')}`,
+          `Allow sns:Publish ${id(stack().alarms.topic)}`,
+        ].sort(),
+      );
+    });
+
+    it('lets no other function publish to SNS', () => {
+      for (const fn of [stack().authorizer, stack().requests, stack().keysAdmin, stack().referenceBrain]) {
+        if (!fn) continue;
+        expect(permissionsOf(template(), fn.role).filter((line) => line.includes('sns:'))).toEqual([]);
+      }
+    });
+
     it('lets the reference brain (dev) write its logs and traces only', () => {
       const fn = stack().referenceBrain;
       if (!fn) return;
@@ -330,7 +380,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
     });
 
     it('attaches no managed policy to function roles and grants no wildcard action', () => {
-      for (const fn of [stack().authorizer, stack().requests, stack().keysAdmin]) {
+      for (const fn of [stack().authorizer, stack().requests, stack().keysAdmin, stack().secretScanning]) {
         const role = template().findResources('AWS::IAM::Role')[id(fn.role)];
         expect(role?.Properties.ManagedPolicyArns).toBeUndefined();
       }
@@ -386,17 +436,31 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       );
     });
 
-    it('puts every method behind the authorizer and sends it to the requests function', () => {
+    const methodsOf = (path: string) => {
+      const resources = template().findResources('AWS::ApiGateway::Resource');
+      const [resourceId] =
+        Object.entries(resources).find(([, resource]) => path.endsWith(`/${resource.Properties.PathPart}`)) ??
+        [];
+      return Object.values(template().findResources('AWS::ApiGateway::Method')).filter(
+        (method) => method.Properties.ResourceId?.Ref === resourceId,
+      );
+    };
+
+    it('puts the key routes behind the authorizer and sends them to the requests function', () => {
       const methods = Object.values(template().findResources('AWS::ApiGateway::Method'));
-      // POST and ANY (→ 405 after the authorizer) on each of the two routes.
+      // POST and ANY (→ 405 after the authorizer, if any) on each of the three routes.
       expect(methods.map((method) => method.Properties.HttpMethod).sort()).toEqual([
         'ANY',
         'ANY',
+        'ANY',
+        'POST',
         'POST',
         'POST',
       ]);
       const authorizerId = Object.keys(template().findResources('AWS::ApiGateway::Authorizer'))[0];
-      for (const method of methods) {
+      const keyed = [...methodsOf('/api/v1/requests'), ...methodsOf('/v1/chat/completions')];
+      expect(keyed).toHaveLength(4);
+      for (const method of keyed) {
         expect(method.Properties.AuthorizationType).toBe('CUSTOM');
         expect(method.Properties.AuthorizerId).toEqual({ Ref: authorizerId });
         expect(method.Properties.Integration.Type).toBe('AWS_PROXY');
@@ -404,7 +468,33 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       }
     });
 
-    it('routes exactly /api/v1/requests and /v1/chat/completions (anything else is MISSING_AUTHENTICATION_TOKEN → 404)', () => {
+    it('sends GitHub secret-scanning reports to their function with no authorizer (the signature is checked there)', () => {
+      const methods = methodsOf('/api/v1/secret-scanning/github');
+      expect(methods.map((method) => method.Properties.HttpMethod).sort()).toEqual(['ANY', 'POST']);
+      for (const method of methods) {
+        expect(method.Properties.AuthorizationType).toBe('NONE');
+        expect(method.Properties).not.toHaveProperty('AuthorizerId');
+        expect(method.Properties.Integration.Type).toBe('AWS_PROXY');
+        expect(render(method.Properties.Integration.Uri)).toContain(
+          `${id(stack().secretScanning.function)}.Arn`,
+        );
+        // Missing GitHub headers are the function's 401, not API Gateway's 400.
+        expect(method.Properties.RequestParameters).toBeUndefined();
+      }
+      // cdk-nag's no-authorizer findings are acknowledged on exactly these two methods.
+      for (const rule of ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
+        const paths = acknowledgments(stack())
+          .filter((ack) => ack.id === rule && /\/(POST|ANY)$/.test(ack.path))
+          .map((ack) => ack.path.replace(/^.*\/Default/, ''));
+        expect(paths.sort()).toEqual([
+          '/api/v1/secret-scanning/github/ANY',
+          '/api/v1/secret-scanning/github/POST',
+        ]);
+      }
+      expect(acknowledgments(stack()).filter((ack) => ack.id === 'AwsSolutions-APIG4')).toHaveLength(2);
+    });
+
+    it('routes exactly /api/v1/requests, /v1/chat/completions and /api/v1/secret-scanning/github (anything else is MISSING_AUTHENTICATION_TOKEN → 404)', () => {
       const resources = template().findResources('AWS::ApiGateway::Resource');
       const pathOf = (logicalId: string): string => {
         const resource = resources[logicalId];
@@ -416,7 +506,11 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
         (logicalId) =>
           !Object.values(resources).some((other) => other.Properties.ParentId?.Ref === logicalId),
       );
-      expect(leaves.map(pathOf).sort()).toEqual(['/api/v1/requests', '/v1/chat/completions']);
+      expect(leaves.map(pathOf).sort()).toEqual([
+        '/api/v1/requests',
+        '/api/v1/secret-scanning/github',
+        '/v1/chat/completions',
+      ]);
     });
 
     it.each([
@@ -426,7 +520,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       'attaches the %s model generated from the zod schema, and validates parameters only',
       (body, name) => {
         const models = Object.entries(template().findResources('AWS::ApiGateway::Model'));
-        expect(models).toHaveLength(2);
+        expect(models).toHaveLength(3);
         const [modelId, model] = models.find(([, candidate]) => candidate.Properties.Name === name) ?? [];
         expect(model?.Properties.ContentType).toBe('application/json');
         // The zod-generated schema, except the documented flattening of metadata's recursive $ref.
@@ -446,6 +540,23 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
         });
       },
     );
+
+    it('attaches the GitHub report model generated from the zod schema to its POST', () => {
+      const models = Object.entries(template().findResources('AWS::ApiGateway::Model'));
+      const [modelId, model] =
+        models.find(([, candidate]) => candidate.Properties.Name === 'LeakReportBody') ?? [];
+      expect(model?.Properties.ContentType).toBe('application/json');
+      expect(model?.Properties.Schema).toEqual(requestBodyJsonSchema('draft-4', 'secret-scanning'));
+      expect(model?.Properties.Schema).toMatchObject({
+        type: 'array',
+        maxItems: 1000,
+        items: { type: 'object', required: ['token', 'type', 'url', 'source'] },
+      });
+      const [post] = methodsOf('/api/v1/secret-scanning/github').filter(
+        (method) => method.Properties.HttpMethod === 'POST',
+      );
+      expect(post?.Properties.RequestModels).toEqual({ 'application/json': { Ref: modelId } });
+    });
 
     it('answers every gateway response in the error envelope with the shared headers', () => {
       template().resourceCountIs('AWS::ApiGateway::GatewayResponse', GATEWAY_RESPONSES.length);
@@ -531,7 +642,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
 
     it('sends every alarm (and its recovery) to the stage topic', () => {
       const topicId = id(stack().alarms.topic);
-      expect(alarms().length).toBe(stage === 'dev' ? 11 : 10);
+      expect(alarms().length).toBe(stage === 'dev' ? 12 : 11);
       for (const alarm of alarms()) {
         expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
         expect(alarm.Properties.OKActions).toEqual([{ Ref: topicId }]);
@@ -553,6 +664,15 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
           { Name: 'service', Value: 'authorizer' },
         ]),
         Threshold: config.alarms.authorizerUnavailable,
+      });
+    });
+
+    it('watches secret-scanning errors', () => {
+      template().hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: id(stack().secretScanning.function) } }],
+        Threshold: config.alarms.functionErrors,
       });
     });
 

@@ -24,6 +24,7 @@ import {
   type VerifyWrite,
 } from '../../domain/keys/ports.js';
 import { retryOnConflict } from './conflicts.js';
+import { revokeKeyItem } from './key-revocation.js';
 import { verifyAndCountWith } from './key-verification-store.js';
 import { USER_ID_INDEX } from './tables.js';
 
@@ -260,19 +261,8 @@ export class DynamoKeyStore implements KeyStore {
     }
   }
 
-  async revoke(keyHash: string, now: Date, reason: string): Promise<ApiKeyItem> {
-    return this.conditionalUpdate({
-      Key: { key_hash: keyHash },
-      ConditionExpression: 'attribute_exists(key_hash) AND #status = :active',
-      UpdateExpression: 'SET #status = :revoked, revoked_at = :now, revoked_reason = :reason',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: {
-        ':active': 'active',
-        ':revoked': 'revoked',
-        ':now': now.toISOString(),
-        ':reason': reason,
-      },
-    });
+  revoke(keyHash: string, now: Date, reason: string): Promise<ApiKeyItem> {
+    return revokeKeyItem(this.client, this.tableName, keyHash, now, reason);
   }
 
   async claimForRotation(keyHash: string, claim: RotationClaim, now: Date): Promise<ApiKeyItem> {

@@ -153,7 +153,17 @@ export class UserNotActiveError extends StoreError {
   }
 }
 export class UserExistsError extends StoreError {}
-/** The conditional update found the key in another state than required. */
-export class KeyStateError extends StoreError {}
+/**
+ * The conditional update found the key in another state than required. `current` is the item
+ * as the refused write found it (absent when there is no such key), from that same write.
+ */
+export class KeyStateError extends StoreError {
+  readonly current: ApiKeyItem | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; current?: ApiKeyItem | undefined }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.current = options?.current;
+  }
+}
 /** Concurrent writes to the same items kept cancelling the transaction (retried, then reported). */
 export class StoreConflictError extends StoreError {}

@@ -4,6 +4,7 @@
  * from SECRET_SCANNING_PUBLIC_KEYS); tests pass fixed sets.
  */
 import type { SecretScanningPublicKey } from './model.js';
+import type { LeakLabel } from './report.js';
 
 export interface SecretScanningKeySource {
   /**
@@ -13,4 +14,21 @@ export interface SecretScanningKeySource {
    * for identifiers it has not already got.
    */
   find(keyIdentifier: string): Promise<SecretScanningPublicKey | undefined>;
+}
+
+/** What the stage's operators are told about one leaked key: never the token. */
+export interface LeakNotice {
+  keyId: string;
+  userId: string;
+  /** Where GitHub found it (the commit or file URL it gave) and what it calls the finding. */
+  url: string;
+  source: string;
+  type: string;
+  /** When the key was revoked by this report. */
+  revokedAt: string;
+}
+
+export interface LeakTelemetry {
+  /** One reported token: its label, and whether this report revoked an active key. */
+  tokenReported(label: LeakLabel, revoked: boolean): void;
 }

@@ -29,16 +29,21 @@ export const leakReportSchema = z.array(leakReportItemSchema).check(z.maxLength(
 export type LeakReportItem = z.infer<typeof leakReportItemSchema>;
 export type LeakReport = z.infer<typeof leakReportSchema>;
 
-export type LeakLabel = 'true_positive' | 'false_positive';
+export const LEAK_LABELS = ['true_positive', 'false_positive'] as const;
+export type LeakLabel = (typeof LEAK_LABELS)[number];
 
 /** One entry of the 200 answer: hex SHA-256 of the token, GitHub's `type`, and our verdict. */
-export interface LeakAnswerItem {
-  token_hash: string;
-  token_type: string;
-  label: LeakLabel;
-}
+export const leakAnswerItemSchema = z.object({
+  token_hash: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
+  token_type: z.string(),
+  label: z.enum(LEAK_LABELS),
+});
 
-export type LeakAnswer = LeakAnswerItem[];
+/** The 200 answer (SPEC §3c): one entry per reported item. */
+export const leakReportAnswerSchema = z.array(leakAnswerItemSchema);
+
+export type LeakAnswerItem = z.infer<typeof leakAnswerItemSchema>;
+export type LeakAnswer = z.infer<typeof leakReportAnswerSchema>;
 
 /** The parsed body (already JSON-decoded), or the envelope details of why it is not GitHub's. */
 export function parseLeakReport(

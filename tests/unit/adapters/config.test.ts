@@ -6,6 +6,7 @@ import {
   loadConfig,
   referenceBrainConfigSpec,
   requestsConfigSpec,
+  secretScanningConfigSpec,
 } from '../../../shared/adapters/config.js';
 
 describe('function configuration', () => {
@@ -72,6 +73,24 @@ describe('function configuration', () => {
         /DYNAMODB_ENDPOINT: must be an http\(s\) URL/,
       );
     }
+  });
+
+  it('gives secret-scanning its table and key environment, and an optional topic and key document', () => {
+    const base = { API_KEYS_TABLE: 'k', KEY_ENVIRONMENT: 'live' };
+    // Locally: no topic (the notification is only logged), no key document (then GitHub's).
+    expect(loadConfig(secretScanningConfigSpec, { ...base, ALARM_TOPIC_ARN: '' })).toEqual(base);
+    const topic = 'arn:aws:sns:us-east-1:123456789012:alarms';
+    const keys = '{"public_keys":[]}';
+    expect(
+      loadConfig(secretScanningConfigSpec, {
+        ...base,
+        ALARM_TOPIC_ARN: topic,
+        SECRET_SCANNING_PUBLIC_KEYS: keys,
+      }),
+    ).toEqual({ ...base, ALARM_TOPIC_ARN: topic, SECRET_SCANNING_PUBLIC_KEYS: keys });
+    expect(() => loadConfig(secretScanningConfigSpec, { KEY_ENVIRONMENT: 'prod' })).toThrow(
+      /API_KEYS_TABLE: required.*KEY_ENVIRONMENT: must be one of/,
+    );
   });
 
   it("reads the reference brain's optional cost ceiling as a positive number", () => {
