@@ -4,13 +4,14 @@
  */
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { jsonResponse } from '../../shared/adapters/http/proxy-answers.js';
 import { admissionFromContext } from '../../shared/domain/keys/admission.js';
 import { DEFAULT_PROJECT_ID } from '../../shared/domain/keys/model.js';
 import type { ChatHeaders } from '../../shared/domain/requests/chat-completions.js';
 import type { RequestTelemetry } from '../../shared/domain/requests/ports.js';
 import type { RequestAnswer, RequestInput } from '../../shared/domain/requests/process.js';
 import type { CallerIdentity } from '../../shared/domain/requests/transform.js';
-import { getHeader, jsonResponse } from './answers.js';
+import { getHeader } from './answers.js';
 import { requestIdOf } from './middleware.js';
 
 /**

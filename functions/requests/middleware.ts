@@ -6,6 +6,7 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { errorResponse } from '../../shared/adapters/http/proxy-answers.js';
 import {
   admissionFromContext,
   type LimitRefusal,
@@ -15,7 +16,7 @@ import type { LimitStatus } from '../../shared/domain/keys/limits.js';
 import type { LogSink } from '../../shared/domain/ports.js';
 import { MAX_BODY_BYTES } from '../../shared/domain/requests/schema.js';
 import { DEFAULT_MESSAGES, type ErrorCode, HttpError } from '../../shared/errors.js';
-import { errorResponse, getHeader } from './answers.js';
+import { getHeader } from './answers.js';
 
 type ProxyMiddleware = MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult>;
 

@@ -1,16 +1,8 @@
 /**
  * The secret-scanning function's edge: GitHub's POST as API Gateway delivers it (the raw body,
- * the headers in any case) in, and JSON proxy answers with SPEC §3's headers out.
+ * the headers in any case) in; its answers are shared/adapters/http/proxy-answers.ts.
  */
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import {
-  type ErrorCode,
-  type ErrorDetail,
-  errorEnvelope,
-  errorHeaders,
-  SECURITY_HEADERS,
-  statusOf,
-} from '../../shared/errors.js';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
 
 /** 1,000 reported tokens with GitHub's URLs take ~350 KB; a body far beyond is not GitHub's. */
 export const MAX_REPORT_BYTES = 1024 * 1024;
@@ -28,22 +20,4 @@ export function rawBodyOf(event: APIGatewayProxyEvent): Buffer {
 
 export function headersOf(event: APIGatewayProxyEvent): Record<string, string | undefined> {
   return { ...(event.headers ?? {}) };
-}
-
-export function jsonAnswer(statusCode: number, body: unknown, requestId: string): APIGatewayProxyResult {
-  return {
-    statusCode,
-    headers: { 'Content-Type': 'application/json', 'X-Request-Id': requestId, ...SECURITY_HEADERS },
-    body: JSON.stringify(body),
-  };
-}
-
-export function errorAnswer(
-  code: ErrorCode,
-  requestId: string,
-  message?: string,
-  details?: ErrorDetail[],
-): APIGatewayProxyResult {
-  const answer = jsonAnswer(statusOf(code), errorEnvelope(code, requestId, message, details), requestId);
-  return { ...answer, headers: { ...answer.headers, ...errorHeaders(code) } };
 }

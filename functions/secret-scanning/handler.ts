@@ -12,6 +12,10 @@ import { createDocumentClient } from '../../shared/adapters/aws-clients.js';
 import { loadConfig, secretScanningConfigSpec } from '../../shared/adapters/config.js';
 import { DynamoKeyRevocation } from '../../shared/adapters/dynamodb/key-revocation.js';
 import { fromEnvironment, fromGitHub } from '../../shared/adapters/github/public-keys.js';
+import {
+  errorResponse as errorAnswer,
+  jsonResponse as jsonAnswer,
+} from '../../shared/adapters/http/proxy-answers.js';
 import { leakNotifier } from '../../shared/adapters/notifications/alarm-topic.js';
 import { createLogger } from '../../shared/adapters/observability/logger.js';
 import { createMetrics } from '../../shared/adapters/observability/metrics.js';
@@ -19,7 +23,7 @@ import { loadTracing, tracingMiddleware } from '../../shared/adapters/observabil
 import { parseLeakReport } from '../../shared/domain/leaks/report.js';
 import { handleLeakReport, type LeakDeps } from '../../shared/domain/leaks/revocation.js';
 import { verifySignatureWith } from '../../shared/domain/leaks/signature.js';
-import { errorAnswer, headersOf, jsonAnswer, MAX_REPORT_BYTES, rawBodyOf, requestIdOf } from './edge.js';
+import { headersOf, MAX_REPORT_BYTES, rawBodyOf, requestIdOf } from './edge.js';
 
 const config = loadConfig(secretScanningConfigSpec);
 const logger = createLogger('secret-scanning');

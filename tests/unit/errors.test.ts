@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { errorResponse, getHeader } from '../../functions/requests/answers.js';
+import { getHeader } from '../../functions/requests/answers.js';
+import { errorResponse } from '../../shared/adapters/http/proxy-answers.js';
 import {
   AUTH_MESSAGES,
   DEFAULT_MESSAGES,

@@ -1,0 +1,50 @@
+/**
+ * Lambda proxy answers with SPEC §3's headers (JSON, X-Request-Id, the security headers) and
+ * the error envelope: one definition for every function behind API Gateway.
+ */
+import {
+  type ErrorCode,
+  type ErrorDetail,
+  errorEnvelope,
+  errorHeaders,
+  SECURITY_HEADERS,
+  statusOf,
+} from '../../errors.js';
+
+/** A Lambda proxy answer (the shape of aws-lambda's APIGatewayProxyResult; shared/ takes no Lambda types). */
+export interface ProxyAnswer {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export function jsonHeaders(requestId: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    'Content-Type': 'application/json',
+    'X-Request-Id': requestId,
+    ...SECURITY_HEADERS,
+    ...extra,
+  };
+}
+
+export function jsonResponse(
+  statusCode: number,
+  body: unknown,
+  requestId: string,
+  extraHeaders: Record<string, string> = {},
+): ProxyAnswer {
+  return { statusCode, headers: jsonHeaders(requestId, extraHeaders), body: JSON.stringify(body) };
+}
+
+export function errorResponse(
+  code: ErrorCode,
+  requestId: string,
+  message?: string,
+  details?: ErrorDetail[],
+  extraHeaders: Record<string, string> = {},
+): ProxyAnswer {
+  return jsonResponse(statusOf(code), errorEnvelope(code, requestId, message, details), requestId, {
+    ...errorHeaders(code),
+    ...extraHeaders,
+  });
+}
