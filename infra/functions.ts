@@ -5,7 +5,7 @@
  */
 
 import { type TableId, tableById, USER_ID_INDEX } from '../shared/adapters/dynamodb/tables.js';
-import { METRICS_NAMESPACE } from '../shared/adapters/observability/metrics.js';
+import { METRICS_NAMESPACE, STAGE_ENV_VAR } from '../shared/adapters/observability/metrics.js';
 import type { KeyEnvironment } from '../shared/domain/keys/format.js';
 
 export const FUNCTION_NAMES = [
@@ -167,6 +167,8 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
 };
 
 export interface EnvironmentInputs {
+  /** The stage (`dev`, `staging`, `prod`; `local` for `npm start`): a dimension of every metric. */
+  stage: string;
   tableName(id: TableId): string;
   /** `live` for prod, `test` for every other stage and the local stack. */
   keyEnvironment: KeyEnvironment;
@@ -192,11 +194,12 @@ export function brainMaxDurationMs(stage: {
   return stage.brainMaxDurationMs ?? LAMBDA_MAX_TIMEOUT_MS;
 }
 
-/** A function's environment on AWS and locally: its tables' names, its brain, its alarm topic, Powertools' names. */
+/** A function's environment on AWS and locally: its stage, tables' names, brain, alarm topic, Powertools' names. */
 export function environmentOf(fn: FunctionDescription, inputs: EnvironmentInputs): Record<string, string> {
   const env: Record<string, string> = {
     POWERTOOLS_SERVICE_NAME: fn.name,
     POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+    [STAGE_ENV_VAR]: inputs.stage,
   };
   for (const grant of fn.tables) env[tableById(grant.table).envVar] = inputs.tableName(grant.table);
   if (fn.handlesKeys) env.KEY_ENVIRONMENT = inputs.keyEnvironment;

@@ -13,12 +13,14 @@ import { keyEnvironmentOfStage } from '../shared/domain/keys/format.js';
 import { KeygateAlarms } from './constructs/keygate-alarms.js';
 import { KeygateApi } from './constructs/keygate-api.js';
 import { KeygateAudit } from './constructs/keygate-audit.js';
+import { KeygateDashboard } from './constructs/keygate-dashboard.js';
 import { KeygateFunction } from './constructs/keygate-function.js';
+import { KeygateQueries } from './constructs/keygate-queries.js';
 import { KeygateWaf } from './constructs/keygate-waf.js';
 import { KeygateTables } from './constructs/tables.js';
 import { brainMaxDurationMs, environmentOf, FUNCTIONS, type FunctionDescription } from './functions.js';
 import { acknowledge } from './nag.js';
-import { STACK_OUTPUTS } from './outputs.js';
+import { STACK_OUTPUTS, type STACK_TAG_KEYS } from './outputs.js';
 import type { StageConfig } from './stages.js';
 
 export interface KeygateStackProps extends StackProps {
@@ -46,6 +48,8 @@ export class KeygateStack extends Stack {
   readonly alarms: KeygateAlarms;
   readonly audit: KeygateAudit;
   readonly waf: KeygateWaf;
+  readonly dashboard: KeygateDashboard;
+  readonly queries: KeygateQueries;
 
   constructor(scope: Construct, id: string, props: KeygateStackProps) {
     super(scope, id, props);
@@ -56,8 +60,8 @@ export class KeygateStack extends Stack {
         `brainTimeoutMs ${config.brainTimeoutMs} leaves the requests function (timeout ${requestsTimeoutMs / 1000} s) no time to answer 504`,
       );
     }
-    Tags.of(this).add('project', 'keygate');
-    Tags.of(this).add('stage', config.stage);
+    const tags: Record<(typeof STACK_TAG_KEYS)[number], string> = { project: 'keygate', stage: config.stage };
+    for (const [key, value] of Object.entries(tags)) Tags.of(this).add(key, value);
 
     const logRetention = retentionOf(config.logRetentionDays);
     const tables = new KeygateTables(this, 'Tables', {
@@ -134,6 +138,11 @@ export class KeygateStack extends Stack {
     // Abuse (SPEC §7): the stage's WAF web ACL, where the stage config has it.
     this.waf = new KeygateWaf(this, 'Waf', { config, stage: this.api.api.deploymentStage });
 
+    const watchedTables = tables.all.map(({ definition, table }) => ({
+      id: definition.id,
+      table,
+      indexNames: definition.globalSecondaryIndexes.map((index) => index.indexName),
+    }));
     this.alarms.watch({
       api: this.api.api,
       functions: {
@@ -143,11 +152,36 @@ export class KeygateStack extends Stack {
         secretScanning: this.secretScanning.function,
         ...(this.referenceBrain ? { referenceBrain: this.referenceBrain.function } : {}),
       },
-      tables: tables.all.map(({ definition, table }) => ({
-        id: definition.id,
-        table,
-        indexNames: definition.globalSecondaryIndexes.map((index) => index.indexName),
-      })),
+      tables: watchedTables,
+    });
+
+    // What ops look at (docs/operations.md): the dashboard and the saved Logs Insights queries.
+    const observed = {
+      authorizer: this.authorizer,
+      requests: this.requests,
+      'keys-admin': this.keysAdmin,
+      'secret-scanning': this.secretScanning,
+      ...(this.referenceBrain ? { 'reference-brain': this.referenceBrain } : {}),
+    };
+    this.dashboard = new KeygateDashboard(this, 'Dashboard', {
+      config,
+      api: this.api.api,
+      accessLogGroup: this.api.accessLogGroup,
+      functions: Object.fromEntries(
+        Object.entries(observed).map(([name, fn]) => [
+          name,
+          { function: fn.function, logGroup: fn.logGroup },
+        ]),
+      ),
+      tables: watchedTables,
+      alarms: this.alarms.alarms,
+    });
+    this.queries = new KeygateQueries(this, 'Queries', {
+      config,
+      accessLogGroup: this.api.accessLogGroup,
+      functionLogGroups: Object.fromEntries(
+        Object.entries(observed).map(([name, fn]) => [name, fn.logGroup]),
+      ),
     });
 
     // Who really invoked keys-admin (CloudTrail, where the stage config has it), and the
@@ -179,6 +213,11 @@ export class KeygateStack extends Stack {
       'DynamoDB table of idempotency records',
     );
     this.output(STACK_OUTPUTS.alarmTopicArn, this.alarms.topic.topicArn, 'SNS topic of the stage alarms');
+    this.output(
+      STACK_OUTPUTS.dashboardUrl,
+      this.dashboard.url,
+      'CloudWatch dashboard of the stage: keys admitted and refused, errors, brain, tables, WAF, leaks, functions',
+    );
     this.output(
       STACK_OUTPUTS.keyOperatorsPolicyArn,
       this.audit.keyOperatorsPolicy.managedPolicyArn,
@@ -213,6 +252,7 @@ export class KeygateStack extends Stack {
       memorySize: description.memoryMb,
       timeout: Duration.millis(description.timeoutMs(config)),
       environment: environmentOf(description, {
+        stage: config.stage,
         tableName: (table) => this.tables.byId(table).tableName,
         keyEnvironment: keyEnvironmentOfStage(config.stage),
         ...(brain

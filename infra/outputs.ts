@@ -15,6 +15,8 @@ export const STACK_OUTPUTS = {
   userKeysTableName: 'UserKeysTableName',
   idempotencyTableName: 'IdempotencyTableName',
   alarmTopicArn: 'AlarmTopicArn',
+  /** The stage's CloudWatch dashboard in the console (docs/operations.md). */
+  dashboardUrl: 'DashboardUrl',
   /** Attach to an operator's role or user: invoke keys-admin, read these outputs, read the audit trail. */
   keyOperatorsPolicyArn: 'KeyOperatorsPolicyArn',
   /** Only where the stage has the audit trail (`audit.cloudTrail`). */
@@ -37,6 +39,9 @@ export function stackOutputKeysOf(config: Pick<StageConfig, 'audit'>): StackOutp
     (key) => config.audit.cloudTrail || !AUDIT_TRAIL_OUTPUTS.includes(key),
   );
 }
+
+/** The tags the stack puts on every resource that takes tags. */
+export const STACK_TAG_KEYS = ['project', 'stage'] as const;
 
 /** `keygate-dev`, `keygate-staging`, `keygate-prod`. */
 export function stackNameFor(stage: StageName): string {

@@ -39,6 +39,8 @@ export { DEFAULT_DYNAMODB_PORT, DEFAULT_LAMBDA_PORT, DEFAULT_PORT, PortInUseErro
 export const DEFAULT_TABLE_PREFIX = 'keygate-local';
 export const DEMO_USER_ID = 'demo';
 export const LOCAL_API_ID = 'keygatelcl';
+/** The stage the local stack's functions report (their metrics' `stage` dimension). */
+export const LOCAL_STAGE = 'local';
 
 export type FunctionLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'CRITICAL' | 'SILENT';
 
@@ -210,6 +212,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       options.secretScanningPublicKeys ?? process.env.SECRET_SCANNING_PUBLIC_KEYS;
     const envOf = (name: FunctionName): Record<string, string | undefined> => ({
       ...environmentOf(FUNCTIONS[name], {
+        stage: LOCAL_STAGE,
         tableName: (table) => tableNameOf(tableNames, tableById(table)),
         // The local stack always issues and accepts test keys, whatever stage it imitates (SPEC §5).
         keyEnvironment: 'test',

@@ -4,7 +4,7 @@
  */
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import { hashKey, hashPrefix } from '../../shared/domain/keys/format.js';
+import { hashKey, hashPrefix, keyStart } from '../../shared/domain/keys/format.js';
 import {
   isLimitRefusal,
   type KeyVerifier,
@@ -41,15 +41,24 @@ export function createAuthorizer(deps: AuthorizerDeps) {
     event: APIGatewayRequestAuthorizerEvent | null | undefined,
   ): Promise<APIGatewayAuthorizerResult> {
     const methodArn = typeof event?.methodArn === 'string' ? event.methodArn : '';
+    // API Gateway's request id: the `request_id` of the caller's 401/429 answer, so ops can find this line.
+    const apiRequestId = event?.requestContext?.requestId;
+    const requestId =
+      typeof apiRequestId === 'string' && apiRequestId !== '' ? { request_id: apiRequestId } : {};
     // The console's Test button sends `headers: null`: that is a missing key, not a crash.
     const extracted = extractApiKey(event?.headers, event?.multiValueHeaders);
-    if (!extracted.ok) return refuse(methodArn, extracted.reason);
+    if (!extracted.ok) return refuse(methodArn, extracted.reason, requestId);
 
     try {
       const result = await keys.verify(extracted.key);
       if (isLimitRefusal(result)) {
         // Not counted, and answered 429 by the requests function from this context.
-        logger.info('request over a key limit', { reason: result.reason, key_id: result.keyId });
+        logger.info('request over a key limit', {
+          reason: result.reason,
+          ...requestId,
+          key_id: result.keyId,
+          user_id: result.userId,
+        });
         count(result.reason);
         const { ok: _ok, reason, retryAfterSeconds, ...admission } = result;
         return allowPolicy(methodArn, admission, {
@@ -58,9 +67,18 @@ export function createAuthorizer(deps: AuthorizerDeps) {
         });
       }
       if (!result.ok) {
-        // Malformed keys were refused without a database call; others get a hash prefix to trace.
+        // Malformed keys were refused without a database call. Others get what ops can match a
+        // report with: the key's display start (`kg_live_AbCd`, as `list` shows it), a hash
+        // prefix, and whose key it is when the store knows it.
         const fields =
-          result.reason === 'malformed' ? {} : { hash_prefix: hashPrefix(hashKey(extracted.key)) };
+          result.reason === 'malformed'
+            ? requestId
+            : {
+                ...requestId,
+                key_start: keyStart(extracted.key),
+                hash_prefix: hashPrefix(hashKey(extracted.key)),
+                ...(result.keyId !== undefined ? { key_id: result.keyId, user_id: result.userId } : {}),
+              };
         return refuse(methodArn, result.reason, fields);
       }
       count('allowed');
@@ -70,6 +88,7 @@ export function createAuthorizer(deps: AuthorizerDeps) {
     } catch (error) {
       // DynamoDB down, throttled or slow: refuse, and make the failure visible to ops.
       logger.error('key verification failed; refusing', {
+        ...requestId,
         hash_prefix: hashPrefix(hashKey(extracted.key)),
         error_name: error instanceof Error ? error.name : 'unknown',
         error_message: error instanceof Error ? error.message : String(error),

@@ -2,9 +2,10 @@
  * The requests function's edge: the Lambda proxy event → the domain's plain input, the
  * domain's answer → a proxy answer, and brain outcomes → Powertools metrics.
  */
-import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { jsonResponse } from '../../shared/adapters/http/proxy-answers.js';
+import { publishMetrics } from '../../shared/adapters/observability/metrics.js';
 import { admissionFromContext } from '../../shared/domain/keys/admission.js';
 import { DEFAULT_PROJECT_ID } from '../../shared/domain/keys/model.js';
 import type { ChatHeaders } from '../../shared/domain/requests/chat-completions.js';
@@ -68,14 +69,26 @@ export function proxyAnswerOf(answer: RequestAnswer): APIGatewayProxyResult {
   );
 }
 
-/** `BrainOutcome` (count) and `BrainLatency` by outcome, one EMF line per brain call. */
-export function brainMetrics(metrics: Pick<Metrics, 'singleMetric'>): RequestTelemetry {
+/**
+ * One EMF line per brain call: `BrainOutcome` (count) and `BrainLatency`, both by outcome and
+ * over all outcomes (a second dimension set: percentiles cannot be summed across outcomes, so
+ * the dashboard's p50/p90/p99 need the metric without `outcome`); and `ScopeRefusal` per 403.
+ */
+export function requestMetrics(metrics: Parameters<typeof publishMetrics>[0]): RequestTelemetry {
   return {
     brainOutcome(outcome, elapsedMs) {
-      const metric = metrics.singleMetric();
-      metric.addDimension('outcome', outcome);
-      metric.addMetric('BrainLatency', MetricUnit.Milliseconds, elapsedMs);
-      metric.addMetric('BrainOutcome', MetricUnit.Count, 1);
+      publishMetrics(
+        metrics,
+        [
+          { name: 'BrainLatency', unit: MetricUnit.Milliseconds, value: elapsedMs },
+          { name: 'BrainOutcome', unit: MetricUnit.Count, value: 1 },
+        ],
+        { outcome },
+        { alsoOverall: true },
+      );
+    },
+    scopeRefused() {
+      publishMetrics(metrics, [{ name: 'ScopeRefusal', unit: MetricUnit.Count, value: 1 }]);
     },
   };
 }

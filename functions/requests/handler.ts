@@ -16,7 +16,7 @@ import { createMetrics } from '../../shared/adapters/observability/metrics.js';
 import { loadTracing, tracingMiddleware } from '../../shared/adapters/observability/tracing.js';
 import { CHAT_COMPLETIONS_PATH } from '../../shared/domain/requests/chat-completions.js';
 import { createRequestProcessor } from '../../shared/domain/requests/process.js';
-import { brainMetrics, chatHeadersOf, proxyAnswerOf, requestInputOf } from './edge.js';
+import { chatHeadersOf, proxyAnswerOf, requestInputOf, requestMetrics } from './edge.js';
 import { errorAnswers, limitHeaders, requestGuards } from './middleware.js';
 
 const config = loadConfig(requestsConfigSpec);
@@ -44,7 +44,7 @@ const processor = createRequestProcessor({
   }),
   brainLimits: { waitMs: config.BRAIN_TIMEOUT_MS, maxDurationMs: config.BRAIN_MAX_DURATION_MS },
   logger,
-  telemetry: brainMetrics(metrics),
+  telemetry: requestMetrics(metrics),
 });
 
 // requestGuards already checked the media type case-insensitively (middy's own check only

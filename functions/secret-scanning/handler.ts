@@ -18,7 +18,7 @@ import {
 } from '../../shared/adapters/http/proxy-answers.js';
 import { leakNotifier } from '../../shared/adapters/notifications/alarm-topic.js';
 import { createLogger } from '../../shared/adapters/observability/logger.js';
-import { createMetrics } from '../../shared/adapters/observability/metrics.js';
+import { createMetrics, publishMetrics } from '../../shared/adapters/observability/metrics.js';
 import { loadTracing, tracingMiddleware } from '../../shared/adapters/observability/tracing.js';
 import { parseLeakReport } from '../../shared/domain/leaks/report.js';
 import { handleLeakReport, type LeakDeps } from '../../shared/domain/leaks/revocation.js';
@@ -56,10 +56,11 @@ function reportCounter() {
       },
     },
     flush() {
-      const metric = metrics.singleMetric();
-      metric.addMetric('LeakedKeyTruePositive', MetricUnit.Count, counts.true_positive);
-      metric.addMetric('LeakedKeyFalsePositive', MetricUnit.Count, counts.false_positive);
-      metric.addMetric('LeakedKeyRevoked', MetricUnit.Count, counts.revoked);
+      publishMetrics(metrics, [
+        { name: 'LeakedKeyTruePositive', unit: MetricUnit.Count, value: counts.true_positive },
+        { name: 'LeakedKeyFalsePositive', unit: MetricUnit.Count, value: counts.false_positive },
+        { name: 'LeakedKeyRevoked', unit: MetricUnit.Count, value: counts.revoked },
+      ]);
     },
   };
 }

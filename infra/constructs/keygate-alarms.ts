@@ -1,8 +1,7 @@
 /**
  * CloudWatch alarms of one stage, all notifying one SNS topic: authorizer errors (Lambda
  * errors and fail-closed refusals), requests 5xx, brain failures, secret-scanning errors,
- * DynamoDB throttles. The custom metrics are the Powertools EMF metrics the functions emit
- * (namespace keygate).
+ * DynamoDB throttles. The metrics come from infra/metrics.ts, which the dashboard reads too.
  * The topic comes first (the constructor), the alarms once the API and functions exist
  * (`watch`): the secret-scanning function publishes to the same topic, so it needs the topic's
  * ARN when it is created.
@@ -11,12 +10,11 @@ import { Duration } from 'aws-cdk-lib';
 import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE } from '../../shared/adapters/observability/metrics.js';
+import { keygateMetric, sumOf, throttleEvents, type WatchedTable } from '../metrics.js';
 import type { StageConfig } from '../stages.js';
 
 export interface KeygateAlarmsProps {
@@ -32,7 +30,7 @@ export interface WatchedResources {
     secretScanning: lambda.IFunction;
     referenceBrain?: lambda.IFunction;
   };
-  tables: ReadonlyArray<{ id: string; table: dynamodb.ITable; indexNames: readonly string[] }>;
+  tables: readonly WatchedTable[];
 }
 
 /** Outcomes the requests function records when the brain fails (SPEC §3: 502/503/504). */
@@ -70,7 +68,10 @@ export class KeygateAlarms extends Construct {
     );
     this.add(
       'AuthorizerUnavailable',
-      this.custom('AuthDecision', { service: 'authorizer', outcome: 'unavailable' }),
+      keygateMetric(this.config.stage, 'authorizer', 'AuthDecision', {
+        dimensions: { outcome: 'unavailable' },
+        period: this.period,
+      }),
       thresholds.authorizerUnavailable,
       'authorizer refused requests because the key store was unreachable (fail closed)',
     );
@@ -100,17 +101,16 @@ export class KeygateAlarms extends Construct {
     );
     this.add(
       'BrainFailures',
-      new cloudwatch.MathExpression({
-        label: 'brain failures',
-        expression: BRAIN_FAILURE_OUTCOMES.map((_, i) => `FILL(b${i}, 0)`).join(' + '),
-        usingMetrics: Object.fromEntries(
-          BRAIN_FAILURE_OUTCOMES.map((outcome, i) => [
-            `b${i}`,
-            this.custom('BrainOutcome', { service: 'requests', outcome }),
-          ]),
+      sumOf(
+        BRAIN_FAILURE_OUTCOMES.map((outcome) =>
+          keygateMetric(this.config.stage, 'requests', 'BrainOutcome', {
+            dimensions: { outcome },
+            period: this.period,
+          }),
         ),
-        period: this.period,
-      }),
+        'brain failures',
+        this.period,
+      ),
       thresholds.brainFailures,
       'the brain failed, throttled or timed out (502/503/504 answers)',
     );
@@ -122,55 +122,14 @@ export class KeygateAlarms extends Construct {
         'reference brain Lambda errors',
       );
     }
-    for (const { id: tableId, table, indexNames } of props.tables) {
+    for (const table of props.tables) {
       this.add(
-        `${tableId}Throttles`,
-        this.throttles(table, indexNames),
+        `${table.id}Throttles`,
+        throttleEvents(table, this.period),
         thresholds.dynamoThrottles,
-        `DynamoDB throttle events on ${tableId}`,
+        `DynamoDB throttle events on ${table.id}`,
       );
     }
-  }
-
-  private custom(metricName: string, dimensionsMap: Record<string, string>): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: METRICS_NAMESPACE,
-      metricName,
-      dimensionsMap,
-      statistic: cloudwatch.Stats.SUM,
-      period: this.period,
-    });
-  }
-
-  /** Read + write throttle events of the table and of each GSI (a GSI can throttle writes). */
-  private throttles(table: dynamodb.ITable, indexNames: readonly string[]): cloudwatch.MathExpression {
-    const usingMetrics: Record<string, cloudwatch.IMetric> = {};
-    const scopes: Array<Record<string, string>> = [
-      { TableName: table.tableName },
-      ...indexNames.map((indexName) => ({ TableName: table.tableName, GlobalSecondaryIndexName: indexName })),
-    ];
-    scopes.forEach((dimensionsMap, i) => {
-      for (const [kind, metricName] of [
-        ['r', 'ReadThrottleEvents'],
-        ['w', 'WriteThrottleEvents'],
-      ] as const) {
-        usingMetrics[`${kind}${i}`] = new cloudwatch.Metric({
-          namespace: 'AWS/DynamoDB',
-          metricName,
-          dimensionsMap,
-          statistic: cloudwatch.Stats.SUM,
-          period: this.period,
-        });
-      }
-    });
-    return new cloudwatch.MathExpression({
-      label: 'throttle events',
-      expression: Object.keys(usingMetrics)
-        .map((name) => `FILL(${name}, 0)`)
-        .join(' + '),
-      usingMetrics,
-      period: this.period,
-    });
   }
 
   private add(id: string, metric: cloudwatch.IMetric, threshold: number, what: string): void {

@@ -31,6 +31,7 @@ const REVIEWED_RESOURCE_TYPES = new Set([
   // The keys-admin audit trail and its bucket (no website configuration; TLS-only policy).
   'AWS::CloudTrail::Trail',
   'AWS::CloudWatch::Alarm',
+  'AWS::CloudWatch::Dashboard',
   'AWS::DynamoDB::Table',
   'AWS::IAM::ManagedPolicy',
   'AWS::IAM::Policy',
@@ -38,6 +39,7 @@ const REVIEWED_RESOURCE_TYPES = new Set([
   'AWS::Lambda::Function',
   'AWS::Lambda::Permission',
   'AWS::Logs::LogGroup',
+  'AWS::Logs::QueryDefinition',
   'AWS::Route53::RecordSet',
   'AWS::S3::Bucket',
   'AWS::S3::BucketPolicy',

@@ -236,6 +236,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       expect(fn.Environment.Variables).toEqual({
         POWERTOOLS_SERVICE_NAME: 'secret-scanning',
         POWERTOOLS_METRICS_NAMESPACE: 'keygate',
+        KEYGATE_STAGE: stage,
         NODE_OPTIONS: '--enable-source-maps',
         API_KEYS_TABLE: { Ref: id(stack().tables.apiKeys) },
         KEY_ENVIRONMENT: keyEnvironmentOfStage(stage),
@@ -659,10 +660,12 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       template().hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'keygate',
         MetricName: 'AuthDecision',
-        Dimensions: Match.arrayWith([
+        // Exactly the dimensions the authorizer's EMF line has: its stage included.
+        Dimensions: [
           { Name: 'outcome', Value: 'unavailable' },
           { Name: 'service', Value: 'authorizer' },
-        ]),
+          { Name: 'stage', Value: stage },
+        ],
         Threshold: config.alarms.authorizerUnavailable,
       });
     });
@@ -694,11 +697,14 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       const metrics = (alarm?.Properties.Metrics ?? []) as Array<{
         MetricStat?: { Metric: { Dimensions: Array<{ Name: string; Value: string }> } };
       }>;
-      const outcomes = metrics
-        .flatMap((metric) => metric.MetricStat?.Metric.Dimensions ?? [])
+      const dimensions = metrics.flatMap((metric) => metric.MetricStat?.Metric.Dimensions ?? []);
+      const outcomes = dimensions
         .filter((dimension) => dimension.Name === 'outcome')
         .map((dimension) => dimension.Value);
       expect(outcomes.sort()).toEqual([...BRAIN_FAILURE_OUTCOMES].sort());
+      expect(dimensions.filter((dimension) => dimension.Name === 'stage').map((d) => d.Value)).toEqual(
+        BRAIN_FAILURE_OUTCOMES.map(() => stage),
+      );
     });
 
     it('watches DynamoDB throttles of every table and of the GSI', () => {

@@ -122,3 +122,66 @@ export function acknowledgments(scope: IConstruct): Array<{ path: string; id: st
   }
   return found;
 }
+
+export interface DashboardWidget {
+  type: string;
+  properties: Record<string, unknown>;
+}
+
+export interface Dashboard {
+  widgets: DashboardWidget[];
+  variables?: Array<Record<string, unknown>>;
+}
+
+/** The stack's one dashboard body, parsed; references render as logical ids (`X`, `X.Arn`, `AWS::Region`). */
+export function dashboardOf(template: Template): Dashboard {
+  const [resource] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+  if (!resource) throw new Error('the stack has no dashboard');
+  return JSON.parse(render(resource.Properties.DashboardBody)) as Dashboard;
+}
+
+/** The widgets after the group's header (`## title`) and before the next header. */
+export function widgetsOfGroup(dashboard: Dashboard, title: string): DashboardWidget[] {
+  const start = dashboard.widgets.findIndex(
+    (widget) => widget.type === 'text' && String(widget.properties.markdown).startsWith(`## ${title}\n`),
+  );
+  if (start < 0) throw new Error(`no dashboard group "${title}"`);
+  const rest = dashboard.widgets.slice(start + 1);
+  const end = rest.findIndex((widget) => widget.type === 'text');
+  return end < 0 ? rest : rest.slice(0, end);
+}
+
+export interface GraphedMetric {
+  namespace?: string;
+  name?: string;
+  dimensions: Record<string, string>;
+  expression?: string;
+  label?: string;
+  stat?: string;
+  id?: string;
+  visible?: boolean;
+}
+
+/**
+ * A metric widget's lines: `[namespace, name, dim, value, …, {options}]` or `[{expression, …}]`
+ * (the dashboard body format), as objects.
+ */
+export function metricsOf(widget: DashboardWidget): GraphedMetric[] {
+  const lines = (widget.properties.metrics ?? []) as unknown[][];
+  return lines.map((line) => {
+    const last = line[line.length - 1];
+    const options = (last && typeof last === 'object' ? last : {}) as Record<string, unknown>;
+    const values = line.filter((part): part is string => typeof part === 'string');
+    const dimensions: Record<string, string> = {};
+    for (let i = 2; i + 1 < values.length; i += 2) dimensions[values[i] as string] = values[i + 1] as string;
+    return {
+      ...(values.length >= 2 ? { namespace: values[0], name: values[1] } : {}),
+      dimensions,
+      ...(typeof options.expression === 'string' ? { expression: options.expression } : {}),
+      ...(typeof options.label === 'string' ? { label: options.label } : {}),
+      ...(typeof options.stat === 'string' ? { stat: options.stat } : {}),
+      ...(typeof options.id === 'string' ? { id: options.id } : {}),
+      ...(options.visible === false ? { visible: false } : {}),
+    };
+  });
+}

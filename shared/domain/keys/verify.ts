@@ -50,10 +50,16 @@ export interface Admission {
   limits: LimitStatus;
 }
 
+/** Whose key a refused key is, when the store knows it (revoked, expired, suspended): for ops' logs. */
+export interface RefusedKeyOwner {
+  keyId: string;
+  userId: string;
+}
+
 export type VerifyResult =
   | ({ ok: true } & Admission)
   | ({ ok: false; reason: LimitRefusalReason; retryAfterSeconds?: number } & Admission)
-  | { ok: false; reason: VerifyRefusalReason };
+  | ({ ok: false; reason: VerifyRefusalReason } & Partial<RefusedKeyOwner>);
 
 /** A usable key over one of its limits (answered 429, with the key's identity and limits). */
 export function isLimitRefusal(
@@ -92,7 +98,7 @@ export interface KeyVerifierOptions {
 const MAX_WRITES = 3;
 
 type RememberedRefusal =
-  | { reason: 'unknown' | 'revoked' | 'expired' }
+  | ({ reason: 'unknown' | 'revoked' | 'expired' } & Partial<RefusedKeyOwner>)
   | { reason: LimitRefusalReason; admission: Admission; plan: LimitPlan; item: ApiKeyItem; until?: number };
 
 function admissionOf(item: ApiKeyItem, plan: LimitPlan, now: Date): Admission {
@@ -139,9 +145,7 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
 
       const remembered = refusals.get(keyHash, nowMs);
       if (remembered) {
-        return 'admission' in remembered
-          ? limited(remembered, now)
-          : { ok: false, reason: remembered.reason };
+        return 'admission' in remembered ? limited(remembered, now) : { ok: false, ...remembered };
       }
 
       let plan = planFor(known.get(keyHash, nowMs) ?? {}, now);
@@ -157,9 +161,14 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
         const reason = refusalReasonOf(current, now);
         if (reason) {
           known.delete(keyHash);
+          const owner: Partial<RefusedKeyOwner> = current
+            ? { keyId: current.key_id, userId: current.user_id }
+            : {};
           // A suspension is never remembered: a reactivation must count on the next call.
-          if (reason !== 'suspended') refusals.set(keyHash, { reason }, nowMs + REFUSAL_MEMORY_MS[reason]);
-          return { ok: false, reason };
+          if (reason !== 'suspended') {
+            refusals.set(keyHash, { reason, ...owner }, nowMs + REFUSAL_MEMORY_MS[reason]);
+          }
+          return { ok: false, reason, ...owner };
         }
         const item = current as ApiKeyItem;
         const truth = knownLimitsOf(item);

@@ -86,4 +86,6 @@ export interface IdempotencyStore {
 export interface RequestTelemetry {
   /** One brain call's outcome (the decision, or the error code) and how long it took. */
   brainOutcome(outcome: string, elapsedMs: number): void;
+  /** A verified key's call refused because it is outside the key's scopes or project (403). */
+  scopeRefused(): void;
 }

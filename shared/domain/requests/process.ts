@@ -184,6 +184,18 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     }
   }
 
+  /** Who asked the brain what: the fields of every brain call's log line (docs/operations.md queries them). */
+  function brainCallFields(input: RequestInput, request: RequestFields, brainRequestId: string) {
+    return {
+      request_id: input.requestId,
+      ...(brainRequestId === input.requestId ? {} : { brain_request_id: brainRequestId }),
+      key_id: input.caller.keyId,
+      user_id: input.caller.userId,
+      provider: request.provider,
+      model: request.model,
+    };
+  }
+
   /** What every route checks before its body: the Idempotency-Key header and hostile nesting. */
   function precheck(input: RequestInput): void {
     const { idempotencyKey, body } = input;
@@ -216,8 +228,11 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
       logger.info('request outside the key scopes', {
         request_id: requestId,
         key_id: caller.keyId,
+        user_id: caller.userId,
+        reason: 'forbidden',
         fields: violations.map((violation) => violation.path),
       });
+      telemetry.scopeRefused();
       throw forbidden(violations, pathOf);
     }
     // Every attempt of one Idempotency-Key sends the brain the first attempt's request id.
@@ -276,15 +291,21 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
       answer = { ...decision, success, request_id: brainRequestId };
       telemetry.brainOutcome(decision.decision.outcome, clock() - started);
     } catch (error) {
-      telemetry.brainOutcome(error instanceof HttpError ? error.code : 'internal_error', clock() - started);
+      const code = error instanceof HttpError ? error.code : 'internal_error';
+      const brainMs = clock() - started;
+      telemetry.brainOutcome(code, brainMs);
+      // The same fields as an answered call, so one query ranks slow calls whatever their end.
+      logger.info('brain call failed', {
+        ...brainCallFields(input, request, brainRequestId),
+        code,
+        brain_ms: brainMs,
+      });
       if (claim) await settleFailure(claim, error, started, requestId);
       throw error;
     }
 
     logger.info('request answered', {
-      request_id: requestId,
-      ...(brainRequestId === requestId ? {} : { brain_request_id: brainRequestId }),
-      key_id: caller.keyId,
+      ...brainCallFields(input, request, brainRequestId),
       outcome: answer.decision.outcome,
       brain_ms: clock() - started,
     });

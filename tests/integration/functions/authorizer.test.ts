@@ -19,7 +19,7 @@ import {
   uniqueUserId,
 } from '../../support/keystore.js';
 import { lambdaContext } from '../../support/lambda.js';
-import { silentLogger } from '../../support/logs.js';
+import { recordingLogger, silentLogger } from '../../support/logs.js';
 import { type CountingClient, countingDocumentClient } from '../../support/sdk.js';
 
 type Authorize = ReturnType<typeof createAuthorizer>;
@@ -285,6 +285,53 @@ describe('a flood of one refused key', () => {
     expect(results.every((result) => effectOf(result) === 'Deny')).toBe(true);
     expect(results.every((result) => result.context?.message === AUTH_MESSAGES.revoked)).toBe(true);
     expect(counting.calls).toEqual(['UpdateItemCommand']);
+  });
+});
+
+describe('what ops can find in the refusal lines (docs/operations.md)', () => {
+  it("logs each refusal with the API request id, the key's start, and whose key it is when known", async () => {
+    const recorded = recordingLogger();
+    const logged = createAuthorizer({
+      keys: createKeyServiceFor(counting.doc, tables.names, silentLogger),
+      logger: recorded.logger,
+      metrics: createMetrics('authorizer-test'),
+    });
+    const cases = [
+      ['revoked', keys.revoked, true],
+      ['expired', keys.expired, true],
+      ['suspended', keys.suspended, true],
+      ['unknown', keys.unknown, false],
+    ] as const;
+    for (const [reason, key, owned] of cases) {
+      const event = authorizerEvent({ Authorization: `Bearer ${key}` });
+      // Twice: the second refusal comes from the container's memory, and says the same.
+      for (const attempt of [1, 2]) {
+        recorded.records.length = 0;
+        await logged(event);
+        const line = recorded.records.find((record) => record.message === 'request refused');
+        expect(line?.attributes, `${reason} #${attempt}`).toMatchObject({
+          reason,
+          request_id: event.requestContext.requestId,
+          key_start: key.slice(0, 12),
+        });
+        if (owned) {
+          expect(line?.attributes.key_id, reason).toMatch(/^key_/);
+          expect(line?.attributes.user_id, reason).toEqual(expect.any(String));
+        } else {
+          expect(line?.attributes).not.toHaveProperty('key_id');
+        }
+      }
+    }
+    const revokedLine = recorded.text();
+    expect(revokedLine).not.toContain(keys.unknown);
+    // A malformed key: the request id, and nothing derived from the key.
+    recorded.records.length = 0;
+    const malformed = authorizerEvent({ Authorization: 'Bearer sk-not-ours' });
+    await logged(malformed);
+    expect(recorded.records[0]?.attributes).toEqual({
+      reason: 'malformed',
+      request_id: malformed.requestContext.requestId,
+    });
   });
 });
 

@@ -70,7 +70,7 @@ function processorWithFakes() {
     idempotency,
     brainLimits: { waitMs: 1000, maxDurationMs: 2000 },
     logger: { info: () => {}, error: () => {} },
-    telemetry: { brainOutcome: () => {} },
+    telemetry: { brainOutcome: () => {}, scopeRefused: () => {} },
   });
   return { processRequest: processor.api, processor, idempotency, brainCalls };
 }
