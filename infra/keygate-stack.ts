@@ -187,6 +187,10 @@ export class KeygateStack extends Stack {
     // Who really invoked keys-admin (CloudTrail, where the stage config has it), and the
     // managed policy an operator needs to run `npm run keys -- … --stage` and read that trail.
     this.audit = new KeygateAudit(this, 'Audit', { config, keysAdmin: this.keysAdmin.function });
+    this.audit.allowObserving({
+      dashboard: this.dashboard.dashboard,
+      logGroups: [...Object.values(observed).map((fn) => fn.logGroup), this.api.accessLogGroup],
+    });
 
     this.output(STACK_OUTPUTS.apiUrl, this.api.url, 'Base URL of the API (POST {ApiUrl}api/v1/requests)');
     this.output(

@@ -6,7 +6,8 @@
  */
 import { parseArgs } from 'node:util';
 import { STAGE_NAMES, type StageName } from '../infra/stages.js';
-import { ADMIN_ACTIONS, type AdminAction } from '../shared/domain/admin/events.js';
+import { ADMIN_ACTIONS, type AdminAction, MAX_LIST_LIMIT } from '../shared/domain/admin/events.js';
+import { MAX_REPEATED_CALLS } from './run.js';
 import { DEFAULT_LOCAL_ENDPOINT_HELP, defaultLocalEndpoint, type Target } from './target.js';
 
 export type Flag =
@@ -67,6 +68,11 @@ export const ACTION_FLAGS: Record<AdminAction, { required: Flag[]; optional: Fla
     usage: '--user ID [--limit N] [--next-token TOKEN]',
   },
   get: { required: ['user', 'key'], optional: [], usage: '--user ID --key KEY_ID' },
+  usage: {
+    required: ['user'],
+    optional: ['key', 'limit', 'next-token'],
+    usage: '--user ID [--key KEY_ID] [--limit N] [--next-token TOKEN]',
+  },
   revoke: {
     required: ['user', 'key'],
     optional: ['reason'],
@@ -106,12 +112,19 @@ export function usage(): string {
     '  --json          print the function answer as JSON (for scripts)',
     '  -h, --help      this text',
     '',
+    'Long actions:',
+    `  usage reads every page (${MAX_LIST_LIMIT} keys a call) unless --key, --limit or --next-token picks one.`,
+    `  suspend-user and reactivate-user repeat the call until it is complete (at most ${MAX_REPEATED_CALLS} calls).`,
+    '  On a terminal, progress shows on one line of stderr, cleared before the result; when stderr',
+    '  is not a terminal there is none, and a long action ends stdout with one plain summary line.',
+    '',
     'Examples:',
     '  npm run keys -- create-user --user u1',
     '  npm run keys -- create --user u1 --name ci',
     '  npm run keys -- create --user u1 --rate-limit 100/60 --quota 10000/month --providers openai',
     '  npm run keys -- update --user u1 --key key_… --quota 20000/month --clear-rate-limit',
     '  npm run keys -- list --user u1',
+    '  npm run keys -- usage --user u1',
     '  npm run keys -- revoke --user u1 --key key_…',
     '  npm run keys -- rotate --user u1 --grace 3600',
   ].join('\n');

@@ -2,12 +2,17 @@
  * Ops CLI entry point: `npm run keys -- <action> [flags]` (SPEC §6). Wires the jobs together:
  * parse the flags into a keys-admin event (`args.ts`), invoke the function where it runs
  * (`invoke.ts`, `target.ts`: the local Invoke API of `npm start` by default, a deployed stage
- * with `--stage NAME`), and print a readable table or `--json` (`render.ts`). Exit codes: 0
- * done, 1 refused or unreachable, 2 bad usage.
+ * with `--stage NAME`) as many times as the action takes (`run.ts`: every page of `usage`, a
+ * suspension repeated until complete) with progress on a terminal's stderr (`progress.ts`),
+ * and print a readable table or `--json` (`render.ts`); in a pipe, a long action ends with a
+ * plain summary line. Exit codes: 0 done, 1 refused or unreachable, 2 bad usage.
  */
 import { type CliCommand, parseCli, UsageError, usage } from './args.js';
-import { type InvokeResult, invoke } from './invoke.js';
+import { createInvoker, type Invoker } from './invoke.js';
+import { createProgress, type Progress } from './progress.js';
 import { type OkAnswer, render } from './render.js';
+import { type ActionRun, runAction } from './run.js';
+import type { Target } from './target.js';
 
 // The SDK warns that Node.js 20 support ends in 2027; Lambda runs Node.js 24, so for this
 // local tool the warning is noise. An explicit setting in the environment still wins.
@@ -17,7 +22,14 @@ export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
 export const EXIT_USAGE = 2;
 
-export async function main(argv: readonly string[]): Promise<number> {
+/** What `main` talks to; tests replace them (no terminal, no function). */
+export interface CliDeps {
+  invokerFor(target: Target): Invoker;
+  /** Progress on stderr: drawn only when it is a terminal. */
+  progress: Progress;
+}
+
+export async function main(argv: readonly string[], deps: Partial<CliDeps> = {}): Promise<number> {
   let command: CliCommand | 'help';
   try {
     command = parseCli(argv);
@@ -30,13 +42,25 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(usage());
     return EXIT_OK;
   }
-  let result: InvokeResult;
+  const progress = deps.progress ?? createProgress();
+  const invoker = (deps.invokerFor ?? createInvoker)(command.target);
+  let run: ActionRun;
   try {
-    result = await invoke(command.target, command.event);
+    run = await runAction(command, {
+      invoke: (event) => invoker.invoke(event),
+      progress,
+      note: (line) => console.error(line),
+    });
   } catch (error) {
+    progress.clear();
     console.error(error instanceof Error ? error.message : String(error));
     return EXIT_REFUSED;
+  } finally {
+    invoker.close();
   }
+  // The progress line goes before anything final is printed.
+  progress.clear();
+  const { result } = run;
   if (result.functionError) {
     // The function threw (not a refusal it chose): Lambda's error payload, not an answer.
     const payload = result.payload as { errorType?: string; errorMessage?: string } | null;
@@ -53,7 +77,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.error(`error ${error?.code ?? 'unknown'}: ${error?.message ?? 'keys-admin refused the request'}`);
     return EXIT_REFUSED;
   }
-  if (!command.json) console.log(render(command.action, answer));
+  if (!command.json) {
+    console.log(render(command.action, answer));
+    // A terminal saw the progress; a pipe (a log, CI) gets what was done as one plain last line.
+    if (!progress.shown && run.summary) console.log(run.summary);
+  }
   return EXIT_OK;
 }
 

@@ -1,8 +1,9 @@
 /**
- * The one Lambda Invoke call the CLI makes, with the unchanged AWS SDK client: the event goes
- * to the resolved target, and the caller's identity rides in the client context so keys-admin
- * can name who did it in its audit line. Transport failures become `TargetError`s with a hint;
- * the function's own answer (or error) is returned for the caller to judge.
+ * The Lambda Invoke calls the CLI makes, with the unchanged AWS SDK client: each event goes
+ * to the target (resolved once, however many calls an action takes), and the caller's
+ * identity rides in the client context so keys-admin can name who did it in its audit line.
+ * Transport failures become `TargetError`s with a hint; the function's own answer (or error)
+ * is returned for the caller to judge.
  */
 import { hostname, userInfo } from 'node:os';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
@@ -25,48 +26,76 @@ export function actor(): string {
   return `${user}@${hostname()}`;
 }
 
-export async function invoke(target: Target, event: Record<string, unknown>): Promise<InvokeResult> {
-  let lambda: LambdaClient;
-  let functionName: string;
-  let where: string;
+/** Invokes keys-admin at one target: the function name and client are resolved once, for every call. */
+export interface Invoker {
+  invoke(event: Record<string, unknown>): Promise<InvokeResult>;
+  close(): void;
+}
+
+interface Connection {
+  lambda: LambdaClient;
+  functionName: string;
+  where: string;
+}
+
+async function connect(target: Target): Promise<Connection> {
   if (target.kind === 'stage') {
-    functionName = await deployedFunctionName(target.stage);
-    // One attempt, like the local client: a retried create or rotate could issue a second key.
-    lambda = new LambdaClient({ maxAttempts: 1 });
-    where = `${functionName} (stage ${target.stage})`;
-  } else {
-    functionName = 'keys-admin';
-    lambda = createLambdaClient({ endpoint: target.endpoint, requestTimeoutMs: 30_000 });
-    where = `the local Invoke API at ${target.endpoint}`;
+    const functionName = await deployedFunctionName(target.stage);
+    return {
+      functionName,
+      // One attempt, like the local client: a retried create or rotate could issue a second key.
+      lambda: new LambdaClient({ maxAttempts: 1 }),
+      where: `${functionName} (stage ${target.stage})`,
+    };
   }
-  try {
-    const result = await lambda.send(
-      new InvokeCommand({
-        FunctionName: functionName,
-        InvocationType: 'RequestResponse',
-        Payload: JSON.stringify(event),
-        ClientContext: Buffer.from(JSON.stringify({ custom: { actor: actor() } })).toString('base64'),
-      }),
-    );
-    const text = result.Payload ? new TextDecoder().decode(result.Payload) : 'null';
-    let payload: unknown;
-    try {
-      payload = JSON.parse(text);
-    } catch {
-      payload = text;
-    }
-    return result.FunctionError ? { functionError: result.FunctionError, payload } : { payload };
-  } catch (error) {
-    const code = (error as { code?: string; cause?: { code?: string } }).code;
-    const message = error instanceof Error ? error.message : String(error);
-    // Locally, a refused connection almost always means the runtime is not started.
-    if (target.kind === 'local' && (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(message))) {
-      throw new TargetError(
-        `Cannot reach ${where}: is \`npm start\` running? (Or point --endpoint at another local Invoke API, or use --stage NAME.)`,
+  return {
+    functionName: 'keys-admin',
+    lambda: createLambdaClient({ endpoint: target.endpoint, requestTimeoutMs: 30_000 }),
+    where: `the local Invoke API at ${target.endpoint}`,
+  };
+}
+
+export function createInvoker(target: Target): Invoker {
+  let connection: Promise<Connection> | undefined;
+  return {
+    async invoke(event) {
+      connection ??= connect(target);
+      const { lambda, functionName, where } = await connection;
+      try {
+        const result = await lambda.send(
+          new InvokeCommand({
+            FunctionName: functionName,
+            InvocationType: 'RequestResponse',
+            Payload: JSON.stringify(event),
+            ClientContext: Buffer.from(JSON.stringify({ custom: { actor: actor() } })).toString('base64'),
+          }),
+        );
+        const text = result.Payload ? new TextDecoder().decode(result.Payload) : 'null';
+        let payload: unknown;
+        try {
+          payload = JSON.parse(text);
+        } catch {
+          payload = text;
+        }
+        return result.FunctionError ? { functionError: result.FunctionError, payload } : { payload };
+      } catch (error) {
+        const code = (error as { code?: string; cause?: { code?: string } }).code;
+        const message = error instanceof Error ? error.message : String(error);
+        // Locally, a refused connection almost always means the runtime is not started.
+        if (target.kind === 'local' && (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(message))) {
+          throw new TargetError(
+            `Cannot reach ${where}: is \`npm start\` running? (Or point --endpoint at another local Invoke API, or use --stage NAME.)`,
+          );
+        }
+        throw new TargetError(`Invoking ${where} failed: ${message}`);
+      }
+    },
+    close() {
+      // A connection that failed to resolve has no client to close.
+      connection?.then(
+        ({ lambda }) => lambda.destroy(),
+        () => undefined,
       );
-    }
-    throw new TargetError(`Invoking ${where} failed: ${message}`);
-  } finally {
-    lambda.destroy();
-  }
+    },
+  };
 }

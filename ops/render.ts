@@ -1,11 +1,13 @@
 /**
  * Readable output for a successful keys-admin answer: plain aligned tables of users and key
  * metadata (limits and scopes compactly: RATE `100/60s`, QUOTA `12/10000 month`), the
- * plaintext key (create, rotate) flagged as shown only once, rotate's retired keys, and the
+ * plaintext key (create, rotate) flagged as shown only once, rotate's retired keys, a user's
+ * keys' usage (the current rate window and quota period, and why a key is refused), and the
  * hint for the next page of a list. `--json` bypasses this module entirely.
  */
 import type { AdminAction } from '../shared/domain/admin/events.js';
 import type { KeyMetadata, UserView } from '../shared/domain/keys/metadata.js';
+import type { KeyUsage } from '../shared/domain/keys/usage.js';
 
 /** keys-admin's `ok: true` answer (SPEC §6): each action fills the fields it has. */
 export interface OkAnswer {
@@ -14,6 +16,7 @@ export interface OkAnswer {
   apiKey?: string;
   key?: KeyMetadata;
   keys?: KeyMetadata[];
+  usage?: KeyUsage[];
   nextToken?: string | null;
   retired?: KeyMetadata[];
   keysUpdated?: number;
@@ -37,6 +40,9 @@ export function table(headers: string[], rows: string[][]): string {
 const shown = (value: string | number | null | undefined) =>
   value === null || value === undefined ? '-' : String(value);
 
+/** An instant as keys-admin answers it, without a zero millisecond part: `2026-12-01T00:00:00Z`. */
+export const instantCell = (iso: string) => iso.replace(/\.000Z$/, 'Z');
+
 /** `100/60s`: at most 100 calls per 60-second window. */
 export const rateCell = (rateLimit: KeyMetadata['rateLimit']) =>
   rateLimit ? `${rateLimit.limit}/${rateLimit.windowSeconds}s` : '-';
@@ -44,6 +50,26 @@ export const rateCell = (rateLimit: KeyMetadata['rateLimit']) =>
 /** `12/10000 month`: used this period of the quota. */
 export const quotaCell = (quota: KeyMetadata['quota']) =>
   quota ? `${quota.used}/${quota.limit} ${quota.period}` : '-';
+
+/** `37/100 (60s) resets 2026-11-30T12:00:30Z`: used of the limit in the current window, and its end. */
+export const rateWindowCell = (window: KeyUsage['rateLimit']) =>
+  window
+    ? `${window.used}/${window.limit} (${window.windowSeconds}s) resets ${instantCell(window.resetsAt)}`
+    : '-';
+
+/** `120/10000 month resets 2026-12-01T00:00:00Z` (a `total` quota never resets). */
+export const quotaPeriodCell = (quota: KeyUsage['quota']) =>
+  quota && quota.resetsAt !== null
+    ? `${quotaCell(quota)} resets ${instantCell(quota.resetsAt)}`
+    : quotaCell(quota);
+
+/** `rate_limited until 2026-11-30T12:00:30Z`, `revoked` (no end), or `-` when the next call would pass. */
+export function refusingCell(refusing: KeyUsage['refusing']): string {
+  if (!refusing) return '-';
+  return refusing.until === null
+    ? refusing.reason
+    : `${refusing.reason} until ${instantCell(refusing.until)}`;
+}
 
 /** `providers=openai,anthropic models=gpt-4o*`: only the lists the key has. */
 export const scopesCell = (scopes: KeyMetadata['scopes']) =>
@@ -87,6 +113,24 @@ export function keysTable(keys: readonly KeyMetadata[]): string {
   );
 }
 
+export function usageTable(usage: readonly KeyUsage[]): string {
+  if (usage.length === 0) return '(no keys)';
+  return table(
+    ['KEY_ID', 'NAME', 'STATUS', 'START', 'USAGE', 'LAST_USED', 'RATE_WINDOW', 'QUOTA', 'REFUSING'],
+    usage.map((key) => [
+      key.keyId,
+      shown(key.name),
+      key.status,
+      key.start,
+      String(key.usageCount),
+      shown(key.lastUsedAt),
+      rateWindowCell(key.rateLimit),
+      quotaPeriodCell(key.quota),
+      refusingCell(key.refusing),
+    ]),
+  );
+}
+
 export function userTable(user: UserView): string {
   return table(
     ['USER_ID', 'STATUS', 'DEFAULT_PROJECT', 'CREATED'],
@@ -101,6 +145,7 @@ export function render(action: AdminAction, answer: OkAnswer): string {
   if (answer.user) parts.push(userTable(answer.user));
   if (answer.key) parts.push(keysTable([answer.key]));
   if (answer.keys) parts.push(keysTable(answer.keys));
+  if (answer.usage) parts.push(...(parts.length > 0 ? [''] : []), usageTable(answer.usage));
   if (answer.retired) {
     parts.push('', answer.retired.length > 0 ? `Retired (${answer.retired.length}):` : 'Retired: none');
     if (answer.retired.length > 0) parts.push(keysTable(answer.retired));
@@ -113,7 +158,7 @@ export function render(action: AdminAction, answer: OkAnswer): string {
         : `Keys updated: ${answer.keysUpdated} (complete)`,
     );
   }
-  if (action === 'list' && answer.nextToken) {
+  if ((action === 'list' || action === 'usage') && answer.nextToken) {
     parts.push('', `More keys: add --next-token ${answer.nextToken}`);
   }
   return parts.join('\n');

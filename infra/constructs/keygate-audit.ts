@@ -9,16 +9,31 @@
  * signed digests so a changed or deleted file is detectable.
  *
  * Every stage, dev too, gets the key operators managed policy: invoke keys-admin, read the
- * stack's outputs (where the ops CLI finds the function), and read the trail files.
+ * stack's outputs (where the ops CLI finds the function), read the trail files, and (with
+ * `allowObserving`) see the stage's dashboard and run its saved queries on its log groups:
+ * everything the runbook (docs/operations.md) asks an operator to use.
  */
 import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag.js';
 import type { StageConfig } from '../stages.js';
+
+/** What the dashboard and saved queries need that IAM cannot scope to a resource (all read-only). */
+export const OBSERVE_ACTIONS_WITHOUT_RESOURCES = [
+  'cloudwatch:GetMetricData',
+  'cloudwatch:ListMetrics',
+  'cloudwatch:DescribeAlarms',
+  'logs:DescribeLogGroups',
+  'logs:DescribeQueryDefinitions',
+  'logs:GetQueryResults',
+  'logs:StopQuery',
+] as const;
 
 export interface KeygateAuditProps {
   config: Pick<StageConfig, 'stage' | 'retainData' | 'audit'>;
@@ -44,7 +59,7 @@ export class KeygateAudit extends Construct {
     const stack = Stack.of(this);
 
     this.keyOperatorsPolicy = new iam.ManagedPolicy(this, 'KeyOperatorsPolicy', {
-      description: `keygate ${config.stage}: invoke keys-admin (npm run keys -- … --stage ${config.stage}), read the stack outputs and the keys-admin audit trail`,
+      description: `keygate ${config.stage}: invoke keys-admin (npm run keys -- … --stage ${config.stage}), read the stack outputs and the keys-admin audit trail, see the dashboard and query the logs`,
       statements: [
         new iam.PolicyStatement({
           sid: 'InvokeKeysAdmin',
@@ -148,6 +163,35 @@ export class KeygateAudit extends Construct {
       this.keyOperatorsPolicy,
       `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/*]`,
       'Key operators read the audit trail files to see who invoked keys-admin: the bucket holds nothing but those files, whose keys CloudTrail generates per day and region, so every object of that one bucket is the exact resource (read only, s3:GetObject).',
+    );
+  }
+  /**
+   * Lets key operators see the stage's dashboard and run its saved Logs Insights queries on
+   * exactly the stage's log groups. Reading metrics and query results has no resource-level
+   * permission in IAM, so those few read-only actions take `*`.
+   */
+  allowObserving(props: { dashboard: cloudwatch.Dashboard; logGroups: readonly logs.ILogGroup[] }): void {
+    this.keyOperatorsPolicy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'ReadDashboard',
+        actions: ['cloudwatch:GetDashboard'],
+        resources: [props.dashboard.dashboardArn],
+      }),
+      new iam.PolicyStatement({
+        sid: 'ReadMetricsAndQueries',
+        actions: [...OBSERVE_ACTIONS_WITHOUT_RESOURCES],
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({
+        sid: 'QueryStageLogs',
+        actions: ['logs:StartQuery', 'logs:FilterLogEvents', 'logs:GetLogEvents'],
+        resources: props.logGroups.map((group) => group.logGroupArn),
+      }),
+    );
+    acknowledge(
+      this.keyOperatorsPolicy,
+      'AwsSolutions-IAM5[Resource::*]',
+      `Read-only actions that IAM cannot scope to a resource (${OBSERVE_ACTIONS_WITHOUT_RESOURCES.join(', ')}): what the dashboard's graphs and the saved Logs Insights queries need to show their results. Starting a query is scoped to the stage's log groups, reading the dashboard to the stage's dashboard.`,
     );
   }
 }

@@ -5,7 +5,7 @@
  * retention; every stage has the key operators managed policy, and the outputs name both.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { auditTrailName } from '../../infra/constructs/keygate-audit.js';
+import { auditTrailName, OBSERVE_ACTIONS_WITHOUT_RESOURCES } from '../../infra/constructs/keygate-audit.js';
 import { AUDIT_TRAIL_OUTPUTS, STACK_OUTPUTS, stackOutputKeysOf } from '../../infra/outputs.js';
 import {
   STAGE_NAMES,
@@ -88,7 +88,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
     expect(audit().bucket === undefined).toBe(stage === 'dev');
   });
 
-  it('gives key operators exactly: invoke keys-admin, read this stack, read the trail files', () => {
+  it('gives key operators exactly: invoke keys-admin, read this stack and the trail files, see the dashboard, query the stage logs', () => {
     const policies = template().findResources('AWS::IAM::ManagedPolicy');
     expect(Object.keys(policies)).toEqual([logicalId(audit().keyOperatorsPolicy)]);
     const statements = Object.values(policies)[0]?.Properties.PolicyDocument.Statement as Statement[];
@@ -96,11 +96,29 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
     const trailFiles = bucket
       ? [`Allow s3:ListBucket ${logicalId(bucket)}.Arn`, `Allow s3:GetObject ${logicalId(bucket)}.Arn/*`]
       : [];
+    const { stack } = synthesized;
+    const logGroups = [
+      stack.authorizer,
+      stack.requests,
+      stack.keysAdmin,
+      stack.secretScanning,
+      ...(stack.referenceBrain ? [stack.referenceBrain] : []),
+    ]
+      .map((fn) => fn.logGroup)
+      .concat(stack.api.accessLogGroup);
+    const observing = [
+      `Allow cloudwatch:GetDashboard ${render(stack.resolve(stack.dashboard.dashboard.dashboardArn))}`,
+      ...OBSERVE_ACTIONS_WITHOUT_RESOURCES.map((action) => `Allow ${action} *`),
+      ...['logs:StartQuery', 'logs:FilterLogEvents', 'logs:GetLogEvents'].flatMap((action) =>
+        logGroups.map((group) => `Allow ${action} ${logicalId(group)}.Arn`),
+      ),
+    ];
     expect(triples(statements)).toEqual(
       [
         `Allow lambda:InvokeFunction ${keysAdminArn()}`,
         'Allow cloudformation:DescribeStacks AWS::StackId',
         ...trailFiles,
+        ...observing,
       ].sort(),
     );
     expect(statements.every((statement) => statement.Condition === undefined)).toBe(true);
@@ -234,12 +252,12 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       .sort((a, b) => a.id.localeCompare(b.id));
     const bucket = audit().bucket;
     expect(acks).toEqual(
-      bucket
-        ? [
-            { id: `AwsSolutions-IAM5[Resource::<${logicalId(bucket)}.Arn>/*]`, long: true },
-            { id: 'AwsSolutions-S1', long: true },
-          ]
-        : [],
+      [
+        ...(bucket ? [{ id: `AwsSolutions-IAM5[Resource::<${logicalId(bucket)}.Arn>/*]`, long: true }] : []),
+        // The read-only metric and query actions IAM cannot scope (docs/operations.md needs them).
+        { id: 'AwsSolutions-IAM5[Resource::*]', long: true },
+        ...(bucket ? [{ id: 'AwsSolutions-S1', long: true }] : []),
+      ].sort((a, b) => a.id.localeCompare(b.id)),
     );
   });
 });

@@ -4,6 +4,7 @@
  * functions' EMF lines carry (service + stage + the metric's own), so a graph cannot read a
  * metric nobody emits; tests/e2e/operations.test.ts checks the same against real EMF output.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   BRAIN_OUTCOMES,
@@ -303,5 +304,27 @@ describe.each(['dev', 'staging', 'prod'] as const)('stage %s dashboard', (stage:
     expect(SAVED_QUERIES.map((query) => query.id)).toEqual(
       expect.arrayContaining(['key-audit', 'key-refusals', 'slowest-brain-calls', 'leaked-key-reports']),
     );
+  });
+});
+
+describe('docs/operations.md, the runbook', () => {
+  const runbook = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8');
+  const { stack, template } = synthesize(stageConfig('prod'), { bundle: false });
+  const dashboard = dashboardOf(template);
+
+  it('names every dashboard group and widget, so an operator can find what it points to', () => {
+    for (const title of Object.values(DASHBOARD_GROUPS)) expect(runbook).toContain(title);
+    for (const widget of dashboard.widgets) {
+      const title = widget.properties.title;
+      if (typeof title !== 'string') continue;
+      expect(runbook, title).toContain(title.replace(`: ${LOOKUP_VARIABLE.pattern}`, ''));
+    }
+  });
+
+  it('names every saved query and every alarm, and says what each refusal reason means', () => {
+    for (const query of SAVED_QUERIES) expect(runbook).toContain(`\`${query.id}\``);
+    for (const alarm of stack.alarms.alarms) expect(runbook, alarm.node.id).toContain(alarm.node.id);
+    for (const reason of [...REFUSAL_OUTCOMES, 'forbidden'])
+      expect(runbook, reason).toContain(`| \`${reason}\` |`);
   });
 });

@@ -183,9 +183,10 @@ const byHash = (items: ApiKeyItem[], hash: string): ApiKeyItem => {
 };
 
 const OK = { ok: true };
-const REVOKED = { ok: false, reason: 'revoked' };
-const EXPIRED = { ok: false, reason: 'expired' };
-const SUSPENDED = { ok: false, reason: 'suspended' };
+// A refusal also names whose key it is (keyId, userId) for the authorizer's log line.
+const REVOKED = expect.objectContaining({ ok: false, reason: 'revoked' });
+const EXPIRED = expect.objectContaining({ ok: false, reason: 'expired' });
+const SUSPENDED = expect.objectContaining({ ok: false, reason: 'suspended' });
 
 // ---------------------------------------------------------------------------------------
 // Rotation of one named key

@@ -133,13 +133,38 @@ export const updateKeyEvent = z
       message: `update changes at least one of ${UPDATE_FIELDS.join(', ')} (null clears it)`,
     }),
   );
+/** A page of a user's keys: at most `limit` of them, after the key `nextToken` names. */
+const pageLimit = z.number().check(z.int(), z.gte(1), z.lte(MAX_LIST_LIMIT));
+const pageToken = z.string().check(z.minLength(1), ...maxStringLength(2048));
+
 export const listKeysEvent = z.strictObject({
   action: z.literal('list'),
   userId,
-  limit: z.optional(z.number().check(z.int(), z.gte(1), z.lte(MAX_LIST_LIMIT))),
-  nextToken: z.optional(z.string().check(z.minLength(1), ...maxStringLength(2048))),
+  limit: z.optional(pageLimit),
+  nextToken: z.optional(pageToken),
 });
 export const getKeyEvent = z.strictObject({ action: z.literal('get'), userId, keyId });
+/**
+ * Beyond SPEC §6 (read-only): the user's keys as `list` pages them, or the one key `keyId`
+ * names, each with its counters, current rate window and quota period, and why it would be
+ * refused right now.
+ */
+export const keyUsageEvent = z
+  .strictObject({
+    action: z.literal('usage'),
+    userId,
+    keyId: z.optional(keyId),
+    limit: z.optional(pageLimit),
+    nextToken: z.optional(pageToken),
+  })
+  .check(
+    z.refine(
+      (event) => event.keyId === undefined || (event.limit === undefined && event.nextToken === undefined),
+      {
+        message: "keyId names one key: limit and nextToken page all the user's keys, give them without keyId",
+      },
+    ),
+  );
 export const revokeKeyEvent = z.strictObject({
   action: z.literal('revoke'),
   userId,
@@ -172,6 +197,7 @@ export const adminEventSchema = z.discriminatedUnion('action', [
   updateKeyEvent,
   listKeysEvent,
   getKeyEvent,
+  keyUsageEvent,
   revokeKeyEvent,
   rotateKeysEvent,
   suspendUserEvent,
@@ -186,6 +212,7 @@ export const ADMIN_ACTIONS: readonly AdminAction[] = [
   'update',
   'list',
   'get',
+  'usage',
   'revoke',
   'rotate',
   'suspend-user',

@@ -26,6 +26,8 @@ async function run(keys: KeyService, event: AdminEvent, timeLeftMs?: () => numbe
       return keys.listKeys({ ...event, limit: event.limit ?? DEFAULT_LIST_LIMIT });
     case 'get':
       return keys.getKey(event);
+    case 'usage':
+      return keys.keyUsage({ ...event, limit: event.limit ?? DEFAULT_LIST_LIMIT });
     case 'revoke':
       return keys.revokeKey(event);
     case 'rotate':

@@ -110,19 +110,31 @@ export interface LimitStatus {
 
 const secondsUntil = (end: number, now: Date): number => Math.max(1, Math.ceil((end - now.getTime()) / 1000));
 
+/** Admitted calls the item counts in the plan's rate window: 0 when the window is fresh (not yet counted on it). */
+export const rateCountIn = (item: ApiKeyItem, plan: LimitPlan): number =>
+  plan.rate && !plan.rate.fresh ? (item.rate_count ?? 0) : 0;
+
+/** Admitted calls the item counts in the plan's quota period: 0 when the period is fresh. */
+export const quotaUsedIn = (item: ApiKeyItem, plan: LimitPlan): number =>
+  plan.quota && !plan.quota.fresh ? (item.quota_used ?? 0) : 0;
+
+/** When the plan's rate window ends (epoch ms). */
+export const rateWindowEndOf = (rate: NonNullable<LimitPlan['rate']>): number =>
+  (rate.windowStart + rate.windowSeconds) * 1000;
+
 /** The headers' numbers for an item written (or refused) with `plan` at `now`. */
 export function limitStatusOf(item: ApiKeyItem, plan: LimitPlan, now: Date): LimitStatus {
   const status: LimitStatus = {};
   if (plan.rate && item.rate_limit !== undefined) {
-    const counted = plan.rate.fresh ? 0 : (item.rate_count ?? 0);
+    const counted = rateCountIn(item, plan);
     status.rate = {
       limit: item.rate_limit,
       remaining: Math.max(0, item.rate_limit - counted),
-      resetSeconds: secondsUntil((plan.rate.windowStart + plan.rate.windowSeconds) * 1000, now),
+      resetSeconds: secondsUntil(rateWindowEndOf(plan.rate), now),
     };
   }
   if (plan.quota && item.quota_limit !== undefined) {
-    const used = plan.quota.fresh ? 0 : (item.quota_used ?? 0);
+    const used = quotaUsedIn(item, plan);
     const end = periodEndOf(plan.quota.periodStart, plan.quota.period);
     status.quota = {
       limit: item.quota_limit,
@@ -141,13 +153,13 @@ export function spentLimitOf(
   if (
     plan.quota &&
     !plan.quota.fresh &&
-    (item.quota_used ?? 0) >= (item.quota_limit ?? Number.POSITIVE_INFINITY)
+    quotaUsedIn(item, plan) >= (item.quota_limit ?? Number.POSITIVE_INFINITY)
   )
     return { reason: 'quota_exceeded' };
   if (
     plan.rate &&
     !plan.rate.fresh &&
-    (item.rate_count ?? 0) >= (item.rate_limit ?? Number.POSITIVE_INFINITY)
+    rateCountIn(item, plan) >= (item.rate_limit ?? Number.POSITIVE_INFINITY)
   )
     return { reason: 'rate_limited' };
   return undefined;
@@ -155,7 +167,7 @@ export function spentLimitOf(
 
 /** Until when a spent limit stays spent (epoch ms); undefined for a spent `total` quota. */
 export function spentUntil(reason: 'quota_exceeded' | 'rate_limited', plan: LimitPlan): number | undefined {
-  if (reason === 'rate_limited' && plan.rate) return (plan.rate.windowStart + plan.rate.windowSeconds) * 1000;
+  if (reason === 'rate_limited' && plan.rate) return rateWindowEndOf(plan.rate);
   if (reason === 'quota_exceeded' && plan.quota)
     return periodEndOf(plan.quota.periodStart, plan.quota.period)?.getTime();
   return undefined;

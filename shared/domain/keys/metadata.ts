@@ -1,5 +1,12 @@
 /** The public key and user views of SPEC §6: every field present, `null` when absent; never the hash or secret. */
-import { periodEndOf, periodStartOf, type RateLimit } from './limits.js';
+import {
+  knownLimitsOf,
+  type LimitPlan,
+  periodEndOf,
+  planFor,
+  quotaUsedIn,
+  type RateLimit,
+} from './limits.js';
 import type { ApiKeyItem, KeyScopes, KeyStatus, QuotaPeriod, UserItem, UserStatus } from './model.js';
 
 /** A key's quota as ops see it: what the current period has used, and when it resets. */
@@ -42,22 +49,18 @@ export interface UserView {
 }
 
 /**
- * The quota at `now`. The stored usage counts the period in `quota_period_start`: if that is
- * not the current one the key has used nothing yet this period. A stored period later than the
- * clock's (a verifier whose clock runs ahead started it) counts as current, as verification
- * takes it.
+ * The quota as `plan` counts it (`planFor(knownLimitsOf(item), now)`, the plan verification
+ * writes with): the stored usage counts the period in `quota_period_start`; if that is not the
+ * current one the key has used nothing yet this period. A stored period later than the clock's
+ * (a verifier whose clock runs ahead started it) counts as current, as verification takes it.
  */
-function quotaViewOf(item: ApiKeyItem, now: Date): QuotaView | null {
-  if (item.quota_limit === undefined || item.quota_period === undefined) return null;
-  const period = item.quota_period;
-  const clockStart = periodStartOf(now, period);
-  const stored = item.quota_period_start;
-  const current = stored !== undefined && stored >= clockStart;
-  const end = periodEndOf(current ? stored : clockStart, period);
+export function quotaViewOf(item: ApiKeyItem, plan: LimitPlan): QuotaView | null {
+  if (!plan.quota || item.quota_limit === undefined) return null;
+  const end = periodEndOf(plan.quota.periodStart, plan.quota.period);
   return {
     limit: item.quota_limit,
-    period,
-    used: current ? (item.quota_used ?? 0) : 0,
+    period: plan.quota.period,
+    used: quotaUsedIn(item, plan),
     resetsAt: end ? end.toISOString() : null,
   };
 }
@@ -94,7 +97,7 @@ export function toKeyMetadata(item: ApiKeyItem, now: Date): KeyMetadata {
       item.rate_limit !== undefined && item.rate_window !== undefined
         ? { limit: item.rate_limit, windowSeconds: item.rate_window }
         : null,
-    quota: quotaViewOf(item, now),
+    quota: quotaViewOf(item, planFor(knownLimitsOf(item), now)),
     scopes: scopesViewOf(item.scopes),
   };
 }

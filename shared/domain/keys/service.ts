@@ -1,8 +1,9 @@
 /**
  * The key administration domain that keys-admin runs: users, create, update, list, get,
- * revoke, rotate, suspend — composed from the single-job modules beside it. Expected outcomes
- * are values (`{ok:false, …}`); only infrastructure failures throw. The plaintext key leaves
- * this domain once, in the answer to create/rotate; logs carry key_id or a hash prefix only.
+ * usage, revoke, rotate, suspend — composed from the single-job modules beside it. Expected
+ * outcomes are values (`{ok:false, …}`); only infrastructure failures throw. The plaintext key
+ * leaves this domain once, in the answer to create/rotate; logs carry key_id or a hash prefix
+ * only.
  * (The request path's verification is ./verify.ts alone, so the authorizer bundles none of this.)
  */
 import { type Clock, type LogSink, systemClock } from '../ports.js';
@@ -11,17 +12,25 @@ import { createKeyIssuer, futureExpiry } from './issue.js';
 import type { Quota, RateLimit } from './limits.js';
 import { createKeyLookup } from './lookup.js';
 import { type KeyMetadata, toKeyMetadata, toUserView, type UserView } from './metadata.js';
-import { DEFAULT_PROJECT_ID, type KeyScopes, type UserItem } from './model.js';
+import { type ApiKeyItem, DEFAULT_PROJECT_ID, type KeyScopes, type UserItem } from './model.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 import { KeyStateError, type KeyStore, UserExistsError, type UserStore } from './ports.js';
 import { keyNotFound, type Result, refuse, USER_REFUSALS } from './results.js';
 import { createRotation } from './rotate.js';
 import { createUserStatusChange } from './suspension.js';
 import { createKeyUpdate } from './update.js';
+import { type KeyUsage, toKeyUsage } from './usage.js';
 import { createKeyVerifier } from './verify.js';
 
 export type { Refusal, RefusalCode, Result } from './results.js';
 export type { VerifyRefusalReason, VerifyResult } from './verify.js';
+
+/** Which page of a user's keys: at most `limit`, after the key `nextToken` names. */
+export interface PageRequest {
+  userId: string;
+  limit: number;
+  nextToken?: string;
+}
 
 export interface KeyServiceOptions {
   keys: KeyStore;
@@ -53,6 +62,23 @@ export function createKeyService(options: KeyServiceOptions) {
   const lookup = createKeyLookup(keys);
   const verifier = createKeyVerifier({ keys, environment: options.environment, clock });
   const concurrency = options.writeConcurrency ?? 25;
+
+  /**
+   * A page of the user's keys as `list` pages them: newest first through the user index, each
+   * item read strongly consistently from ApiKeys (counters included); `nextToken` names the
+   * page's last key (./page-token.ts).
+   */
+  async function pageOfKeys(
+    input: PageRequest,
+  ): Promise<Result<{ items: ApiKeyItem[]; nextToken: string | null }>> {
+    let after: Awaited<ReturnType<typeof decodePageToken>>;
+    if (input.nextToken !== undefined) {
+      after = await decodePageToken(keys, input.nextToken, input.userId);
+      if (!after) return refuse('invalid_next_token', "nextToken is not one this user's list returned.");
+    }
+    const page = await keys.listByUser(input.userId, input.limit, after);
+    return { ok: true, items: page.items, nextToken: page.last ? encodePageToken(page.last) : null };
+  }
 
   return {
     verify: verifier.verify,
@@ -123,22 +149,44 @@ export function createKeyService(options: KeyServiceOptions) {
       return { ok: true, apiKey: issued.apiKey, key: issued.key };
     },
 
-    async listKeys(input: {
-      userId: string;
-      limit: number;
-      nextToken?: string;
-    }): Promise<Result<{ keys: KeyMetadata[]; nextToken: string | null }>> {
-      let after: Awaited<ReturnType<typeof decodePageToken>>;
-      if (input.nextToken !== undefined) {
-        after = await decodePageToken(keys, input.nextToken, input.userId);
-        if (!after) return refuse('invalid_next_token', "nextToken is not one this user's list returned.");
-      }
-      const page = await keys.listByUser(input.userId, input.limit, after);
+    async listKeys(input: PageRequest): Promise<Result<{ keys: KeyMetadata[]; nextToken: string | null }>> {
+      const page = await pageOfKeys(input);
+      if (!page.ok) return page;
       const now = clock();
       return {
         ok: true,
         keys: page.items.map((item) => toKeyMetadata(item, now)),
-        nextToken: page.last ? encodePageToken(page.last) : null,
+        nextToken: page.nextToken,
+      };
+    },
+
+    /**
+     * The user and its keys' usage (read-only): the page `list` would answer, or the one key
+     * `keyId` names (read as `get` reads it), each with its counters, current rate window and
+     * quota period, and why its next call would be refused (./usage.ts).
+     */
+    async keyUsage(
+      input: PageRequest & { keyId?: string },
+    ): Promise<Result<{ user: UserView; usage: KeyUsage[]; nextToken: string | null }>> {
+      const user = await users.find(input.userId);
+      if (!user) return USER_REFUSALS.missing();
+      let items: ApiKeyItem[];
+      let nextToken: string | null = null;
+      if (input.keyId !== undefined) {
+        const item = await lookup.findKey(input.userId, input.keyId);
+        if (!item) return keyNotFound(input.userId, input.keyId);
+        items = [item];
+      } else {
+        const page = await pageOfKeys(input);
+        if (!page.ok) return page;
+        ({ items, nextToken } = page);
+      }
+      const now = clock();
+      return {
+        ok: true,
+        user: toUserView(user),
+        usage: items.map((item) => toKeyUsage(item, user, now)),
+        nextToken,
       };
     },
 

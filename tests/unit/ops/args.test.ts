@@ -84,6 +84,7 @@ const EXPECTED: Record<AdminAction, { required: Flag[]; optional: Flag[] }> = {
   update: { required: ['user', 'key'], optional: ['name', 'expires', ...LIMITS, ...CLEARS] },
   list: { required: ['user'], optional: ['limit', 'next-token'] },
   get: { required: ['user', 'key'], optional: [] },
+  usage: { required: ['user'], optional: ['key', 'limit', 'next-token'] },
   revoke: { required: ['user', 'key'], optional: ['reason'] },
   rotate: { required: ['user'], optional: ['key', 'grace', 'name'] },
   'suspend-user': { required: ['user'], optional: [] },
@@ -313,6 +314,31 @@ describe('ops CLI arguments', () => {
       expect(command(['create', '--user', 'u1', '--operations', 'dance']).event.scopes).toEqual({
         operations: ['dance'],
       });
+    });
+  });
+
+  describe('usage', () => {
+    it("asks for all of the user's keys, one key, or one page", () => {
+      expect(command(['usage', '--user', 'u1']).event).toEqual({ action: 'usage', userId: 'u1' });
+      expect(command(['usage', '--user', 'u1', '--key', 'key_abc']).event).toEqual({
+        action: 'usage',
+        userId: 'u1',
+        keyId: 'key_abc',
+      });
+      expect(command(['usage', '--user', 'u1', '--limit', '50', '--next-token', 'tok']).event).toEqual({
+        action: 'usage',
+        userId: 'u1',
+        limit: 50,
+        nextToken: 'tok',
+      });
+    });
+
+    it('says in the usage text how long actions run and show progress', () => {
+      expect(usage()).toContain(
+        'usage reads every page (1000 keys a call) unless --key, --limit or --next-token',
+      );
+      expect(usage()).toContain('repeat the call until it is complete (at most 50 calls)');
+      expect(usage()).toContain('  npm run keys -- usage --user u1');
     });
   });
 

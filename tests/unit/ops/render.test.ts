@@ -1,7 +1,21 @@
 /** The ops CLI's readable output for keys-admin answers. */
 import { describe, expect, it } from 'vitest';
-import { keysTable, quotaCell, rateCell, render, scopesCell, table, userTable } from '../../../ops/render.js';
+import {
+  instantCell,
+  keysTable,
+  quotaCell,
+  quotaPeriodCell,
+  rateCell,
+  rateWindowCell,
+  refusingCell,
+  render,
+  scopesCell,
+  table,
+  usageTable,
+  userTable,
+} from '../../../ops/render.js';
 import type { KeyMetadata, UserView } from '../../../shared/domain/keys/metadata.js';
+import type { KeyUsage } from '../../../shared/domain/keys/usage.js';
 
 /** Not a well-formed key, so the run's plaintext-key scan never flags it. */
 const API_KEY = 'kg_test_not-a-real-key';
@@ -178,5 +192,76 @@ describe('ops CLI output', () => {
     expect(quotaCell({ limit: 3, period: 'total', used: 0, resetsAt: null })).toBe('0/3 total');
     expect(scopesCell({ operations: ['embedding', 'chat'] })).toBe('operations=embedding,chat');
     expect([rateCell(null), quotaCell(null), scopesCell(null)]).toEqual(['-', '-', '-']);
+  });
+
+  describe('usage', () => {
+    const user: UserView = {
+      userId: 'u1',
+      status: 'active',
+      defaultProjectId: null,
+      createdAt: '2026-01-01T00:00:00.000Z',
+    };
+    const usage = (keyId: string, overrides: Partial<KeyUsage> = {}): KeyUsage => ({
+      keyId,
+      name: 'ci',
+      status: 'active',
+      start: 'kg_test_AbCd',
+      projectId: 'p1',
+      usageCount: 0,
+      lastUsedAt: null,
+      rateLimit: null,
+      quota: null,
+      refusing: null,
+      ...overrides,
+    });
+    const limited = usage('key_lim01', {
+      usageCount: 157,
+      lastUsedAt: '2026-11-30T12:00:05.123Z',
+      rateLimit: {
+        limit: 100,
+        windowSeconds: 60,
+        used: 100,
+        remaining: 0,
+        windowStart: '2026-11-30T12:00:00.000Z',
+        resetsAt: '2026-11-30T12:01:00.000Z',
+      },
+      quota: { limit: 10_000, period: 'month', used: 120, resetsAt: '2026-12-01T00:00:00.000Z' },
+      refusing: { reason: 'rate_limited', until: '2026-11-30T12:01:00.000Z' },
+    });
+
+    it('prints the user, then one row per key: its counters, window, quota and refusal', () => {
+      const revoked = usage('key_old02', {
+        status: 'revoked',
+        quota: { limit: 5, period: 'total', used: 5, resetsAt: null },
+        refusing: { reason: 'revoked', until: null },
+      });
+
+      expect(render('usage', { ok: true, user, usage: [limited, revoked], nextToken: null })).toBe(
+        [
+          userTable(user),
+          '',
+          'KEY_ID     NAME  STATUS   START         USAGE  LAST_USED                 RATE_WINDOW                                QUOTA                                        REFUSING',
+          'key_lim01  ci    active   kg_test_AbCd  157    2026-11-30T12:00:05.123Z  100/100 (60s) resets 2026-11-30T12:01:00Z  120/10000 month resets 2026-12-01T00:00:00Z  rate_limited until 2026-11-30T12:01:00Z',
+          'key_old02  ci    revoked  kg_test_AbCd  0      -                         -                                          5/5 total                                    revoked',
+        ].join('\n'),
+      );
+    });
+
+    it('says when the user has no keys, and gives the next page hint', () => {
+      expect(usageTable([])).toBe('(no keys)');
+      expect(render('usage', { ok: true, user, usage: [limited], nextToken: 'tok9' })).toMatch(
+        /\n\nMore keys: add --next-token tok9$/,
+      );
+    });
+
+    it('formats each usage cell, "-" when there is nothing to show, instants without zero milliseconds', () => {
+      expect(instantCell('2026-12-01T00:00:00.000Z')).toBe('2026-12-01T00:00:00Z');
+      expect(instantCell('2026-12-01T00:00:00.250Z')).toBe('2026-12-01T00:00:00.250Z');
+      expect(rateWindowCell(limited.rateLimit)).toBe('100/100 (60s) resets 2026-11-30T12:01:00Z');
+      expect(quotaPeriodCell(limited.quota)).toBe(`${quotaCell(limited.quota)} resets 2026-12-01T00:00:00Z`);
+      expect(quotaPeriodCell({ limit: 3, period: 'total', used: 1, resetsAt: null })).toBe('1/3 total');
+      expect(refusingCell({ reason: 'quota_exceeded', until: null })).toBe('quota_exceeded');
+      expect([rateWindowCell(null), quotaPeriodCell(null), refusingCell(null)]).toEqual(['-', '-', '-']);
+    });
   });
 });

@@ -67,7 +67,7 @@ describe('key references in UserKeys', () => {
     expect(rotated.retired.map((key) => key.keyId)).toEqual([other.key.keyId]);
     expectOk(await store.service.setUserStatus({ userId: userId, suspended: true }));
 
-    expect(await store.service.verify(rotated.apiKey)).toEqual({ ok: false, reason: 'suspended' });
+    expect(await store.service.verify(rotated.apiKey)).toMatchObject({ ok: false, reason: 'suspended' });
   });
 
   it('does not find another user’s key by its id', async () => {

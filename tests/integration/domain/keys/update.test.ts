@@ -209,7 +209,7 @@ describe('update', () => {
       }),
     );
 
-    expect(expired).toEqual({ ok: false, reason: 'expired' });
+    expect(expired).toMatchObject({ ok: false, reason: 'expired' });
     expect(extended.key.status).toBe('active');
     expect(await outcomes(clock, created.apiKey, 1)).toEqual(['ok']);
   });

@@ -155,3 +155,36 @@ describe('update', () => {
     expect(pathsOf(event)).toContain(path);
   });
 });
+
+describe('usage', () => {
+  const usage = (fields: Record<string, unknown> = {}) => ({ action: 'usage', userId: 'u1', ...fields });
+
+  it('is a keys-admin action', () => {
+    expect(ADMIN_ACTIONS).toContain('usage');
+  });
+
+  it.each([
+    ['a user alone', usage()],
+    ['one key', usage({ keyId: 'key_abc' })],
+    ['a page', usage({ limit: 1000, nextToken: 'tok' })],
+  ])('takes %s', (_case, event) => {
+    expect(adminEventSchema.parse(event)).toEqual(event);
+  });
+
+  it.each([
+    ['a limit of 0', usage({ limit: 0 }), 'limit'],
+    ['a limit over 1000', usage({ limit: 1001 }), 'limit'],
+    ['an empty nextToken', usage({ nextToken: '' }), 'nextToken'],
+    ['a malformed keyId', usage({ keyId: 'kg_test_abc' }), 'keyId'],
+    ['an unknown field', usage({ since: '2026-01-01' }), 'since'],
+  ])('refuses %s, naming the field', (_case, event, path) => {
+    expect(pathsOf(event)).toContain(path);
+  });
+
+  it('refuses paging fields together with keyId, which names one key', () => {
+    expect(problems(usage({ keyId: 'key_abc', limit: 10 }))).toEqual([
+      { path: '', message: expect.stringContaining('keyId names one key') },
+    ]);
+    expect(pathsOf(usage({ keyId: 'key_abc', nextToken: 'tok' }))).toEqual(['']);
+  });
+});

@@ -16,6 +16,7 @@ function failingService(): KeyService {
     verify: fail,
     listKeys: fail,
     getKey: fail,
+    keyUsage: fail,
     revokeKey: fail,
     rotate: fail,
   };
