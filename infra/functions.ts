@@ -149,7 +149,7 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
     memoryMb: 512,
     // GitHub expects the partner endpoint to answer a report of many matches without timing out
     // (its limit is not published). Format and checksum are checked offline; every well-formed
-    // token of this stage costs one conditional write (25 in flight), so 1,000 tokens take ~3 s on
+    // token of this stage costs one conditional write (25 in flight), so 1,000 tokens take 1-3 s on
     // DynamoDB Local (`npm run bench`) and far less on DynamoDB; 10 s bounds a stuck report, whose
     // repeat is harmless, far below API Gateway's 29 s.
     timeoutMs: () => SECRET_SCANNING_TIMEOUT_MS,
