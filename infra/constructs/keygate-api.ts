@@ -66,6 +66,19 @@ const ACCESS_LOG_FIELDS = {
   xrayTraceId: apigw.AccessLogField.contextXrayTraceId(),
 };
 
+/** The API Gateway model of each route body: its name, and what it is the body of. */
+const REQUEST_MODELS: Record<RequestBodyName, { modelName: string; what: string }> = {
+  requests: { modelName: 'RequestBody', what: 'POST /api/v1/requests' },
+  'chat-completions': {
+    modelName: 'ChatCompletionBody',
+    what: 'POST /v1/chat/completions (OpenAI chat completions)',
+  },
+  'secret-scanning': {
+    modelName: 'LeakReportBody',
+    what: 'POST /api/v1/secret-scanning/github (GitHub secret scanning report)',
+  },
+};
+
 export class KeygateApi extends Construct {
   readonly api: apigw.RestApi;
   readonly accessLogGroup: logs.LogGroup;
@@ -163,28 +176,17 @@ export class KeygateApi extends Construct {
     }
 
     // One model per route body, each generated from its zod schema.
-    const models: Record<RequestBodyName, apigw.Model> = {
-      requests: this.api.addModel('RequestBody', {
-        modelName: 'RequestBody',
-        contentType: 'application/json',
-        description: 'POST /api/v1/requests body, generated from the zod schema',
-        schema: toApiGatewaySchema(requestBodyJsonSchema('draft-4', 'requests')),
-      }),
-      'chat-completions': this.api.addModel('ChatCompletionBody', {
-        modelName: 'ChatCompletionBody',
-        contentType: 'application/json',
-        description:
-          'POST /v1/chat/completions body (OpenAI chat completions), generated from the zod schema',
-        schema: toApiGatewaySchema(requestBodyJsonSchema('draft-4', 'chat-completions')),
-      }),
-      'secret-scanning': this.api.addModel('LeakReportBody', {
-        modelName: 'LeakReportBody',
-        contentType: 'application/json',
-        description:
-          'POST /api/v1/secret-scanning/github body (GitHub secret scanning report), generated from the zod schema',
-        schema: toApiGatewaySchema(requestBodyJsonSchema('draft-4', 'secret-scanning')),
-      }),
-    };
+    const models = Object.fromEntries(
+      Object.entries(REQUEST_MODELS).map(([body, { modelName, what }]) => [
+        body,
+        this.api.addModel(modelName, {
+          modelName,
+          contentType: 'application/json',
+          description: `${what} body, generated from the zod schema`,
+          schema: toApiGatewaySchema(requestBodyJsonSchema('draft-4', body as RequestBodyName)),
+        }),
+      ]),
+    ) as Record<RequestBodyName, apigw.Model>;
     // The requests function is the authoritative validator: SPEC §3 wants every 400 to list
     // every bad field in `details`, which API Gateway's BAD_REQUEST_BODY cannot produce, and
     // the local runtime must answer identically. So the body is NOT validated here; the model
