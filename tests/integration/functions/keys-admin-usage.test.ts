@@ -6,7 +6,6 @@
  * against what that verifier then answers. Pages as `list` pages, one key by id, refusals.
  */
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoKeyVerificationStore } from '../../../shared/adapters/dynamodb/key-verification-store.js';
 import { hashKey } from '../../../shared/domain/keys/format.js';
@@ -14,6 +13,7 @@ import type { KeyMetadata, UserView } from '../../../shared/domain/keys/metadata
 import type { KeyUsage } from '../../../shared/domain/keys/usage.js';
 import { createKeyVerifier, type KeyVerifier } from '../../../shared/domain/keys/verify.js';
 import { createTestTables, type TestTables } from '../../support/dynamo.js';
+import { type KeysAdminHandler, loadKeysAdminHandler } from '../../support/keys-admin-handler.js';
 import { expectOk, keyStoreFor, testClock, uniqueUserId } from '../../support/keystore.js';
 import { lambdaContext } from '../../support/lambda.js';
 import { captureOutput } from '../../support/logs.js';
@@ -44,18 +44,13 @@ const USAGE_FIELDS = [
 ];
 
 let tables: TestTables;
-let handler: (event: unknown, context: Context) => Promise<unknown>;
+let handler: KeysAdminHandler;
 /** One authorizer container's verifier. */
 let verifier: KeyVerifier;
 
 beforeAll(async () => {
   tables = await createTestTables('keys-admin-usage');
-  process.env.API_KEYS_TABLE = tables.names.apiKeys;
-  process.env.KEY_ENVIRONMENT = 'test';
-  process.env.USERS_TABLE = tables.names.users;
-  process.env.USER_KEYS_TABLE = tables.names.userKeys;
-  process.env.DYNAMODB_ENDPOINT = tables.endpoint;
-  ({ handler } = await import('../../../functions/keys-admin/handler.js'));
+  handler = await loadKeysAdminHandler(tables);
   verifier = createKeyVerifier({
     keys: new DynamoKeyVerificationStore(tables.doc, tables.names.apiKeys),
     environment: 'test',

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashKey } from '../../../shared/domain/keys/format.js';
 import type { KeyMetadata, UserView } from '../../../shared/domain/keys/metadata.js';
 import { createTestTables, type TestTables } from '../../support/dynamo.js';
+import { type KeysAdminHandler, loadKeysAdminHandler } from '../../support/keys-admin-handler.js';
 import { keyStoreFor, scanApiKeys, uniqueUserId } from '../../support/keystore.js';
 import { lambdaContext } from '../../support/lambda.js';
 import { captureOutput } from '../../support/logs.js';
@@ -33,16 +34,11 @@ const METADATA_FIELDS = [
 ];
 
 let tables: TestTables;
-let handler: (event: unknown, context: Context) => Promise<unknown>;
+let handler: KeysAdminHandler;
 
 beforeAll(async () => {
   tables = await createTestTables('keys-admin');
-  process.env.API_KEYS_TABLE = tables.names.apiKeys;
-  process.env.KEY_ENVIRONMENT = 'test';
-  process.env.USERS_TABLE = tables.names.users;
-  process.env.USER_KEYS_TABLE = tables.names.userKeys;
-  process.env.DYNAMODB_ENDPOINT = tables.endpoint;
-  ({ handler } = await import('../../../functions/keys-admin/handler.js'));
+  handler = await loadKeysAdminHandler(tables);
 });
 afterAll(async () => tables.drop());
 

@@ -1,22 +1,11 @@
 /** Key metadata's limits and scopes (SPEC §6): what ops see of a key's stored limit attributes. */
 import { describe, expect, it } from 'vitest';
 import { toKeyMetadata } from '../../../../shared/domain/keys/metadata.js';
-import type { ApiKeyItem } from '../../../../shared/domain/keys/model.js';
+import { apiKeyItem } from '../../../support/key-items.js';
 
 const NOW = new Date('2026-03-15T12:34:56.000Z');
 
-const item = (overrides: Partial<ApiKeyItem> = {}): ApiKeyItem => ({
-  key_hash: 'h'.repeat(64),
-  hash_version: 1,
-  key_id: 'key_abc',
-  user_id: 'u1',
-  project_id: 'p1',
-  status: 'active',
-  start: 'kg_test_AbCd',
-  created_at: '2026-01-01T00:00:00.000Z',
-  usage_count: 0,
-  ...overrides,
-});
+const item = apiKeyItem;
 
 describe('key metadata: limits and scopes', () => {
   it('answers null for a key without limits or scopes', () => {

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { windowStartOf } from '../../../../shared/domain/keys/limits.js';
 import type { ApiKeyItem, QuotaPeriod } from '../../../../shared/domain/keys/model.js';
 import { toKeyUsage } from '../../../../shared/domain/keys/usage.js';
+import { apiKeyItem } from '../../../support/key-items.js';
 
 const NOW = new Date('2026-11-30T12:00:10.000Z');
 /** Epoch seconds of the 60-second window containing NOW (12:00:00). */
@@ -15,20 +16,8 @@ const WINDOW = windowStartOf(NOW, 60);
 const ACTIVE = { status: 'active' } as const;
 const SUSPENDED = { status: 'suspended' } as const;
 
-const item = (overrides: Partial<ApiKeyItem> = {}): ApiKeyItem => ({
-  key_hash: 'h'.repeat(64),
-  hash_version: 1,
-  key_id: 'key_abc',
-  user_id: 'u1',
-  project_id: 'p1',
-  name: 'ci',
-  status: 'active',
-  start: 'kg_test_AbCd',
-  created_at: '2026-01-01T00:00:00.000Z',
-  last_used_at: '2026-11-30T12:00:05.000Z',
-  usage_count: 1234,
-  ...overrides,
-});
+const item = (overrides: Partial<ApiKeyItem> = {}): ApiKeyItem =>
+  apiKeyItem({ name: 'ci', last_used_at: '2026-11-30T12:00:05.000Z', usage_count: 1234, ...overrides });
 
 const rate = (count: number, windowStart = WINDOW, limit = 100): Partial<ApiKeyItem> => ({
   rate_limit: limit,
