@@ -163,33 +163,26 @@ export class KeygateStack extends Stack {
       'secret-scanning': this.secretScanning,
       ...(this.referenceBrain ? { 'reference-brain': this.referenceBrain } : {}),
     };
+    const logGroups = {
+      accessLog: this.api.accessLogGroup,
+      functions: Object.fromEntries(Object.entries(observed).map(([name, fn]) => [name, fn.logGroup])),
+    };
     this.dashboard = new KeygateDashboard(this, 'Dashboard', {
       config,
       api: this.api.api,
-      accessLogGroup: this.api.accessLogGroup,
-      functions: Object.fromEntries(
-        Object.entries(observed).map(([name, fn]) => [
-          name,
-          { function: fn.function, logGroup: fn.logGroup },
-        ]),
-      ),
+      logGroups,
+      functions: Object.fromEntries(Object.entries(observed).map(([name, fn]) => [name, fn.function])),
       tables: watchedTables,
       alarms: this.alarms.alarms,
     });
-    this.queries = new KeygateQueries(this, 'Queries', {
-      config,
-      accessLogGroup: this.api.accessLogGroup,
-      functionLogGroups: Object.fromEntries(
-        Object.entries(observed).map(([name, fn]) => [name, fn.logGroup]),
-      ),
-    });
+    this.queries = new KeygateQueries(this, 'Queries', { config, logGroups });
 
     // Who really invoked keys-admin (CloudTrail, where the stage config has it), and the
     // managed policy an operator needs to run `npm run keys -- … --stage` and read that trail.
     this.audit = new KeygateAudit(this, 'Audit', { config, keysAdmin: this.keysAdmin.function });
     this.audit.allowObserving({
       dashboard: this.dashboard.dashboard,
-      logGroups: [...Object.values(observed).map((fn) => fn.logGroup), this.api.accessLogGroup],
+      logGroups: [...Object.values(logGroups.functions), logGroups.accessLog],
     });
 
     this.output(STACK_OUTPUTS.apiUrl, this.api.url, 'Base URL of the API (POST {ApiUrl}api/v1/requests)');

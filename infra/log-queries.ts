@@ -156,6 +156,12 @@ export const SAVED_QUERIES = [
 
 export type SavedQueryId = (typeof SAVED_QUERIES)[number]['id'];
 
+export function savedQuery(id: SavedQueryId): SavedQuery {
+  const query = SAVED_QUERIES.find((candidate) => candidate.id === id);
+  if (!query) throw new Error(`no saved query ${id}`);
+  return query;
+}
+
 /** A value as it appears in a JSON log line: in double quotes. */
 export const quoted = (value: string): string => `"${value}"`;
 

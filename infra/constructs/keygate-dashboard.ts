@@ -17,13 +17,12 @@ import { Duration, Stack, Tags } from 'aws-cdk-lib';
 import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { DECISION_OUTCOMES } from '../../shared/domain/brain/contract.js';
 import type { LimitRefusalReason } from '../../shared/domain/keys/verify.js';
 import { AUTH_MESSAGES, type AuthRefusalReason, ERROR_CODES, statusOf } from '../../shared/errors.js';
 import type { FunctionName } from '../functions.js';
-import { type LogSource, queryStringOf, SAVED_QUERIES, type SavedQuery } from '../log-queries.js';
+import { type LogSource, queryStringOf, type SavedQuery, savedQuery } from '../log-queries.js';
 import {
   dynamoMetric,
   keygateMetric,
@@ -35,6 +34,7 @@ import {
 import { STACK_TAG_KEYS } from '../outputs.js';
 import type { StageConfig } from '../stages.js';
 import { BRAIN_FAILURE_OUTCOMES } from './keygate-alarms.js';
+import { logGroupNamesOf, type StageLogGroups } from './keygate-queries.js';
 import { WAF_RULES, webAclName } from './keygate-waf.js';
 
 /** The groups of the dashboard, in order: each one's header text starts with its title. */
@@ -69,8 +69,8 @@ export function dashboardName(stage: StageConfig['stage']): string {
 export interface KeygateDashboardProps {
   config: Pick<StageConfig, 'stage' | 'waf' | 'alarms'>;
   api: apigw.RestApi;
-  accessLogGroup: logs.ILogGroup;
-  functions: Partial<Record<FunctionName, { function: lambda.IFunction; logGroup: logs.ILogGroup }>>;
+  logGroups: StageLogGroups;
+  functions: Partial<Record<FunctionName, lambda.IFunction>>;
   tables: readonly WatchedTable[];
   alarms: readonly cloudwatch.IAlarm[];
 }
@@ -154,12 +154,7 @@ export class KeygateDashboard extends Construct {
   }
 
   private logSources(sources: readonly LogSource[]): string[] {
-    return sources.map((source) => {
-      if (source === 'access-log') return this.props.accessLogGroup.logGroupName;
-      const fn = this.props.functions[source];
-      if (!fn) throw new Error(`the dashboard reads ${source}'s log group, but the stack has no ${source}`);
-      return fn.logGroup.logGroupName;
-    });
+    return logGroupNamesOf(sources, this.props.logGroups);
   }
 
   /** A saved query as a dashboard table, its parameter bound to the toolbar's lookup variable. */
@@ -211,7 +206,7 @@ export class KeygateDashboard extends Construct {
         height: HEIGHT,
       }),
     );
-    const refusalsQuery = SAVED_QUERIES.find((query) => query.id === 'key-refusals') as SavedQuery;
+    const refusalsQuery = savedQuery('key-refusals');
     this.dashboard.addWidgets(
       this.savedQueryWidget(refusalsQuery, `Refusals matching lookup: ${LOOKUP_VARIABLE.pattern}`, FULL),
     );
@@ -286,11 +281,7 @@ export class KeygateDashboard extends Construct {
         width: THIRD,
         height: HEIGHT,
       }),
-      this.savedQueryWidget(
-        SAVED_QUERIES.find((query) => query.id === 'slowest-brain-calls') as SavedQuery,
-        'Slowest brain calls',
-        THIRD,
-      ),
+      this.savedQueryWidget(savedQuery('slowest-brain-calls'), 'Slowest brain calls', THIRD),
     );
   }
 
@@ -396,11 +387,7 @@ export class KeygateDashboard extends Construct {
         width: THIRD,
         height: HEIGHT,
       }),
-      this.savedQueryWidget(
-        SAVED_QUERIES.find((query) => query.id === 'leaked-key-reports') as SavedQuery,
-        'Recent leaked-key reports',
-        THIRD,
-      ),
+      this.savedQueryWidget(savedQuery('leaked-key-reports'), 'Recent leaked-key reports', THIRD),
     );
   }
 
@@ -409,15 +396,16 @@ export class KeygateDashboard extends Construct {
       'functions',
       'Cold starts and their init time come from each function’s REPORT lines; durations, errors and throttles are Lambda’s own metrics.',
     );
-    const entries = Object.entries(this.props.functions) as Array<
-      [FunctionName, { function: lambda.IFunction; logGroup: logs.ILogGroup }]
-    >;
+    const entries = Object.entries(this.props.functions) as Array<[FunctionName, lambda.IFunction]>;
     const perFunction = (metricOf: (fn: lambda.IFunction) => cloudwatch.Metric, suffix: string) =>
-      entries.map(([name, { function: fn }]) => metricOf(fn).with({ label: `${name}${suffix}` }));
+      entries.map(([name, fn]) => metricOf(fn).with({ label: `${name}${suffix}` }));
     this.dashboard.addWidgets(
       new cloudwatch.LogQueryWidget({
         title: 'Cold starts per function (init duration, ms)',
-        logGroupNames: entries.map(([, { logGroup }]) => logGroup.logGroupName),
+        logGroupNames: logGroupNamesOf(
+          entries.map(([name]) => name),
+          this.props.logGroups,
+        ),
         queryString: [
           'filter @type = "REPORT"',
           'stats count(*) as invocations, count(@initDuration) as cold_starts, avg(@initDuration) as avg_init_ms, max(@initDuration) as max_init_ms, pct(@duration, 99) as p99_ms by @log',

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SAVED_QUERIES, type SavedQuery, type SavedQueryId } from '../../infra/log-queries.js';
+import { savedQuery } from '../../infra/log-queries.js';
 import { LOCAL_STAGE, type LocalStack } from '../../local/stack.js';
 import { generateKey, keyStart } from '../../shared/domain/keys/format.js';
 import { dashboardOf, metricsOf, stageConfig, synthesize } from '../infra/support.js';
@@ -41,11 +41,7 @@ const keys = {
 };
 const answers: Record<string, HttpsAnswer[]> = {};
 
-const query = (id: SavedQueryId): SavedQuery => {
-  const found = SAVED_QUERIES.find((candidate) => candidate.id === id);
-  if (!found) throw new Error(`no saved query ${id}`);
-  return found;
-};
+const query = savedQuery;
 const call = (apiKey: string, body: string = JSON.stringify(CHAT_BODY)) =>
   callApi(stack, { headers: jsonHeaders(apiKey), body });
 const requestIdOf = (answer: HttpsAnswer | undefined) =>
