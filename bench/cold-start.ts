@@ -49,6 +49,7 @@ const FUNCTION_ENV = {
   USERS_TABLE: 'bench-Users',
   USER_KEYS_TABLE: 'bench-UserKeys',
   IDEMPOTENCY_TABLE: 'bench-Idempotency',
+  BUDGETS_TABLE: 'bench-Budgets',
   BRAIN_FUNCTION_NAME: 'reference-brain',
   AWS_REGION: 'us-east-1',
   AWS_ACCESS_KEY_ID: 'bench',

@@ -48,6 +48,8 @@ export interface FunctionDescription {
   invokesBrain: boolean;
   /** Issues or verifies keys: gets KEY_ENVIRONMENT, the stage's key prefix (SPEC §5). */
   handlesKeys: boolean;
+  /** Sets spend budgets: gets BUDGET_DEFAULT_HOLD_USD, the stage's per-call hold (SPEC §5b). */
+  setsBudgets?: boolean;
   /**
    * Tells the stage's operators something: gets ALARM_TOPIC_ARN, and sns:Publish on exactly
    * that topic (the alarms' topic, so one subscription hears both).
@@ -91,6 +93,11 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
         actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
         why: 'claim (conditional Put, which returns the old record: no reads), complete (Update), release (Delete)',
       },
+      {
+        table: 'Budgets',
+        actions: ['dynamodb:UpdateItem'],
+        why: 'budget hold, its extension, settlement, release and the release of expired holds: each one conditional UpdateItem that returns the item (no reads)',
+      },
     ],
     invokesBrain: true,
     handlesKeys: false,
@@ -128,9 +135,15 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
         actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
         why: "create's Put of the key's reference (in the transaction), get/revoke/rotate by key id, rotate-all and suspend reading every key of a user",
       },
+      {
+        table: 'Budgets',
+        actions: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        why: "create's Put of a key's budget (in the create transaction, or alone when update adds one), update's reconfiguration, get/list/usage reading spent and held",
+      },
     ],
     invokesBrain: false,
     handlesKeys: true,
+    setsBudgets: true,
     notifiesAlarmTopic: false,
   },
   'reference-brain': {
@@ -179,6 +192,8 @@ export interface EnvironmentInputs {
   brain?: { functionName: string; timeoutMs: number; maxDurationMs: number };
   /** The stage's alarm topic (SNS ARN), for the functions that notify it; none locally (logged only). */
   alarmTopicArn?: string;
+  /** The stage's default per-call budget hold in USD (SPEC §5b), for keys created without `perCallHold`. */
+  budgetDefaultHoldUsd?: number;
 }
 
 /** Lambda's longest function timeout: the time limit of a brain whose own is not configured. */
@@ -210,5 +225,8 @@ export function environmentOf(fn: FunctionDescription, inputs: EnvironmentInputs
     env.BRAIN_MAX_DURATION_MS = String(inputs.brain.maxDurationMs);
   }
   if (fn.notifiesAlarmTopic && inputs.alarmTopicArn !== undefined) env.ALARM_TOPIC_ARN = inputs.alarmTopicArn;
+  if (fn.setsBudgets && inputs.budgetDefaultHoldUsd !== undefined) {
+    env.BUDGET_DEFAULT_HOLD_USD = String(inputs.budgetDefaultHoldUsd);
+  }
   return env;
 }

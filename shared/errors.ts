@@ -18,6 +18,7 @@ export const ERROR_CODES = [
   'unsupported_media_type',
   'rate_limited',
   'quota_exceeded',
+  'budget_exceeded',
   'internal_error',
   'brain_error',
   'brain_unavailable',
@@ -47,6 +48,7 @@ export function statusOf(code: ErrorCode): number {
       return 415;
     case 'rate_limited':
     case 'quota_exceeded':
+    case 'budget_exceeded':
       return 429;
     case 'internal_error':
       return 500;
@@ -62,16 +64,19 @@ export function statusOf(code: ErrorCode): number {
 /**
  * OpenAI's error type for a status (SPEC §3), so OpenAI SDKs read our errors as their own:
  * 400/404/405/409/413/415 → invalid_request_error, 401 → authentication_error,
- * 403 → permission_error, 429 → rate_limit_error, 5xx → api_error.
+ * 403 → permission_error, 429 → rate_limit_error, 5xx → api_error; a spent spend budget is
+ * `insufficient_quota`, as OpenAI calls a spent balance (SPEC §5b).
  */
 export type OpenAiErrorType =
   | 'invalid_request_error'
   | 'authentication_error'
   | 'permission_error'
   | 'rate_limit_error'
+  | 'insufficient_quota'
   | 'api_error';
 
 export function openAiTypeOf(code: ErrorCode): OpenAiErrorType {
+  if (code === 'budget_exceeded') return 'insufficient_quota';
   const status = statusOf(code);
   if (status === 401) return 'authentication_error';
   if (status === 403) return 'permission_error';
@@ -95,6 +100,7 @@ export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
   unsupported_media_type: 'Send the body as JSON with Content-Type: application/json.',
   rate_limited: 'Too many requests; slow down and retry later.',
   quota_exceeded: 'This API key has used up its quota for the period; see X-Quota-Reset.',
+  budget_exceeded: 'This API key has spent its budget for the period; see X-Budget-Reset.',
   internal_error: 'Internal error. Retry later; if it persists, contact support with the request_id.',
   brain_error: 'The brain failed to process the request. Retry later with the same request_id in mind.',
   brain_unavailable: 'The brain is busy. Retry after a short pause.',
@@ -139,6 +145,7 @@ export function errorEnvelopeSchema(zod: typeof z) {
         'authentication_error',
         'permission_error',
         'rate_limit_error',
+        'insufficient_quota',
         'api_error',
       ]),
       message: zod.string(),

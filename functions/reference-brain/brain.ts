@@ -53,7 +53,15 @@ export const TEST_MODELS = [
   'test-throttle',
   'test-large',
   'test-incompressible',
+  'test-overspend',
+  'test-foreign-currency',
 ] as const;
+
+/**
+ * Misbehaving payments, so the budget's overspend and currency alarms can be exercised: `test-overspend`
+ * pays twice its spend limit (a brain that breaks the contract), `test-foreign-currency` pays in EUR.
+ */
+const OVERSPEND_FACTOR = 2;
 
 /** `test-large` / `test-incompressible` answer `max_tokens` characters of content, this many by default. */
 export const DEFAULT_LARGE_ANSWER_CHARS = 2_000_000;
@@ -180,7 +188,14 @@ export async function referenceBrain(event: unknown, options: ReferenceBrainOpti
   const largeAnswer =
     request.api_provider === 'reference' &&
     (request.model_name === 'test-large' || request.model_name === 'test-incompressible');
-  const price = largeAnswer ? { input: 0, output: 0 } : priceOf(request.api_provider, request.model_name);
+  const misbehaving =
+    request.api_provider === 'reference' &&
+    (request.model_name === 'test-overspend' || request.model_name === 'test-foreign-currency');
+  const price = largeAnswer
+    ? { input: 0, output: 0 }
+    : misbehaving
+      ? PRICE_TABLE.reference?.reference
+      : priceOf(request.api_provider, request.model_name);
   if (!price) {
     return reject(
       request,
@@ -201,10 +216,30 @@ export async function referenceBrain(event: unknown, options: ReferenceBrainOpti
       'cost_ceiling',
     );
   }
+  // The key's budget hold (SPEC §5b): never pay more than the caller may spend on this call.
+  const spendLimit = request.spend_limit?.amount;
+  if (spendLimit !== undefined) {
+    checked.push('spend_limit');
+    if (estimated > spendLimit) {
+      return reject(
+        request,
+        `estimated cost ${estimated} USD exceeds the key's spend limit of ${spendLimit} USD for this call`,
+        checked,
+        'spend_limit',
+      );
+    }
+  }
 
   // Deterministic "actual" usage: the answer uses about half the allowed output tokens.
   const usedOutputTokens = Math.max(1, Math.ceil(outputTokens / 2));
-  const actual = round((inputTokens * price.input + usedOutputTokens * price.output) / 1000);
+  const fair = Math.min(
+    round((inputTokens * price.input + usedOutputTokens * price.output) / 1000),
+    spendLimit ?? Number.POSITIVE_INFINITY,
+  );
+  const overspends = request.api_provider === 'reference' && request.model_name === 'test-overspend';
+  const actual = overspends ? round((spendLimit ?? estimated) * OVERSPEND_FACTOR + 0.000001) : fair;
+  const currency =
+    request.api_provider === 'reference' && request.model_name === 'test-foreign-currency' ? 'EUR' : 'USD';
   const variance = round(actual - estimated);
   const transaction = digest(`payment:${request.request_id}`);
   return {
@@ -231,7 +266,7 @@ export async function referenceBrain(event: unknown, options: ReferenceBrainOpti
       actual_amount: actual,
       variance_amount: variance,
       variance_percent: estimated === 0 ? 0 : round((variance / estimated) * 100),
-      currency: 'USD',
+      currency,
       status: 'settled',
       simulated: true,
     },

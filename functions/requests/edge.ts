@@ -6,6 +6,8 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { jsonResponse } from '../../shared/adapters/http/proxy-answers.js';
 import { publishMetrics } from '../../shared/adapters/observability/metrics.js';
+import type { BudgetTelemetry } from '../../shared/domain/budgets/ledger.js';
+import { toUsd } from '../../shared/domain/budgets/money.js';
 import { admissionFromContext } from '../../shared/domain/keys/admission.js';
 import { DEFAULT_PROJECT_ID } from '../../shared/domain/keys/model.js';
 import type { ChatHeaders } from '../../shared/domain/requests/chat-completions.js';
@@ -13,6 +15,7 @@ import type { RequestTelemetry } from '../../shared/domain/requests/ports.js';
 import type { RequestAnswer, RequestInput } from '../../shared/domain/requests/process.js';
 import type { CallerIdentity } from '../../shared/domain/requests/transform.js';
 import { getHeader } from './answers.js';
+import { rememberBudgetStatus } from './budget-status.js';
 import { requestIdOf } from './middleware.js';
 
 /**
@@ -25,13 +28,14 @@ export function callerOf(event: APIGatewayProxyEvent): CallerIdentity {
     typeof context.projectId === 'string' && context.projectId !== ''
       ? context.projectId
       : DEFAULT_PROJECT_ID;
-  const { projectBound, scopes } = admissionFromContext(context);
+  const { projectBound, scopes, budget } = admissionFromContext(context);
   return {
     userId: String(context.userId),
     keyId: String(context.keyId),
     projectId,
     projectBound,
     ...(scopes ? { scopes } : {}),
+    ...(budget ? { budget } : {}),
   };
 }
 
@@ -46,6 +50,7 @@ export function requestInputOf(
     requestId: requestIdOf(event),
     idempotencyKey: getHeader(event.headers, 'idempotency-key'),
     body,
+    onBudget: (status) => rememberBudgetStatus(event, status),
     ...(timeLeftMs === undefined || !Number.isFinite(timeLeftMs)
       ? {}
       : { deadline: Date.now() + timeLeftMs }),
@@ -90,5 +95,23 @@ export function requestMetrics(metrics: Parameters<typeof publishMetrics>[0]): R
     scopeRefused() {
       publishMetrics(metrics, [{ name: 'ScopeRefusal', unit: MetricUnit.Count, value: 1 }]);
     },
+  };
+}
+
+/**
+ * Budget metrics (SPEC §5b, §7): `BudgetSpend` (USD settled; the dashboard's spend per stage),
+ * `BudgetRefusal`, and the alarmed `BudgetOverspend`, `BudgetForeignCurrency` and
+ * `BudgetSettlementFailed`.
+ */
+export function budgetMetrics(metrics: Parameters<typeof publishMetrics>[0]): BudgetTelemetry {
+  const count = (name: string) => publishMetrics(metrics, [{ name, unit: MetricUnit.Count, value: 1 }]);
+  return {
+    refused: () => count('BudgetRefusal'),
+    settled: (paid) =>
+      publishMetrics(metrics, [{ name: 'BudgetSpend', unit: MetricUnit.NoUnit, value: toUsd(paid) }]),
+    overspent: (excess) =>
+      publishMetrics(metrics, [{ name: 'BudgetOverspend', unit: MetricUnit.NoUnit, value: toUsd(excess) }]),
+    foreignCurrency: () => count('BudgetForeignCurrency'),
+    settlementFailed: () => count('BudgetSettlementFailed'),
   };
 }

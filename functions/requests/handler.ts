@@ -10,19 +10,26 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { createDocumentClient, createLambdaClient } from '../../shared/adapters/aws-clients.js';
 import { createBrainClient } from '../../shared/adapters/brain-client.js';
 import { loadConfig, requestsConfigSpec } from '../../shared/adapters/config.js';
+import { DynamoBudgetStore } from '../../shared/adapters/dynamodb/budget-store.js';
 import { DynamoIdempotencyStore } from '../../shared/adapters/dynamodb/idempotency-store.js';
 import { createLogger } from '../../shared/adapters/observability/logger.js';
 import { createMetrics } from '../../shared/adapters/observability/metrics.js';
 import { loadTracing, tracingMiddleware } from '../../shared/adapters/observability/tracing.js';
+import { createBudgetLedger } from '../../shared/domain/budgets/ledger.js';
 import { CHAT_COMPLETIONS_PATH } from '../../shared/domain/requests/chat-completions.js';
 import { createRequestProcessor } from '../../shared/domain/requests/process.js';
-import { chatHeadersOf, proxyAnswerOf, requestInputOf, requestMetrics } from './edge.js';
+import { budgetMetrics, chatHeadersOf, proxyAnswerOf, requestInputOf, requestMetrics } from './edge.js';
 import { errorAnswers, limitHeaders, requestGuards } from './middleware.js';
 
 const config = loadConfig(requestsConfigSpec);
 const logger = createLogger('requests');
 const metrics = createMetrics('requests');
 const tracing = await loadTracing('requests');
+
+const dynamo = createDocumentClient({
+  endpoint: config.DYNAMODB_ENDPOINT,
+  instrumentation: tracing?.instrumentation,
+});
 
 const processor = createRequestProcessor({
   invokeBrain: createBrainClient({
@@ -35,12 +42,11 @@ const processor = createRequestProcessor({
     timeoutMs: config.BRAIN_TIMEOUT_MS,
     logger,
   }),
-  idempotency: new DynamoIdempotencyStore({
-    client: createDocumentClient({
-      endpoint: config.DYNAMODB_ENDPOINT,
-      instrumentation: tracing?.instrumentation,
-    }),
-    tableName: config.IDEMPOTENCY_TABLE,
+  idempotency: new DynamoIdempotencyStore({ client: dynamo, tableName: config.IDEMPOTENCY_TABLE }),
+  budgets: createBudgetLedger({
+    store: new DynamoBudgetStore(dynamo, config.BUDGETS_TABLE),
+    logger,
+    telemetry: budgetMetrics(metrics),
   }),
   brainLimits: { waitMs: config.BRAIN_TIMEOUT_MS, maxDurationMs: config.BRAIN_MAX_DURATION_MS },
   logger,

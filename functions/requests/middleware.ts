@@ -7,6 +7,8 @@ import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { errorResponse } from '../../shared/adapters/http/proxy-answers.js';
+import { micros } from '../../shared/domain/budgets/money.js';
+import { budgetHeadersOf, budgetStatusWithoutWrite } from '../../shared/domain/budgets/state.js';
 import {
   admissionFromContext,
   type LimitRefusal,
@@ -17,6 +19,7 @@ import type { LogSink } from '../../shared/domain/ports.js';
 import { MAX_BODY_BYTES } from '../../shared/domain/requests/schema.js';
 import { DEFAULT_MESSAGES, type ErrorCode, HttpError } from '../../shared/errors.js';
 import { getHeader } from './answers.js';
+import { budgetStatusOfEvent } from './budget-status.js';
 
 type ProxyMiddleware = MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult>;
 
@@ -146,7 +149,7 @@ export function requestGuards(options: { allowedMethod: string }): ProxyMiddlewa
 }
 
 /**
- * SPEC §3: every answer to a key with a rate limit or quota carries its headers — 200s,
+ * SPEC §3: every answer to a key with a rate limit, quota or budget carries its headers — 200s,
  * replays and every error this function makes (the 429 included). One place, after the
  * handler and after errorAnswers, so no path can miss them: `.use` it before errorAnswers.
  */
@@ -155,7 +158,15 @@ export function limitHeaders(): ProxyMiddleware {
     const response = request.response;
     const context = request.event?.requestContext?.authorizer;
     if (!response || !context) return;
-    const headers = limitHeadersOf(admissionFromContext(context).limits);
+    const admission = admissionFromContext(context);
+    const headers = limitHeadersOf(admission.limits);
+    if (admission.budget) {
+      // The numbers of this call's own budget write; without one, what the key item says.
+      const status =
+        budgetStatusOfEvent(request.event) ??
+        budgetStatusWithoutWrite(micros(admission.budget.limit), admission.budget.period, new Date());
+      Object.assign(headers, budgetHeadersOf(status));
+    }
     if (Object.keys(headers).length === 0) return;
     request.response = { ...response, headers: { ...response.headers, ...headers } };
   };

@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import {
   type AttributeType,
   apiKeysTable,
+  budgetsTable,
   idempotencyTable,
   type KeyAttribute,
   type TableDefinition,
@@ -38,6 +39,7 @@ export class KeygateTables extends Construct {
   readonly users: dynamodb.Table;
   readonly userKeys: dynamodb.Table;
   readonly idempotency: dynamodb.Table;
+  readonly budgets: dynamodb.Table;
 
   constructor(scope: Construct, id: string, props: KeygateTablesProps) {
     super(scope, id);
@@ -45,6 +47,7 @@ export class KeygateTables extends Construct {
     this.users = this.build(usersTable, props);
     this.userKeys = this.build(userKeysTable, props);
     this.idempotency = this.build(idempotencyTable, props);
+    this.budgets = this.build(budgetsTable, props);
   }
 
   byId(id: TableId): dynamodb.Table {
@@ -57,6 +60,8 @@ export class KeygateTables extends Construct {
         return this.userKeys;
       case 'Idempotency':
         return this.idempotency;
+      case 'Budgets':
+        return this.budgets;
     }
   }
 
@@ -67,6 +72,7 @@ export class KeygateTables extends Construct {
       { definition: usersTable, table: this.users },
       { definition: userKeysTable, table: this.userKeys },
       { definition: idempotencyTable, table: this.idempotency },
+      { definition: budgetsTable, table: this.budgets },
     ];
   }
 

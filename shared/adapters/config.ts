@@ -78,11 +78,15 @@ export const keysAdminConfigSpec = {
   KEY_ENVIRONMENT: oneOf(KEY_ENVIRONMENTS),
   USERS_TABLE: required(),
   USER_KEYS_TABLE: required(),
+  BUDGETS_TABLE: required(),
+  /** The stage's per-call budget hold for keys created without `perCallHold` (SPEC §5b). */
+  BUDGET_DEFAULT_HOLD_USD: optionalPositiveNumber(),
   DYNAMODB_ENDPOINT: optionalUrl(),
 } satisfies ConfigSpec;
 
 export const requestsConfigSpec = {
   IDEMPOTENCY_TABLE: required(),
+  BUDGETS_TABLE: required(),
   BRAIN_FUNCTION_NAME: required(),
   /** Below API Gateway's 29 s integration limit so we answer 504 ourselves. */
   BRAIN_TIMEOUT_MS: integer({ min: 100, max: 28_000, fallback: 25_000 }),

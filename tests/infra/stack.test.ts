@@ -153,6 +153,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       vi.stubEnv('USERS_TABLE', 'users');
       vi.stubEnv('USER_KEYS_TABLE', 'user-keys');
       vi.stubEnv('IDEMPOTENCY_TABLE', 'idempotency');
+      vi.stubEnv('BUDGETS_TABLE', 'budgets');
       vi.stubEnv('BRAIN_FUNCTION_NAME', 'brain');
       // A fixed (empty) key document: the secret-scanning bundle never asks GitHub here.
       vi.stubEnv('SECRET_SCANNING_PUBLIC_KEYS', '{"public_keys":[]}');

@@ -10,6 +10,7 @@ export async function loadKeysAdminHandler(tables: TestTables): Promise<KeysAdmi
   process.env.KEY_ENVIRONMENT = 'test';
   process.env.USERS_TABLE = tables.names.users;
   process.env.USER_KEYS_TABLE = tables.names.userKeys;
+  process.env.BUDGETS_TABLE = tables.names.budgets;
   process.env.DYNAMODB_ENDPOINT = tables.endpoint;
   const { handler } = await import('../../functions/keys-admin/handler.js');
   return handler as KeysAdminHandler;

@@ -24,6 +24,7 @@ export function requestsHandlerUnderTest(options: RequestsHandlerOptions = {}) {
 
   beforeAll(async () => {
     process.env.IDEMPOTENCY_TABLE = 'unit-idempotency';
+    process.env.BUDGETS_TABLE = 'unit-budgets';
     process.env.BRAIN_FUNCTION_NAME = 'reference-brain';
     process.env.BRAIN_TIMEOUT_MS = '1000';
     // Thousands of generated requests: keep the run readable (tests/integration/domain/keys/logging.test.ts checks logs).

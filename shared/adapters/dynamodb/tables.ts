@@ -19,7 +19,7 @@ export interface IndexDefinition {
   nonKeyAttributes: readonly string[];
 }
 
-export type TableId = 'ApiKeys' | 'Users' | 'UserKeys' | 'Idempotency';
+export type TableId = 'ApiKeys' | 'Users' | 'UserKeys' | 'Idempotency' | 'Budgets';
 
 export interface TableDefinition {
   /** Logical id, used in the stack and as the suffix of local table names. */
@@ -30,7 +30,7 @@ export interface TableDefinition {
   /** Attribute DynamoDB TTL deletes on, if any. */
   timeToLiveAttribute?: string;
   /** Environment variable through which functions receive the table's name. */
-  envVar: 'API_KEYS_TABLE' | 'USERS_TABLE' | 'USER_KEYS_TABLE' | 'IDEMPOTENCY_TABLE';
+  envVar: 'API_KEYS_TABLE' | 'USERS_TABLE' | 'USER_KEYS_TABLE' | 'IDEMPOTENCY_TABLE' | 'BUDGETS_TABLE';
 }
 
 export const USER_ID_INDEX = 'user_id-created_at-index';
@@ -86,11 +86,23 @@ export const idempotencyTable: TableDefinition = {
   envVar: 'IDEMPOTENCY_TABLE',
 };
 
+/**
+ * Spend budgets (SPEC §5b): one item per budget, named by the keys that draw on it (a key and
+ * its rotated successor share one), so a rotation never resets nor doubles a budget.
+ */
+export const budgetsTable: TableDefinition = {
+  id: 'Budgets',
+  partitionKey: { name: 'budget_id', type: 'S' },
+  globalSecondaryIndexes: [],
+  envVar: 'BUDGETS_TABLE',
+};
+
 export const allTables: readonly TableDefinition[] = [
   apiKeysTable,
   usersTable,
   userKeysTable,
   idempotencyTable,
+  budgetsTable,
 ];
 
 export function tableById(id: TableId): TableDefinition {
@@ -104,6 +116,7 @@ export interface TableNames {
   users: string;
   userKeys: string;
   idempotency: string;
+  budgets: string;
 }
 
 /** Table names for a prefix (local runtime and tests use one prefix per stack/test run). */
@@ -113,6 +126,7 @@ export function tableNamesFor(prefix: string): TableNames {
     users: `${prefix}-${usersTable.id}`,
     userKeys: `${prefix}-${userKeysTable.id}`,
     idempotency: `${prefix}-${idempotencyTable.id}`,
+    budgets: `${prefix}-${budgetsTable.id}`,
   };
 }
 
@@ -126,6 +140,8 @@ export function tableNameOf(names: TableNames, table: TableDefinition): string {
       return names.userKeys;
     case 'Idempotency':
       return names.idempotency;
+    case 'Budgets':
+      return names.budgets;
   }
 }
 

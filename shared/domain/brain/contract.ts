@@ -27,6 +27,11 @@ export const brainRequestSchema = z.strictObject({
   }),
   metadata: z.record(z.string(), z.json()),
   request_source: z.literal('api'),
+  /**
+   * A budgeted key's hold (SPEC §5b): the brain pays at most this for the request. Absent for
+   * a key without a budget.
+   */
+  spend_limit: z.optional(z.strictObject({ amount: z.number().check(z.gte(0)), currency: z.literal('USD') })),
 });
 
 export type BrainRequest = z.infer<typeof brainRequestSchema>;

@@ -4,8 +4,10 @@
  * refusal to answer (a Deny could only become a 401). API Gateway passes an authorizer's
  * context as strings, so this is the one encoding both sides use.
  */
+import type { KeyBudgetRef } from '../budgets/model.js';
 import type { LimitStatus } from './limits.js';
 import type { KeyScopes } from './model.js';
+import { QUOTA_PERIODS } from './model.js';
 import type { Admission, LimitRefusalReason } from './verify.js';
 
 /** The authorizer context's values, as API Gateway hands them on (strings). */
@@ -27,6 +29,7 @@ export function admissionContextOf(admission: Admission, refusal?: LimitRefusal)
     limits: admission.limits.rate || admission.limits.quota ? JSON.stringify(admission.limits) : '',
     limited: refusal?.reason ?? '',
     retryAfter: refusal?.retryAfterSeconds !== undefined ? String(refusal.retryAfterSeconds) : '',
+    budget: admission.budget ? JSON.stringify(admission.budget) : '',
   };
 }
 
@@ -39,13 +42,31 @@ function parsed<T>(text: unknown): T | undefined {
   }
 }
 
+/**
+ * The budget the context names. Fail closed: a budget that is present but unreadable is one
+ * with nothing left (its id unknown to the store, so the hold is refused), never no budget.
+ */
+function budgetOf(text: unknown): KeyBudgetRef | undefined {
+  if (typeof text !== 'string' || text === '') return undefined;
+  const ref = parsed<Partial<KeyBudgetRef>>(text);
+  const readable =
+    ref !== undefined &&
+    typeof ref.budgetId === 'string' &&
+    Number.isSafeInteger(ref.limit) &&
+    Number.isSafeInteger(ref.hold) &&
+    (QUOTA_PERIODS as readonly unknown[]).includes(ref.period);
+  return readable ? (ref as KeyBudgetRef) : { budgetId: 'unreadable', limit: 0, period: 'total', hold: 0 };
+}
+
 /** The grant and limits the context carries (missing or unreadable parts are absent). */
 export function admissionFromContext(context: Record<string, unknown>): {
   projectBound: boolean;
   scopes?: KeyScopes;
   limits: LimitStatus;
   refusal?: LimitRefusal;
+  budget?: KeyBudgetRef;
 } {
+  const budget = budgetOf(context.budget);
   // Fail closed: scopes that are present but unreadable allow nothing.
   const scopes =
     typeof context.scopes === 'string' && context.scopes !== ''
@@ -57,6 +78,7 @@ export function admissionFromContext(context: Record<string, unknown>): {
     projectBound: context.projectBound === 'true' || context.projectBound === true,
     ...(scopes ? { scopes } : {}),
     limits: parsed<LimitStatus>(context.limits) ?? {},
+    ...(budget ? { budget } : {}),
     ...(reason === 'rate_limited' || reason === 'quota_exceeded'
       ? {
           refusal: {

@@ -63,6 +63,15 @@ export interface ApiKeyItem {
   quota_period_start?: string;
   quota_used?: number;
   scopes?: KeyScopes;
+  /**
+   * Spend budget (SPEC §5b): the budget item this key draws on (shared with the key it was
+   * rotated from or to), and copies of its limit (micro-dollars), period and per-call hold,
+   * which the request path uses as a first guess; the budget item is the truth.
+   */
+  budget_id?: string;
+  budget_limit?: number;
+  budget_period?: QuotaPeriod;
+  budget_hold?: number;
 }
 
 /** An item of the UserKeys table: one key of a user, by id (fixed size, never grows). */

@@ -7,6 +7,7 @@
  * failures throw.
  */
 
+import type { KeyBudgetRef } from '../budgets/model.js';
 import { type Clock, systemClock } from '../ports.js';
 import { environmentOfKey, hashKey, type KeyEnvironment } from './format.js';
 import {
@@ -48,6 +49,25 @@ export interface Admission {
   projectBound: boolean;
   scopes?: KeyScopes;
   limits: LimitStatus;
+  /** The key's spend budget, held and settled by the requests function (SPEC §5b). */
+  budget?: KeyBudgetRef;
+}
+
+/** The budget a key item names, when it names one completely. */
+export function budgetRefOf(item: ApiKeyItem): KeyBudgetRef | undefined {
+  if (
+    item.budget_id === undefined ||
+    item.budget_limit === undefined ||
+    item.budget_period === undefined ||
+    item.budget_hold === undefined
+  )
+    return undefined;
+  return {
+    budgetId: item.budget_id,
+    limit: item.budget_limit,
+    period: item.budget_period,
+    hold: item.budget_hold,
+  };
 }
 
 /** Whose key a refused key is, when the store knows it (revoked, expired, suspended): for ops' logs. */
@@ -109,6 +129,7 @@ function admissionOf(item: ApiKeyItem, plan: LimitPlan, now: Date): Admission {
     projectBound: item.project_bound === true,
     ...(item.scopes ? { scopes: item.scopes } : {}),
     limits: limitStatusOf(item, plan, now),
+    ...(budgetRefOf(item) ? { budget: budgetRefOf(item) } : {}),
   };
 }
 

@@ -7,7 +7,10 @@
  */
 
 import { DEFAULT_MESSAGES, type ErrorDetail, HttpError } from '../../errors.js';
-import type { ApiSuccess } from '../brain/contract.js';
+import type { ApiSuccess, BrainRequest } from '../brain/contract.js';
+import type { BudgetLedger, HeldBudget } from '../budgets/ledger.js';
+import { formatUsd, toUsd } from '../budgets/money.js';
+import type { BudgetStatus } from '../budgets/state.js';
 import { type ScopeViolation, scopeViolations } from '../keys/scopes.js';
 import type { LogSink } from '../ports.js';
 import { issuesToDetails } from '../validation.js';
@@ -37,6 +40,8 @@ export interface RequestInput {
   body: unknown;
   /** When this invocation is cut off (epoch ms): no brain call can start later. */
   deadline?: number;
+  /** Told the budget's numbers after each budget write this call makes (the `X-Budget-*` headers). */
+  onBudget?: (status: BudgetStatus) => void;
 }
 
 export interface RequestAnswer {
@@ -62,6 +67,8 @@ export interface RequestProcessorDeps {
   brainLimits: BrainTimeLimits;
   logger: Pick<LogSink, 'info' | 'error'>;
   telemetry: RequestTelemetry;
+  /** Spend budgets (SPEC §5b); a budgeted key without it is refused (fail closed). */
+  budgets?: BudgetLedger;
   clock?: () => number;
 }
 
@@ -152,9 +159,83 @@ function idempotencyRefusal(
   );
 }
 
+/** The 429 of a key whose budget cannot cover another call (SPEC §5b). */
+function budgetRefusal(
+  status: BudgetStatus,
+  period: string,
+  retryAfterSeconds: number | undefined,
+): HttpError {
+  const limit = `$${formatUsd(status.limit)}`;
+  const message =
+    retryAfterSeconds === undefined
+      ? `This API key has spent its lifetime budget of ${limit}; waiting will not help: ask for a higher budget or use another key.`
+      : `This API key has spent its budget of ${limit} for this ${period}; retry in ${seconds(retryAfterSeconds)} (Retry-After), when the next period starts.`;
+  return new HttpError('budget_exceeded', message, undefined, {
+    headers: retryAfterSeconds === undefined ? {} : { 'Retry-After': String(retryAfterSeconds) },
+  });
+}
+
 export function createRequestProcessor(deps: RequestProcessorDeps) {
-  const { invokeBrain, idempotency, brainLimits, logger, telemetry } = deps;
+  const { invokeBrain, idempotency, brainLimits, logger, telemetry, budgets } = deps;
   const clock = deps.clock ?? Date.now;
+
+  /** The brain did not act and will not: the Idempotency-Key may be used again at once. */
+  async function releaseClaim(claim: IdempotencyClaim | undefined, requestId: string) {
+    if (!claim) return;
+    try {
+      await idempotency.release(claim, clock());
+    } catch (storeError) {
+      // The claim then settles by itself when its time passes (as after a crash).
+      logger.error('idempotency claim not released', {
+        request_id: requestId,
+        error_name: storeError instanceof Error ? storeError.name : 'unknown',
+      });
+    }
+  }
+
+  /**
+   * Take the call's hold before the brain is invoked (SPEC §5b). `until`: when the call has
+   * surely ended even if this function dies now, so that anyone may give the hold back then.
+   */
+  async function holdBudget(
+    input: RequestInput,
+    brainRequestId: string,
+    claim: IdempotencyClaim | undefined,
+  ): Promise<HeldBudget | undefined> {
+    const { caller, requestId } = input;
+    if (!caller.budget) return undefined;
+    const now = clock();
+    const until = (input.deadline ?? now + brainLimits.waitMs) + brainLimits.maxDurationMs + SETTLE_MARGIN_MS;
+    let outcome: Awaited<ReturnType<BudgetLedger['hold']>>;
+    try {
+      if (!budgets) throw new Error('a budgeted key reached a processor without budgets');
+      outcome = await budgets.hold(caller.budget, brainRequestId, until, {
+        keyId: caller.keyId,
+        userId: caller.userId,
+      });
+    } catch (error) {
+      // Fail closed: no hold, no brain. A hold that was written after all is given back when its time passes.
+      logger.error('budget hold failed', {
+        request_id: requestId,
+        key_id: caller.keyId,
+        error_name: error instanceof Error ? error.name : 'unknown',
+        error_message: error instanceof Error ? error.message.slice(0, 300) : String(error),
+      });
+      await releaseClaim(claim, requestId);
+      throw new HttpError('internal_error', undefined, undefined, { cause: error });
+    }
+    input.onBudget?.(outcome.status);
+    if (!outcome.ok) {
+      await releaseClaim(claim, requestId);
+      throw budgetRefusal(outcome.status, caller.budget.period, outcome.retryAfterSeconds);
+    }
+    return outcome.hold;
+  }
+
+  /** Report the numbers of a settlement (or release) this call made. */
+  function reportBudget(input: RequestInput, status: BudgetStatus | undefined) {
+    if (status) input.onBudget?.(status);
+  }
 
   /** After a failed brain call: hold the key in doubt if the brain may have acted, else give it back. */
   async function settleFailure(
@@ -281,7 +362,12 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
       }
     }
 
-    const brainRequest = toBrainRequest(request, caller, brainRequestId);
+    // After idempotency (a replay takes no hold), right before the brain (SPEC §3 order).
+    const hold = await holdBudget(input, brainRequestId, claim);
+    const brainRequest: BrainRequest = {
+      ...toBrainRequest(request, caller, brainRequestId),
+      ...(hold ? { spend_limit: { amount: toUsd(hold.amount), currency: 'USD' as const } } : {}),
+    };
     const started = clock();
     let answer: ApiSuccess;
     try {
@@ -300,10 +386,26 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
         code,
         brain_ms: brainMs,
       });
+      if (hold && budgets) {
+        const mayHaveActed = !(error instanceof BrainCallError) || error.brainMayHaveActed;
+        if (mayHaveActed) {
+          // In doubt: the brain may have paid. The hold stands until the brain has surely
+          // stopped; a repeat of the Idempotency-Key then settles it, or it is given back.
+          logger.info('budget hold kept while the call is in doubt', {
+            request_id: requestId,
+            budget_id: hold.budgetId,
+            key_id: caller.keyId,
+          });
+        } else {
+          reportBudget(input, await budgets.release(hold));
+        }
+      }
       if (claim) await settleFailure(claim, error, started, requestId);
       throw error;
     }
 
+    // Money first: the payment is counted before the answer is stored or sent (never throws).
+    if (hold && budgets) reportBudget(input, await budgets.settle(hold, answer.payment));
     logger.info('request answered', {
       ...brainCallFields(input, request, brainRequestId),
       outcome: answer.decision.outcome,

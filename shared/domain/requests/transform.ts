@@ -1,6 +1,7 @@
 /** External request → brain request (SPEC §3; seed tasks 8.1–8.7). */
 
 import type { BrainRequest } from '../brain/contract.js';
+import type { KeyBudgetRef } from '../budgets/model.js';
 import type { KeyGrant } from '../keys/scopes.js';
 import type { RequestFields } from './schema.js';
 
@@ -11,6 +12,8 @@ import type { RequestFields } from './schema.js';
 export interface CallerIdentity extends KeyGrant {
   userId: string;
   keyId: string;
+  /** The key's spend budget (SPEC §5b), when it has one. */
+  budget?: KeyBudgetRef;
 }
 
 export function toBrainRequest(body: RequestFields, caller: CallerIdentity, requestId: string): BrainRequest {

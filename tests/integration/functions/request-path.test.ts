@@ -66,6 +66,7 @@ beforeAll(async () => {
     KEY_ENVIRONMENT: 'test',
     USERS_TABLE: tables.names.users,
     IDEMPOTENCY_TABLE: tables.names.idempotency,
+    BUDGETS_TABLE: tables.names.budgets,
     DYNAMODB_ENDPOINT: tables.endpoint,
     LAMBDA_ENDPOINT: server.endpoint,
     BRAIN_FUNCTION_NAME: 'reference-brain',

@@ -51,7 +51,7 @@ describe('function configuration', () => {
   });
 
   it('defaults the brain timeout to 25 s and keeps it below API Gateway’s 29 s', () => {
-    const base = { IDEMPOTENCY_TABLE: 'i', BRAIN_FUNCTION_NAME: 'brain' };
+    const base = { IDEMPOTENCY_TABLE: 'i', BUDGETS_TABLE: 'b', BRAIN_FUNCTION_NAME: 'brain' };
 
     expect(loadConfig(requestsConfigSpec, base).BRAIN_TIMEOUT_MS).toBe(25_000);
     expect(loadConfig(requestsConfigSpec, { ...base, BRAIN_TIMEOUT_MS: '1500' }).BRAIN_TIMEOUT_MS).toBe(1500);
