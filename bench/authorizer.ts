@@ -43,6 +43,11 @@ export interface AuthorizerBenchResult {
     calls_per_admitted: number;
   };
   malformed: { calls: number; per_call_us: number; dynamodb_calls: number };
+  /**
+   * DynamoDB calls per admitted call (SPEC §9: 1): the key of the timed pairs, and a key with a
+   * spend budget (the budget travels in the key item; the requests function holds it).
+   */
+  calls_per_call: { plain: number; budgeted: number; calls: number };
   /** A flood of one revoked key through the handler: DynamoDB calls after the first call. */
   revoked_flood: { calls: number; per_call_us: number; dynamodb_calls_after_first: number };
 }
@@ -90,7 +95,8 @@ export async function runAuthorizerBench(
     const limitedCreated = await service.createKey({ userId: 'bench-user', name: 'bench-limited' });
     const rolloverCreated = await service.createKey({ userId: 'bench-user', name: 'bench-rollover' });
     const revokedCreated = await service.createKey({ userId: 'bench-user', name: 'bench-revoked' });
-    if (!limitedCreated.ok || !rolloverCreated.ok || !revokedCreated.ok)
+    const budgetedCreated = await service.createKey({ userId: 'bench-user', name: 'bench-budgeted' });
+    if (!limitedCreated.ok || !rolloverCreated.ok || !revokedCreated.ok || !budgetedCreated.ok)
       throw new Error('bench keys not created');
     await service.revokeKey({ userId: 'bench-user', keyId: revokedCreated.key.keyId });
     // Limits far above what the bench reaches: every call is admitted, and counted in them.
@@ -106,6 +112,21 @@ export async function runAuthorizerBench(
       );
     await setLimits(limitedCreated.apiKey, 86_400);
     await setLimits(rolloverCreated.apiKey, 1);
+    // The key's copy of its budget (micro-dollars), as keys-admin writes it; no budget item is read here.
+    await setupClient.send(
+      new UpdateCommand({
+        TableName: names.apiKeys,
+        Key: { key_hash: hashKey(budgetedCreated.apiKey) },
+        UpdateExpression:
+          'SET budget_id = :id, budget_limit = :limit, budget_period = :month, budget_hold = :hold',
+        ExpressionAttributeValues: {
+          ':id': 'bud_bench',
+          ':limit': 5_000_000,
+          ':month': 'month',
+          ':hold': 100_000,
+        },
+      }),
+    );
 
     Object.assign(process.env, {
       API_KEYS_TABLE: names.apiKeys,
@@ -144,15 +165,30 @@ export async function runAuthorizerBench(
     }
     const authSamples: number[] = [];
     const bareSamples: number[] = [];
+    let plainCalls = 0;
     for (let i = 0; i < iterations; i += 1) {
       // Alternate which goes first so neither always follows the other.
       const pair = i % 2 === 0 ? [authorize, bare] : [bare, authorize];
       for (const run of pair) {
+        const requestsBefore = httpRequests;
         const started = performance.now();
         await run();
-        (run === authorize ? authSamples : bareSamples).push(performance.now() - started);
+        const ms = performance.now() - started;
+        if (run === authorize) {
+          authSamples.push(ms);
+          plainCalls += httpRequests - requestsBefore;
+        } else bareSamples.push(ms);
       }
     }
+
+    const budgetedEvent = eventFor(budgetedCreated.apiKey);
+    const budgetedBefore = httpRequests;
+    for (let i = 0; i < iterations; i += 1) {
+      const result = await handler(budgetedEvent, context);
+      if (result.policyDocument.Statement[0]?.Effect !== 'Allow' || !result.context?.budget)
+        throw new Error('budgeted bench key was refused or lost its budget');
+    }
+    const budgetedCalls = httpRequests - budgetedBefore;
 
     // The same pair for the limited key: the bare call sends the very expression the
     // authorizer sends (same plan), keeping its own memory of the windows as a container does.
@@ -285,6 +321,11 @@ export async function runAuthorizerBench(
         calls: malformedCalls,
         per_call_us: round((floodMs / malformedCalls) * 1000, 2),
         dynamodb_calls: dynamodbCalls,
+      },
+      calls_per_call: {
+        plain: round(plainCalls / iterations, 4),
+        budgeted: round(budgetedCalls / iterations, 4),
+        calls: iterations,
       },
     };
   } finally {

@@ -2,14 +2,15 @@
  * `npm run bench`: every benchmark of SPEC §9 in one run, side by side, on this machine.
  * Writes bench/results/<timestamp>.json and latest.json, prints a Markdown table and
  * replaces the README's table between the bench markers.
- * `npm run bench -- --only secret-scanning` runs that one benchmark and prints its section;
- * it writes neither bench/results nor the README (those are whole-run results).
+ * `npm run bench -- --only secret-scanning` (or `authorizer`, `budgets`) runs that one benchmark
+ * and prints its section; it writes neither bench/results nor the README (those are whole-run results).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { AuthorizerBenchResult } from './authorizer.js';
+import type { BudgetsBenchResult } from './budgets.js';
 import { type ColdStartRow, runColdStart } from './cold-start.js';
 import type { RequestPathResult } from './request-path.js';
 import type { SecretScanningBenchResult } from './secret-scanning.js';
@@ -20,7 +21,7 @@ const START_MARKER = '<!-- bench:start -->';
 const END_MARKER = '<!-- bench:end -->';
 const COMMAND = 'npm run bench';
 /** Sections `--only` can run alone. */
-const ONLY_SECTIONS = ['secret-scanning'] as const;
+const ONLY_SECTIONS = ['secret-scanning', 'authorizer', 'budgets'] as const;
 type OnlySection = (typeof ONLY_SECTIONS)[number];
 
 function onlyArgument(argv: readonly string[]): OnlySection | undefined {
@@ -75,10 +76,45 @@ function markdown(
   cold: ColdStartRow[],
   path: RequestPathResult,
   scanning: SecretScanningBenchResult,
+  budgets: BudgetsBenchResult,
 ): string {
   return [
     measuredLine(date, host),
     '',
+    authorizerSection(auth),
+    '',
+    '**Request path** — POST /api/v1/requests through the local HTTPS API to the reference brain:',
+    '',
+    table(
+      ['authorizer', 'concurrency', 'req/s', 'median ms', 'p90 ms', 'p99 ms', 'non-2xx'],
+      path.rows.map((row) => [
+        row.authorizer ? 'verifies the key' : 'stub (allows all, no database)',
+        row.concurrency,
+        row.requests_per_second,
+        row.median_ms,
+        row.p90_ms,
+        row.p99_ms,
+        row.non_2xx + row.errors,
+      ]),
+    ),
+    '',
+    `Key verification's share (verifying authorizer / stub): ${path.auth_share
+      .map(
+        (share) =>
+          `c=${share.concurrency}: median ×${share.median_ratio}, throughput ×${share.throughput_ratio}`,
+      )
+      .join('; ')}.`,
+    '',
+    budgetsSection(budgets),
+    '',
+    secretScanningSection(scanning),
+    '',
+    coldStartSection(cold),
+  ].join('\n');
+}
+
+function authorizerSection(auth: AuthorizerBenchResult): string {
+  return [
     `**Authorizer vs a bare UpdateItem of the same item** (${auth.iterations} interleaved pairs; target ≤ 1.10):`,
     '',
     table(
@@ -122,30 +158,79 @@ function markdown(
     '',
     `Revoked-key flood (one refused key, the per-container refusal memory): ${auth.revoked_flood.calls} calls after the first, ${auth.revoked_flood.per_call_us} µs per call, **${auth.revoked_flood.dynamodb_calls_after_first} DynamoDB calls** (target 0).`,
     '',
-    '**Request path** — POST /api/v1/requests through the local HTTPS API to the reference brain:',
+    `DynamoDB calls per admitted call on the authorizer path (${auth.calls_per_call.calls} calls each; target 1): plain key **${auth.calls_per_call.plain}**, key with a spend budget **${auth.calls_per_call.budgeted}** (its budget is held by the requests function, below).`,
+  ].join('\n');
+}
+
+/** Issue 22's budget figures (SPEC §9 v3): extra calls, added latency, a spent budget, a rollover. */
+function budgetsSection(budgets: BudgetsBenchResult): string {
+  const { calls, latency, spent, rollover } = budgets;
+  const span = (range: { min: number; max: number }) =>
+    range.min === range.max ? String(range.max) : `${range.min}–${range.max}`;
+  return [
+    `**Spend budgets** — the same POST /api/v1/requests body through the request processor (the requests function's stores, logger and metrics on DynamoDB Local, a fresh Idempotency-Key per call, the reference brain in process), for a caller without a budget and the same caller with one ($${budgets.per_call_hold_usd} held per call); ${budgets.rounds} interleaved rounds:`,
     '',
     table(
-      ['authorizer', 'concurrency', 'req/s', 'median ms', 'p90 ms', 'p99 ms', 'non-2xx'],
-      path.rows.map((row) => [
-        row.authorizer ? 'verifies the key' : 'stub (allows all, no database)',
-        row.concurrency,
-        row.requests_per_second,
-        row.median_ms,
-        row.p90_ms,
-        row.p99_ms,
-        row.non_2xx + row.errors,
-      ]),
+      [
+        '',
+        'DynamoDB calls per call',
+        'of them Budgets',
+        'of them Idempotency',
+        'median ms',
+        'p90 ms',
+        'p99 ms',
+      ],
+      [
+        [
+          'no budget',
+          span(calls.plain.total),
+          span(calls.plain.budgets),
+          span(calls.plain.idempotency),
+          latency.plain.median_ms,
+          latency.plain.p90_ms,
+          latency.plain.p99_ms,
+        ],
+        [
+          'with a budget',
+          span(calls.budgeted.total),
+          span(calls.budgeted.budgets),
+          span(calls.budgeted.idempotency),
+          latency.budgeted.median_ms,
+          latency.budgeted.p90_ms,
+          latency.budgeted.p99_ms,
+        ],
+        [
+          '**added by the budget**',
+          `**${span(calls.extra_per_budgeted_call)}**`,
+          '',
+          '',
+          `**${latency.added_median_ms}**`,
+          `**${latency.added_p90_ms}**`,
+          '',
+        ],
+        [
+          'hold + settle alone (DynamoBudgetStore)',
+          2,
+          2,
+          0,
+          latency.budget_writes_alone.median_ms,
+          latency.budget_writes_alone.p90_ms,
+          latency.budget_writes_alone.p99_ms,
+        ],
+      ],
     ),
     '',
-    `Key verification's share (verifying authorizer / stub): ${path.auth_share
-      .map(
-        (share) =>
-          `c=${share.concurrency}: median ×${share.median_ratio}, throughput ×${share.throughput_ratio}`,
-      )
-      .join('; ')}.`,
+    `Per round, budgeted − plain: median ${latency.paired_difference.median_ms} ms, p90 ${latency.paired_difference.p90_ms} ms. A spent budget: ${spent.refused} of ${spent.calls} calls refused with 429 \`budget_exceeded\`, **${span(spent.budget_writes_per_call)} budget write per refused call, ${spent.brain_calls} brain calls**. The first call of a new day (a budget of one hold, spent just before midnight): ${rollover.warm.budget_writes} budget writes from a container that wrote it the day before, ${rollover.cold.budget_writes} from a fresh one (its first hold is refused by the period it assumed, then taken in the new one).`,
     '',
-    secretScanningSection(scanning),
-    '',
+    table(
+      ['check', 'target', 'value', ''],
+      budgets.checks.map((check) => [check.name, check.target, check.value, check.ok ? '✓' : '✗']),
+    ),
+  ].join('\n');
+}
+
+function coldStartSection(cold: ColdStartRow[]): string {
+  return [
     `**Cold start** — minified ESM bundle and module-init time of fresh \`node\` processes (${cold[0]?.runs ?? 0} rounds) beside the floor, a handler that only creates a DynamoDB client; \`init × floor\` is the median over the rounds of each init divided by a floor init measured just before it. Targets of SPEC §9 with tracing off, the bundles as deployed (on-demand modules beside them):`,
     '',
     table(
@@ -256,39 +341,85 @@ async function secretScanning(): Promise<{ result: SecretScanningBenchResult; fi
   return { result: JSON.parse(readFileSync(file, 'utf8')) as SecretScanningBenchResult, file };
 }
 
-if (only === 'secret-scanning') {
-  const { result, file } = await secretScanning();
+async function authorizer(): Promise<{ result: AuthorizerBenchResult; file: string }> {
+  console.error('bench: authorizer vs UpdateItem …');
+  const file = join(tmpdir(), `keygate-bench-authorizer-${stamp}.json`);
+  await runChild('bench/authorizer-main.ts', file);
+  return { result: JSON.parse(readFileSync(file, 'utf8')) as AuthorizerBenchResult, file };
+}
+
+async function budgets(): Promise<{ result: BudgetsBenchResult; file: string }> {
+  console.error('bench: spend budgets …');
+  const file = join(tmpdir(), `keygate-bench-budgets-${stamp}.json`);
+  await runChild('bench/budgets-main.ts', file);
+  const result = JSON.parse(readFileSync(file, 'utf8')) as BudgetsBenchResult;
+  budgetChecksFailed = result.checks.filter((check) => !check.ok);
+  return { result, file };
+}
+
+/** `--only`: one benchmark, its section printed, its raw result left in a temporary file. */
+async function runOnly(section: OnlySection): Promise<void> {
+  const run =
+    section === 'secret-scanning'
+      ? async () => {
+          const { result, file } = await secretScanning();
+          return { text: secretScanningSection(result), file };
+        }
+      : section === 'authorizer'
+        ? async () => {
+            const { result, file } = await authorizer();
+            return { text: authorizerSection(result), file };
+          }
+        : async () => {
+            const { result, file } = await budgets();
+            return { text: budgetsSection(result), file };
+          };
+  const { text, file } = await run();
   console.error(`bench: raw result in ${file} (bench/results and the README are left as they are)`);
-  console.log([measuredLine(date.slice(0, 10), machine()), '', secretScanningSection(result)].join('\n'));
+  console.log([measuredLine(date.slice(0, 10), machine()), '', text].join('\n'));
+  failIfChecksFailed();
+}
+
+let budgetChecksFailed: BudgetsBenchResult['checks'] = [];
+/** A budget threshold missed makes the run fail (after its figures are printed and written). */
+function failIfChecksFailed(): void {
+  for (const check of budgetChecksFailed) {
+    console.error(`bench: ✗ ${check.name}: ${check.value} (target ${check.target})`);
+  }
+  if (budgetChecksFailed.length > 0) process.exitCode = 1;
+}
+
+if (only) {
+  await runOnly(only);
 } else {
   mkdirSync(RESULTS_DIR, { recursive: true });
   console.error('bench: cold start …');
   const coldRuns = Number(process.env.BENCH_COLD_RUNS ?? 40);
   const cold = await runColdStart(coldRuns);
-  console.error('bench: authorizer vs UpdateItem …');
-  const authFile = join(tmpdir(), `keygate-bench-authorizer-${stamp}.json`);
-  await runChild('bench/authorizer-main.ts', authFile);
+  const auth = await authorizer();
+  const budget = await budgets();
   console.error('bench: request path …');
   const pathFile = join(tmpdir(), `keygate-bench-request-path-${stamp}.json`);
   await runChild('bench/request-path-main.ts', pathFile);
   const scanning = await secretScanning();
 
-  const auth = JSON.parse(readFileSync(authFile, 'utf8')) as AuthorizerBenchResult;
   const path = JSON.parse(readFileSync(pathFile, 'utf8')) as RequestPathResult;
   const host = machine();
   const result = {
     date,
     command: COMMAND,
     machine: host,
-    authorizer: auth,
+    authorizer: auth.result,
+    budgets: budget.result,
     request_path: path,
     secret_scanning: scanning.result,
     cold_start: cold,
   };
   writeFileSync(join(RESULTS_DIR, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
   writeFileSync(join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
-  for (const file of [authFile, pathFile, scanning.file]) rmSync(file, { force: true });
-  const section = markdown(date.slice(0, 10), host, auth, cold, path, scanning.result);
+  for (const file of [auth.file, budget.file, pathFile, scanning.file]) rmSync(file, { force: true });
+  const section = markdown(date.slice(0, 10), host, auth.result, cold, path, scanning.result, budget.result);
   updateReadme(section);
   console.log(section);
+  failIfChecksFailed();
 }

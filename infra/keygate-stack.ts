@@ -69,7 +69,7 @@ export class KeygateStack extends Stack {
       pointInTimeRecovery: config.pointInTimeRecovery,
     });
     this.tables = tables;
-    const { apiKeys, users, userKeys, idempotency } = tables;
+    const { apiKeys, users, userKeys, idempotency, budgets } = tables;
 
     // The alarm topic before the functions: the secret-scanning function notifies it too.
     this.alarms = new KeygateAlarms(this, 'Alarms', { config });
@@ -209,11 +209,16 @@ export class KeygateStack extends Stack {
       idempotency.tableName,
       'DynamoDB table of idempotency records',
     );
+    this.output(
+      STACK_OUTPUTS.budgetsTableName,
+      budgets.tableName,
+      'DynamoDB table of spend budgets (limit, spent, held per budget)',
+    );
     this.output(STACK_OUTPUTS.alarmTopicArn, this.alarms.topic.topicArn, 'SNS topic of the stage alarms');
     this.output(
       STACK_OUTPUTS.dashboardUrl,
       this.dashboard.url,
-      'CloudWatch dashboard of the stage: keys admitted and refused, errors, brain, tables, WAF, leaks, functions',
+      'CloudWatch dashboard of the stage: keys admitted and refused, errors, brain, spend, tables, WAF, leaks, functions',
     );
     this.output(
       STACK_OUTPUTS.keyOperatorsPolicyArn,
@@ -252,6 +257,7 @@ export class KeygateStack extends Stack {
         stage: config.stage,
         tableName: (table) => this.tables.byId(table).tableName,
         keyEnvironment: keyEnvironmentOfStage(config.stage),
+        budgetDefaultHoldUsd: config.budgetDefaultHoldUsd,
         ...(brain
           ? {
               brain: {

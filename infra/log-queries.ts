@@ -54,6 +54,25 @@ export const REFUSAL_MESSAGES = [
 /** The requests function's line per brain call, answered or failed. */
 export const BRAIN_CALL_MESSAGES = ['request answered', 'brain call failed'] as const;
 
+/** The lookup of the spend query: the ledger's lines name the key, its user and its budget. */
+const KEY_USER_OR_BUDGET: SavedQueryParameter = {
+  name: 'lookup',
+  description:
+    'A key id (key_…), a user id, or a budget id (bud_…: every key that draws on it, a rotated one included)',
+};
+
+/** The ledger's line per settled (or released) hold: what the call paid, and the budget after it. */
+export const BUDGET_SETTLED_MESSAGE = 'budget settled';
+
+/** The requests function's budget lines (shared/domain/budgets/ledger.ts), settled first. */
+export const BUDGET_MESSAGES = [
+  BUDGET_SETTLED_MESSAGE,
+  'budget exceeded',
+  'brain paid more than the hold',
+  'brain paid in a currency other than USD',
+  'budget settlement not recorded',
+] as const;
+
 export const SAVED_QUERIES = [
   {
     id: 'key-refusals',
@@ -132,6 +151,31 @@ export const SAVED_QUERIES = [
     ],
     sortBy: { field: '@timestamp', descending: true },
     limit: 200,
+  },
+  {
+    id: 'key-spend',
+    question:
+      "What has this key spent: each call's payment and hold, the budget's spent and remaining after it (its spend over time), refusals, overspends and settlements not recorded, newest first.",
+    sources: ['requests'],
+    messages: BUDGET_MESSAGES,
+    lookup: KEY_USER_OR_BUDGET,
+    fields: [
+      '@timestamp',
+      'message',
+      'paid_usd',
+      'held_usd',
+      'spent_usd',
+      'remaining_usd',
+      'hold_usd',
+      'currency',
+      'amount',
+      'key_id',
+      'user_id',
+      'budget_id',
+      'request_id',
+    ],
+    sortBy: { field: '@timestamp', descending: true },
+    limit: 500,
   },
   {
     id: 'function-errors',

@@ -18,6 +18,25 @@ export interface KeygateMetricOptions {
   label?: string;
 }
 
+/**
+ * The spend-budget metrics of the requests function (SPEC §5b, §7; functions/requests/edge.ts
+ * `budgetMetrics`), each one EMF line with the `service` and `stage` dimensions only.
+ */
+export const BUDGET_METRICS = {
+  /** USD settled per call (0 for a call the brain did not pay): summed, the stage's spend. */
+  spend: 'BudgetSpend',
+  /** A call refused with 429 `budget_exceeded` before the brain (count). */
+  refusal: 'BudgetRefusal',
+  /** USD the brain paid beyond the call's hold (alarmed: the brain broke its `spend_limit`). */
+  overspend: 'BudgetOverspend',
+  /** A payment in a currency other than USD (count, alarmed). */
+  foreignCurrency: 'BudgetForeignCurrency',
+  /** A settlement the budget store never recorded after its retries (count, alarmed). */
+  settlementFailed: 'BudgetSettlementFailed',
+} as const;
+
+export type BudgetMetricName = (typeof BUDGET_METRICS)[keyof typeof BUDGET_METRICS];
+
 /** One keygate metric of `service` on `stage`. */
 export function keygateMetric(
   stage: string,

@@ -14,6 +14,7 @@ export const STACK_OUTPUTS = {
   usersTableName: 'UsersTableName',
   userKeysTableName: 'UserKeysTableName',
   idempotencyTableName: 'IdempotencyTableName',
+  budgetsTableName: 'BudgetsTableName',
   alarmTopicArn: 'AlarmTopicArn',
   /** The stage's CloudWatch dashboard in the console (docs/operations.md). */
   dashboardUrl: 'DashboardUrl',

@@ -3,6 +3,7 @@
  * read it; `-c brainFunctionArn=` and `-c brainMaxDurationMs=` override the brain per deployment.
  */
 import * as z from 'zod';
+import { MAX_BUDGET_MICROS, parseUsd } from '../shared/domain/budgets/money.js';
 
 export const STAGE_NAMES = ['dev', 'staging', 'prod'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
@@ -66,6 +67,18 @@ const wafSchema = z.discriminatedUnion('enabled', [
   }),
 ]);
 
+/**
+ * A per-call budget hold in USD (SPEC §5b): positive, at most 6 decimals (it becomes exact
+ * micro-dollars), and no larger than the largest budget.
+ */
+const holdUsdSchema = z.number().refine(
+  (value) => {
+    const amount = parseUsd(value);
+    return amount !== undefined && amount > 0 && amount <= MAX_BUDGET_MICROS;
+  },
+  { message: 'must be a USD amount > 0 with at most 6 decimals, at most 1000000' },
+);
+
 export const stageConfigSchema = z.object({
   stage: z.enum(STAGE_NAMES),
   /** Deploy functions/reference-brain as the brain (dev only). */
@@ -84,6 +97,13 @@ export const stageConfigSchema = z.object({
    * brain is deployed: its timeout is known.
    */
   brainMaxDurationMs: z.number().int().min(1000).max(900_000).optional(),
+  /**
+   * What one call of a budgeted key may cost at most when its key names no `perCallHold`
+   * (SPEC §5b): the hold taken before the brain is invoked and the brain's `spend_limit`. Too
+   * small, the brain refuses dearer calls (policy `spend_limit`); too large, a small budget
+   * admits fewer calls at once. keys-admin gets it as BUDGET_DEFAULT_HOLD_USD.
+   */
+  budgetDefaultHoldUsd: holdUsdSchema,
   alarms: alarmsSchema,
   /** Subscribed to the stage's alarm topic when set. */
   alarmEmail: z.email().optional(),
@@ -103,6 +123,9 @@ export const STAGES: Record<StageName, StageConfig> = {
     logRetentionDays: 7,
     throttle: { rateLimit: 50, burstLimit: 100 },
     brainTimeoutMs: 25_000,
+    // The reference brain's per-request cost ceiling (DEFAULT_MAX_COST_USD): a default hold
+    // covers any call it approves, and no call it approves is refused for the hold's sake.
+    budgetDefaultHoldUsd: 0.5,
     alarms: {
       periodMinutes: 5,
       functionErrors: 5,
@@ -126,6 +149,8 @@ export const STAGES: Record<StageName, StageConfig> = {
     logRetentionDays: 30,
     throttle: { rateLimit: 200, burstLimit: 400 },
     brainTimeoutMs: 25_000,
+    // As prod: staging tries out what prod will do, and a key created the same way holds the same.
+    budgetDefaultHoldUsd: 0.5,
     alarms: {
       periodMinutes: 5,
       functionErrors: 1,
@@ -148,6 +173,10 @@ export const STAGES: Record<StageName, StageConfig> = {
     logRetentionDays: 365,
     throttle: { rateLimit: 1000, burstLimit: 2000 },
     brainTimeoutMs: 25_000,
+    // The brain contract's per-request ceiling, as on dev: a client that works against the
+    // reference brain is held the same here. A key whose calls cost more (or much less: more
+    // calls at once on a small budget) sets its own `perCallHold`.
+    budgetDefaultHoldUsd: 0.5,
     alarms: {
       periodMinutes: 1,
       functionErrors: 1,

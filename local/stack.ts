@@ -148,6 +148,52 @@ async function seedDemo(lambdaUrl: string): Promise<{ userId: string; apiKey: st
   }
 }
 
+export interface LocalEnvironmentInputs {
+  /** The stage the local stack imitates: its default budget hold applies (its name does not). */
+  stage: StageName;
+  tableNames: TableNames;
+  region: string;
+  dynamodbEndpoint: string;
+  lambdaUrl: string;
+  brainTimeoutMs: number;
+  /** The local brain's own time limit: its local timeout. */
+  brainMaxDurationMs: number;
+  functionLogLevel?: string | undefined;
+  /** GitHub's key document for the secret-scanning function (nothing else gets it). */
+  secretScanningPublicKeys?: string | undefined;
+}
+
+/**
+ * A function's environment on the local stack: the description the stack deploys too
+ * (infra/functions.ts: tables, key environment, brain, budget hold), plus the local endpoints.
+ * No ALARM_TOPIC_ARN locally: the secret-scanning function only logs its notification.
+ */
+export function localEnvironmentOf(
+  name: FunctionName,
+  inputs: LocalEnvironmentInputs,
+): Record<string, string | undefined> {
+  return {
+    ...environmentOf(FUNCTIONS[name], {
+      stage: LOCAL_STAGE,
+      tableName: (table) => tableNameOf(inputs.tableNames, tableById(table)),
+      // The local stack always issues and accepts test keys, whatever stage it imitates (SPEC §5).
+      keyEnvironment: 'test',
+      // The imitated stage's default hold (0.50 on dev: the reference brain's ceiling, SPEC §5b).
+      budgetDefaultHoldUsd: STAGES[inputs.stage].budgetDefaultHoldUsd,
+      brain: {
+        functionName: 'reference-brain',
+        timeoutMs: inputs.brainTimeoutMs,
+        maxDurationMs: inputs.brainMaxDurationMs,
+      },
+    }),
+    AWS_REGION: inputs.region,
+    DYNAMODB_ENDPOINT: inputs.dynamodbEndpoint,
+    LAMBDA_ENDPOINT: inputs.lambdaUrl,
+    POWERTOOLS_LOG_LEVEL: inputs.functionLogLevel,
+    ...(name === 'secret-scanning' ? { SECRET_SCANNING_PUBLIC_KEYS: inputs.secretScanningPublicKeys } : {}),
+  };
+}
+
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const stage: StageName = options.stage ?? 'dev';
   const stageConfig = STAGES[stage];
@@ -206,31 +252,24 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
     process.env.POWERTOOLS_TRACE_ENABLED ??= 'false';
     // Each function gets its own environment, from the description the stack deploys too,
-    // plus the local endpoints.
-    // No ALARM_TOPIC_ARN locally: the secret-scanning function only logs its notification.
+    // plus the local endpoints (localEnvironmentOf).
     const secretScanningPublicKeys =
       options.secretScanningPublicKeys ?? process.env.SECRET_SCANNING_PUBLIC_KEYS;
-    const envOf = (name: FunctionName): Record<string, string | undefined> => ({
-      ...environmentOf(FUNCTIONS[name], {
-        stage: LOCAL_STAGE,
-        tableName: (table) => tableNameOf(tableNames, tableById(table)),
-        // The local stack always issues and accepts test keys, whatever stage it imitates (SPEC §5).
-        keyEnvironment: 'test',
-        brain: {
-          functionName: 'reference-brain',
-          timeoutMs: brainTimeoutMs,
-          // The local brain's own time limit is its local timeout.
-          maxDurationMs:
-            options.functionTimeoutsMs?.['reference-brain'] ??
-            FUNCTIONS['reference-brain'].timeoutMs({ brainTimeoutMs }),
-        },
-      }),
-      AWS_REGION: region,
-      DYNAMODB_ENDPOINT: dynamodbEndpoint,
-      LAMBDA_ENDPOINT: lambdaUrl,
-      POWERTOOLS_LOG_LEVEL: options.functionLogLevel ?? process.env.POWERTOOLS_LOG_LEVEL,
-      ...(name === 'secret-scanning' ? { SECRET_SCANNING_PUBLIC_KEYS: secretScanningPublicKeys } : {}),
-    });
+    const brainMaxDurationMs =
+      options.functionTimeoutsMs?.['reference-brain'] ??
+      FUNCTIONS['reference-brain'].timeoutMs({ brainTimeoutMs });
+    const envOf = (name: FunctionName) =>
+      localEnvironmentOf(name, {
+        stage,
+        tableNames,
+        region,
+        dynamodbEndpoint,
+        lambdaUrl,
+        brainTimeoutMs,
+        brainMaxDurationMs,
+        functionLogLevel: options.functionLogLevel ?? process.env.POWERTOOLS_LOG_LEVEL,
+        secretScanningPublicKeys,
+      });
     const load = async (name: FunctionName): Promise<LocalFunction> => ({
       name,
       timeoutMs: options.functionTimeoutsMs?.[name] ?? FUNCTIONS[name].timeoutMs({ brainTimeoutMs }),

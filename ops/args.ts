@@ -7,6 +7,8 @@
 import { parseArgs } from 'node:util';
 import { STAGE_NAMES, type StageName } from '../infra/stages.js';
 import { ADMIN_ACTIONS, type AdminAction, MAX_LIST_LIMIT } from '../shared/domain/admin/events.js';
+import { FALLBACK_PER_CALL_HOLD_USD } from '../shared/domain/budgets/admin.js';
+import { MAX_BUDGET_MICROS, MAX_BUDGET_USD, parseUsd, toUsd } from '../shared/domain/budgets/money.js';
 import { MAX_REPEATED_CALLS } from './run.js';
 import { DEFAULT_LOCAL_ENDPOINT_HELP, defaultLocalEndpoint, type Target } from './target.js';
 
@@ -22,6 +24,8 @@ export type Flag =
   | 'next-token'
   | 'rate-limit'
   | 'quota'
+  | 'budget'
+  | 'hold'
   | 'providers'
   | 'models'
   | 'operations'
@@ -29,19 +33,21 @@ export type Flag =
   | 'clear-expiry'
   | 'clear-rate-limit'
   | 'clear-quota'
+  | 'clear-budget'
   | 'clear-scopes';
 
 const SCOPE_FLAGS = ['providers', 'models', 'operations'] as const;
-/** A key's limits and scopes, as `create` and `update` take them. */
-const LIMIT_FLAGS: Flag[] = ['rate-limit', 'quota', ...SCOPE_FLAGS];
+/** A key's limits, budget and scopes, as `create` and `update` take them. */
+const LIMIT_FLAGS: Flag[] = ['rate-limit', 'quota', 'budget', 'hold', ...SCOPE_FLAGS];
 const LIMITS_USAGE =
-  '[--rate-limit N/SECONDS] [--quota N/day|month|total] [--providers A,B] [--models A,B] [--operations A,B]';
+  '[--rate-limit N/SECONDS] [--quota N/day|month|total] [--budget USD/day|month|total [--hold USD]] [--providers A,B] [--models A,B] [--operations A,B]';
 /** `update`'s flags that remove a setting: the event field they set to null, and the flags that set it instead. */
 const CLEAR_FLAGS = {
   'clear-name': { field: 'name', setters: ['name'] },
   'clear-expiry': { field: 'expiresAt', setters: ['expires'] },
   'clear-rate-limit': { field: 'rateLimit', setters: ['rate-limit'] },
   'clear-quota': { field: 'quota', setters: ['quota'] },
+  'clear-budget': { field: 'budget', setters: ['budget', 'hold'] },
   'clear-scopes': { field: 'scopes', setters: SCOPE_FLAGS },
 } as const satisfies Partial<Record<Flag, { field: string; setters: readonly Flag[] }>>;
 
@@ -60,7 +66,7 @@ export const ACTION_FLAGS: Record<AdminAction, { required: Flag[]; optional: Fla
   update: {
     required: ['user', 'key'],
     optional: ['name', 'expires', ...LIMIT_FLAGS, ...(Object.keys(CLEAR_FLAGS) as Flag[])],
-    usage: `--user ID --key KEY_ID [--name NAME] [--expires ISO-8601|30d|12h] ${LIMITS_USAGE} [--clear-name] [--clear-expiry] [--clear-rate-limit] [--clear-quota] [--clear-scopes]`,
+    usage: `--user ID --key KEY_ID [--name NAME] [--expires ISO-8601|30d|12h] ${LIMITS_USAGE} [--clear-name] [--clear-expiry] [--clear-rate-limit] [--clear-quota] [--clear-budget] [--clear-scopes]`,
   },
   list: {
     required: ['user'],
@@ -98,10 +104,14 @@ export function usage(): string {
     'Limits and scopes (create, update):',
     '  --rate-limit N/SECONDS  at most N calls per fixed window of SECONDS (1-86400; also 30s, 15m, 1h, 1d)',
     '  --quota N/PERIOD        at most N calls per day (UTC), calendar month, or in total',
+    '  --budget USD/PERIOD     at most USD (up to 6 decimals) of brain payments per day (UTC), calendar',
+    '                          month, or in total; update: replaces the budget, and "--budget none" clears it',
+    `  --hold USD              with --budget: what one call holds while it runs (default: the stage's,`,
+    `                          ${FALLBACK_PER_CALL_HOLD_USD.toFixed(2)} locally, never above the budget's limit)`,
     '  --providers A,B         allow only these providers (lowercase slugs)',
     '  --models A,B            allow only these models; an entry ending in * matches a prefix (gpt-4o*)',
     '  --operations A,B        allow only these operation types (chat, embedding, ...)',
-    '  --clear-...             update only: remove the name, expiry, rate limit, quota or scopes',
+    '  --clear-...             update only: remove the name, expiry, rate limit, quota, budget or scopes',
     "  On update the scope flags given replace the key's scopes as a whole.",
     '',
     'Where:',
@@ -122,7 +132,9 @@ export function usage(): string {
     '  npm run keys -- create-user --user u1',
     '  npm run keys -- create --user u1 --name ci',
     '  npm run keys -- create --user u1 --rate-limit 100/60 --quota 10000/month --providers openai',
+    '  npm run keys -- create --user u1 --name agent --budget 5/day --hold 0.10',
     '  npm run keys -- update --user u1 --key key_… --quota 20000/month --clear-rate-limit',
+    '  npm run keys -- update --user u1 --key key_… --budget 25/month',
     '  npm run keys -- list --user u1',
     '  npm run keys -- usage --user u1',
     '  npm run keys -- revoke --user u1 --key key_…',
@@ -164,6 +176,55 @@ export function parseQuota(raw: string): { limit: number; period: string } {
     );
   }
   return { limit: Number(match[1]), period: match[2] as string };
+}
+
+/** A USD amount: > 0, at most 1,000,000, at most 6 decimals (as keys-admin takes it), as a JSON number. */
+function usdAmount(raw: string): number | undefined {
+  const amount = /^\d+(\.\d+)?$/.test(raw) ? parseUsd(raw) : undefined;
+  return amount !== undefined && amount > 0 && amount <= MAX_BUDGET_MICROS ? toUsd(amount) : undefined;
+}
+
+/** `USD/day`, `USD/month` or `USD/total` → a budget (`none`: cleared, on update). */
+export function parseBudget(raw: string): { limit: number; period: string } | 'none' {
+  if (raw === 'none') return 'none';
+  const match = /^([^/]+)\/(day|month|total)$/.exec(raw);
+  const limit = match ? usdAmount(match[1] as string) : undefined;
+  if (!match || limit === undefined) {
+    throw new UsageError(
+      `--budget takes USD/PERIOD, USD more than 0 and at most ${MAX_BUDGET_USD} with up to 6 decimals, PERIOD one of day, month, total (25/month, 0.50/day), got "${raw}".`,
+    );
+  }
+  return { limit, period: match[2] as string };
+}
+
+/** `--hold USD`: what one call of a budgeted key holds. */
+export function parseHold(raw: string): number {
+  const hold = usdAmount(raw);
+  if (hold === undefined) {
+    throw new UsageError(`--hold takes a USD amount more than 0 with up to 6 decimals (0.10), got "${raw}".`);
+  }
+  return hold;
+}
+
+/** `--budget` and `--hold` → the event's `budget` (undefined when neither is given). */
+function budgetOf(action: AdminAction, rawBudget?: string, rawHold?: string): unknown {
+  if (rawBudget === undefined) {
+    if (rawHold !== undefined) {
+      throw new UsageError(
+        '--hold goes with --budget (a budget is set as a whole: --budget 25/month --hold 0.10).',
+      );
+    }
+    return undefined;
+  }
+  const budget = parseBudget(rawBudget);
+  if (budget === 'none') {
+    if (action !== 'update')
+      throw new UsageError('--budget none clears a budget on update; omit --budget instead.');
+    if (rawHold !== undefined)
+      throw new UsageError('--hold and --budget none contradict each other; give one.');
+    return null;
+  }
+  return rawHold === undefined ? budget : { ...budget, perCallHold: parseHold(rawHold) };
 }
 
 /** A comma-separated list without empty entries. */
@@ -252,6 +313,8 @@ export function parseCli(
   if (values.expires !== undefined) event.expiresAt = parseExpiry(values.expires, now);
   if (values['rate-limit'] !== undefined) event.rateLimit = parseRateLimit(values['rate-limit']);
   if (values.quota !== undefined) event.quota = parseQuota(values.quota);
+  const budget = budgetOf(action, values.budget, values.hold);
+  if (budget !== undefined) event.budget = budget;
   const scopes: Record<string, string[]> = {};
   for (const flag of SCOPE_FLAGS) {
     const raw = values[flag];
@@ -295,6 +358,8 @@ const ACTION_FLAGS_ALL = {
   'next-token': { type: 'string' },
   'rate-limit': { type: 'string' },
   quota: { type: 'string' },
+  budget: { type: 'string' },
+  hold: { type: 'string' },
   providers: { type: 'string' },
   models: { type: 'string' },
   operations: { type: 'string' },
@@ -302,6 +367,7 @@ const ACTION_FLAGS_ALL = {
   'clear-expiry': { type: 'boolean' },
   'clear-rate-limit': { type: 'boolean' },
   'clear-quota': { type: 'boolean' },
+  'clear-budget': { type: 'boolean' },
   'clear-scopes': { type: 'boolean' },
 } as const satisfies Record<Flag, { type: 'string' | 'boolean' }>;
 

@@ -1,6 +1,7 @@
 /**
  * Readable output for a successful keys-admin answer: plain aligned tables of users and key
- * metadata (limits and scopes compactly: RATE `100/60s`, QUOTA `12/10000 month`), the
+ * metadata (limits and scopes compactly: RATE `100/60s`, QUOTA `12/10000 month`, BUDGET
+ * `$1.25/$25.00 month, $23.75 left`), the
  * plaintext key (create, rotate) flagged as shown only once, rotate's retired keys, a user's
  * keys' usage (the current rate window and quota period, and why a key is refused), and the
  * hint for the next page of a list. `--json` bypasses this module entirely.
@@ -51,6 +52,27 @@ export const rateCell = (rateLimit: KeyMetadata['rateLimit']) =>
 export const quotaCell = (quota: KeyMetadata['quota']) =>
   quota ? `${quota.used}/${quota.limit} ${quota.period}` : '-';
 
+/** USD with at least 2 decimals and at most 6 (the micro-dollars keys-admin counts): `$0.10`, `$0.123456`. */
+export function usdCell(usd: number): string {
+  const text = Math.abs(usd)
+    .toFixed(6)
+    .replace(/0{1,4}$/, '');
+  return `${usd < 0 ? '-' : ''}$${text}`;
+}
+
+/** `$1.25/$25.00 month, $23.75 left` (spent of the limit this period, what remains), held amounts when any. */
+export function budgetCell(budget: KeyMetadata['budget']): string {
+  if (!budget) return '-';
+  const held = budget.held > 0 ? ` (${usdCell(budget.held)} held)` : '';
+  return `${usdCell(budget.spent)}/${usdCell(budget.limit)} ${budget.period}, ${usdCell(budget.remaining)} left${held}`;
+}
+
+/** As budgetCell, with the period's end (a `total` budget never resets) and the per-call hold. */
+export const budgetPeriodCell = (budget: KeyUsage['budget']) =>
+  budget
+    ? `${budgetCell(budget)}, ${usdCell(budget.perCallHold)}/call${budget.resetsAt !== null ? ` resets ${instantCell(budget.resetsAt)}` : ''}`
+    : '-';
+
 /** `37/100 (60s) resets 2026-11-30T12:00:30Z`: used of the limit in the current window, and its end. */
 export const rateWindowCell = (window: KeyUsage['rateLimit']) =>
   window
@@ -94,6 +116,7 @@ export function keysTable(keys: readonly KeyMetadata[]): string {
       'EXPIRES',
       'RATE',
       'QUOTA',
+      'BUDGET',
       'SCOPES',
     ],
     keys.map((key) => [
@@ -108,6 +131,7 @@ export function keysTable(keys: readonly KeyMetadata[]): string {
       shown(key.expiresAt),
       rateCell(key.rateLimit),
       quotaCell(key.quota),
+      budgetCell(key.budget),
       scopesCell(key.scopes),
     ]),
   );
@@ -116,7 +140,7 @@ export function keysTable(keys: readonly KeyMetadata[]): string {
 export function usageTable(usage: readonly KeyUsage[]): string {
   if (usage.length === 0) return '(no keys)';
   return table(
-    ['KEY_ID', 'NAME', 'STATUS', 'START', 'USAGE', 'LAST_USED', 'RATE_WINDOW', 'QUOTA', 'REFUSING'],
+    ['KEY_ID', 'NAME', 'STATUS', 'START', 'USAGE', 'LAST_USED', 'RATE_WINDOW', 'QUOTA', 'BUDGET', 'REFUSING'],
     usage.map((key) => [
       key.keyId,
       shown(key.name),
@@ -126,6 +150,7 @@ export function usageTable(usage: readonly KeyUsage[]): string {
       shown(key.lastUsedAt),
       rateWindowCell(key.rateLimit),
       quotaPeriodCell(key.quota),
+      budgetPeriodCell(key.budget),
       refusingCell(key.refusing),
     ]),
   );

@@ -5,6 +5,7 @@ import type { Context } from 'aws-lambda';
 import { createDocumentClient } from '../../shared/adapters/aws-clients.js';
 import { keysAdminConfigSpec, loadConfig } from '../../shared/adapters/config.js';
 import { DynamoKeyStore } from '../../shared/adapters/dynamodb/api-key-store.js';
+import { DynamoBudgetStore } from '../../shared/adapters/dynamodb/budget-store.js';
 import { DynamoUserStore } from '../../shared/adapters/dynamodb/user-store.js';
 import { createLogger } from '../../shared/adapters/observability/logger.js';
 import { loadTracing, tracingMiddleware } from '../../shared/adapters/observability/tracing.js';
@@ -26,8 +27,13 @@ const keysAdmin = createKeysAdmin({
       tableName: config.API_KEYS_TABLE,
       usersTableName: config.USERS_TABLE,
       userKeysTableName: config.USER_KEYS_TABLE,
+      budgetsTableName: config.BUDGETS_TABLE,
     }),
     users: new DynamoUserStore(client, config.USERS_TABLE),
+    budgets: new DynamoBudgetStore(client, config.BUDGETS_TABLE),
+    ...(config.BUDGET_DEFAULT_HOLD_USD !== undefined
+      ? { defaultBudgetHoldUsd: config.BUDGET_DEFAULT_HOLD_USD }
+      : {}),
     environment: config.KEY_ENVIRONMENT,
     logger,
   }),

@@ -1,7 +1,8 @@
 /**
  * CloudWatch alarms of one stage, all notifying one SNS topic: authorizer errors (Lambda
  * errors and fail-closed refusals), requests 5xx, brain failures, secret-scanning errors,
- * DynamoDB throttles. The metrics come from infra/metrics.ts, which the dashboard reads too.
+ * DynamoDB throttles, and the spend-budget incidents (overspend, non-USD payments, settlements
+ * not recorded). The metrics come from infra/metrics.ts, which the dashboard reads too.
  * The topic comes first (the constructor), the alarms once the API and functions exist
  * (`watch`): the secret-scanning function publishes to the same topic, so it needs the topic's
  * ARN when it is created.
@@ -14,7 +15,14 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { keygateMetric, sumOf, throttleEvents, type WatchedTable } from '../metrics.js';
+import {
+  BUDGET_METRICS,
+  type BudgetMetricName,
+  keygateMetric,
+  sumOf,
+  throttleEvents,
+  type WatchedTable,
+} from '../metrics.js';
 import type { StageConfig } from '../stages.js';
 
 export interface KeygateAlarmsProps {
@@ -32,6 +40,41 @@ export interface WatchedResources {
   };
   tables: readonly WatchedTable[];
 }
+
+/**
+ * The budget alarms (SPEC §5b, §7): each is an incident on any stage, so the threshold is the
+ * first occurrence, not a stage setting. `BudgetOverspend` is USD (any amount above 0 fires);
+ * the other two count events.
+ */
+export const BUDGET_ALARMS = [
+  {
+    id: 'BudgetOverspend',
+    metric: BUDGET_METRICS.overspend,
+    comparison: 'above',
+    threshold: 0,
+    what: 'the brain paid more than the hold it was given (USD beyond the hold); the key is refused until its period resets',
+  },
+  {
+    id: 'BudgetForeignCurrency',
+    metric: BUDGET_METRICS.foreignCurrency,
+    comparison: 'atLeast',
+    threshold: 1,
+    what: 'the brain paid in a currency other than USD; recorded, the key is refused until its period resets',
+  },
+  {
+    id: 'BudgetSettlementFailed',
+    metric: BUDGET_METRICS.settlementFailed,
+    comparison: 'atLeast',
+    threshold: 1,
+    what: "a budget settlement was not recorded after its retries: the brain's payment is missing from spent (the hold is given back once it expires)",
+  },
+] as const satisfies ReadonlyArray<{
+  id: string;
+  metric: BudgetMetricName;
+  comparison: 'above' | 'atLeast';
+  threshold: number;
+  what: string;
+}>;
 
 /** Outcomes the requests function records when the brain fails (SPEC §3: 502/503/504). */
 export const BRAIN_FAILURE_OUTCOMES = ['brain_error', 'brain_unavailable', 'brain_timeout'] as const;
@@ -122,6 +165,15 @@ export class KeygateAlarms extends Construct {
         'reference brain Lambda errors',
       );
     }
+    for (const alarm of BUDGET_ALARMS) {
+      this.add(
+        alarm.id,
+        keygateMetric(this.config.stage, 'requests', alarm.metric, { period: this.period }),
+        alarm.threshold,
+        alarm.what,
+        alarm.comparison,
+      );
+    }
     for (const table of props.tables) {
       this.add(
         `${table.id}Throttles`,
@@ -132,17 +184,26 @@ export class KeygateAlarms extends Construct {
     }
   }
 
-  private add(id: string, metric: cloudwatch.IMetric, threshold: number, what: string): void {
+  private add(
+    id: string,
+    metric: cloudwatch.IMetric,
+    threshold: number,
+    what: string,
+    comparison: 'above' | 'atLeast' = 'atLeast',
+  ): void {
     const source =
       metric instanceof cloudwatch.Metric
         ? metric.with({ statistic: cloudwatch.Stats.SUM, period: this.period })
         : metric;
+    const above = comparison === 'above';
     const alarm = new cloudwatch.Alarm(this, id, {
-      alarmDescription: `keygate: ${what} (>= ${threshold} per ${this.period.toMinutes()} min)`,
+      alarmDescription: `keygate: ${what} (${above ? '>' : '>='} ${threshold} per ${this.period.toMinutes()} min)`,
       metric: source,
       threshold,
       evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      comparisonOperator: above
+        ? cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+        : cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     alarm.addAlarmAction(new actions.SnsAction(this.topic));

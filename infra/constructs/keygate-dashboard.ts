@@ -8,6 +8,9 @@
  *   request (the toolbar's `lookup` variable);
  * - answers: API Gateway 4xx/5xx, error answers by code, answers by status from the access log;
  * - brain: latency p50/p90/p99 and outcomes;
+ * - budgets: the stage's spend (USD) beside the calls its budgets refused, the alarmed
+ *   incidents (overspend, non-USD payments, settlements not recorded), the top spending keys and
+ *   the spend of one key, user or budget (the `lookup` variable);
  * - DynamoDB: consumed capacity and throttles per table and index;
  * - WAF: allowed and blocked requests, by rule (or a note where the stage has no web ACL);
  * - leaked keys: GitHub's reports and the revocations they caused;
@@ -22,8 +25,16 @@ import { DECISION_OUTCOMES } from '../../shared/domain/brain/contract.js';
 import type { LimitRefusalReason } from '../../shared/domain/keys/verify.js';
 import { AUTH_MESSAGES, type AuthRefusalReason, ERROR_CODES, statusOf } from '../../shared/errors.js';
 import type { FunctionName } from '../functions.js';
-import { type LogSource, queryStringOf, type SavedQuery, savedQuery } from '../log-queries.js';
 import {
+  BUDGET_SETTLED_MESSAGE,
+  type LogSource,
+  queryStringOf,
+  quoted,
+  type SavedQuery,
+  savedQuery,
+} from '../log-queries.js';
+import {
+  BUDGET_METRICS,
   dynamoMetric,
   keygateMetric,
   sumOf,
@@ -43,6 +54,7 @@ export const DASHBOARD_GROUPS = {
   keys: 'Keys: admitted and refused',
   answers: 'Answers: 4xx and 5xx',
   brain: 'Brain: latency and outcomes',
+  budgets: 'Budgets: spend and refusals',
   dynamodb: 'DynamoDB: capacity and throttles',
   waf: 'WAF: allowed and blocked',
   leaks: 'Leaked keys',
@@ -58,6 +70,21 @@ export const REFUSAL_OUTCOMES = [
   'rate_limited',
   'quota_exceeded',
 ] as const satisfies ReadonlyArray<AuthRefusalReason | LimitRefusalReason>;
+
+/** How many keys the top-spenders table lists. */
+export const TOP_SPENDING_KEYS = 10;
+
+/**
+ * The top spending keys over the dashboard's range, from the ledger's `budget settled` lines
+ * (`paid_micros` is the exact integer; dividing once per line keeps the table in USD).
+ */
+export const TOP_SPENDING_KEYS_QUERY = [
+  `filter message = ${quoted(BUDGET_SETTLED_MESSAGE)}`,
+  'fields paid_micros / 1000000 as paid',
+  'stats sum(paid) as spent_usd, count(*) as calls by key_id, user_id',
+  'sort spent_usd desc',
+  `limit ${TOP_SPENDING_KEYS}`,
+].join('\n| ');
 
 /** What `BrainOutcome` can say: a decision, or the error the call ended with. */
 export const BRAIN_OUTCOMES = [...DECISION_OUTCOMES, ...BRAIN_FAILURE_OUTCOMES, 'internal_error'] as const;
@@ -124,6 +151,7 @@ export class KeygateDashboard extends Construct {
     this.keys();
     this.answers();
     this.brain();
+    this.budgets();
     this.dynamodb();
     this.waf();
     this.leaks();
@@ -282,6 +310,59 @@ export class KeygateDashboard extends Construct {
         height: HEIGHT,
       }),
       this.savedQueryWidget(savedQuery('slowest-brain-calls'), 'Slowest brain calls', THIRD),
+    );
+  }
+
+  private budgets(): void {
+    this.group(
+      'budgets',
+      'What the brain paid for budgeted keys on this stage (USD, settled per call) beside the calls refused with 429 `budget_exceeded`, and the incidents that alarm: a payment above its hold (USD beyond it), a payment not in USD, a settlement not recorded. Type a key id, user id or budget id in the **lookup** box to see its spend call by call.',
+    );
+    const budget = (metricName: string, label: string) => this.metric('requests', metricName, {}, label);
+    const spent = budget(BUDGET_METRICS.spend, 'spent (USD)');
+    const refused = budget(BUDGET_METRICS.refusal, 'refused (budget_exceeded)');
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Spend (USD) and budget refusals',
+        left: [spent],
+        right: [refused],
+        leftYAxis: { label: 'USD', showUnits: false, min: 0 },
+        rightYAxis: { label: 'calls', showUnits: false, min: 0 },
+        width: THIRD,
+        height: HEIGHT,
+      }),
+      new cloudwatch.SingleValueWidget({
+        title: 'Spend (USD) and budget refusals (sum over the range)',
+        metrics: [spent, refused],
+        setPeriodToTimeRange: true,
+        width: THIRD,
+        height: HEIGHT,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Budget incidents (alarmed)',
+        left: [
+          budget(BUDGET_METRICS.overspend, 'overspend (USD beyond the hold)'),
+          budget(BUDGET_METRICS.foreignCurrency, 'payments not in USD'),
+          budget(BUDGET_METRICS.settlementFailed, 'settlements not recorded'),
+        ],
+        width: THIRD,
+        height: HEIGHT,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.LogQueryWidget({
+        title: `Top ${TOP_SPENDING_KEYS} spending keys (USD)`,
+        logGroupNames: this.logSources(['requests']),
+        queryString: TOP_SPENDING_KEYS_QUERY,
+        view: cloudwatch.LogQueryVisualizationType.TABLE,
+        width: HALF,
+        height: HEIGHT + 2,
+      }),
+      this.savedQueryWidget(
+        savedQuery('key-spend'),
+        `Spend matching lookup: ${LOOKUP_VARIABLE.pattern}`,
+        HALF,
+      ),
     );
   }
 

@@ -140,6 +140,52 @@ describe('limits and scopes through the ops CLI', () => {
   });
 });
 
+describe('budgets through the ops CLI', () => {
+  it('creates a key with --budget and --hold, shows what its HTTPS call spent, changes and clears it', async () => {
+    const userId = await newUser();
+
+    const created = await runCli(
+      ['create', '--user', userId, '--name', 'agent', '--budget', '5/day', '--hold', '0.10'],
+      stack.lambdaUrl,
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const apiKey = /kg_test_[0-9A-Za-z]{49}/.exec(created.stdout)?.[0] ?? '';
+    const keyId = columnsOf(created.stdout).KEY_ID ?? '';
+    expect(columnsOf(created.stdout)).toMatchObject({ BUDGET: '$0.00/$5.00 day, $5.00 left' });
+
+    const call = await callApi(stack, { headers: jsonHeaders(apiKey), body: JSON.stringify(CHAT_BODY) });
+    expect(call.status).toBe(200);
+    const [key] = (await runCliJson<{ keys: KeyMetadata[] }>(['list', '--user', userId], stack.lambdaUrl))
+      .keys;
+    const spent = key?.budget?.spent ?? 0;
+    expect(spent).toBeGreaterThan(0);
+    expect(spent).toBeLessThanOrEqual(0.1);
+    expect(key?.budget).toMatchObject({ limit: 5, period: 'day', perCallHold: 0.1, held: 0 });
+    expect(key?.budget?.remaining).toBeCloseTo(5 - spent, 6);
+
+    const changed = await runCli(
+      ['update', '--user', userId, '--key', keyId, '--budget', '25/month'],
+      stack.lambdaUrl,
+    );
+    expect(changed.code, changed.stderr).toBe(0);
+    // Another period: counting restarts; the hold is the stage's default (0.50 locally).
+    expect(columnsOf(changed.stdout)).toMatchObject({ BUDGET: '$0.00/$25.00 month, $25.00 left' });
+    const badHold = await runCli(
+      ['update', '--user', userId, '--key', keyId, '--budget', '1/day', '--hold', '2'],
+      stack.lambdaUrl,
+    );
+    expect(badHold.code).toBe(1);
+    expect(badHold.stderr).toMatch(/error invalid_event: .*budget\.perCallHold/);
+
+    const cleared = await runCli(
+      ['update', '--user', userId, '--key', keyId, '--budget', 'none'],
+      stack.lambdaUrl,
+    );
+    expect(cleared.code, cleared.stderr).toBe(0);
+    expect(columnsOf(cleared.stdout)).toMatchObject({ KEY_ID: keyId, BUDGET: '-' });
+  });
+});
+
 describe('usage through the ops CLI', () => {
   it('shows the window real HTTPS calls used and why the next is refused, and in a pipe no progress and a plain last line', async () => {
     const userId = await newUser();
@@ -183,6 +229,7 @@ describe('usage through the ops CLI', () => {
       LAST_USED: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       RATE_WINDOW: `3/3 (3600s) resets ${shownInstant(windowEnd)}`,
       QUOTA: `3/100 month resets ${shownInstant(monthEnd)}`,
+      BUDGET: '-',
       REFUSING: `rate_limited until ${shownInstant(windowEnd)}`,
     });
     expect(rows[old.key.keyId]).toMatchObject({

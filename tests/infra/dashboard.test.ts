@@ -150,6 +150,10 @@ describe.each(['dev', 'staging', 'prod'] as const)('stage %s dashboard', (stage:
       ERROR_CODES.map((code) => keygate('requests', { code })),
     );
     expect(codes.every((metric) => metric.name === 'RequestError')).toBe(true);
+    // A spent budget's 429 is an answer of the requests function like any other error.
+    expect(codes).toContainEqual(
+      expect.objectContaining({ dimensions: keygate('requests', { code: 'budget_exceeded' }) }),
+    );
     const accessLog = titled(widgets, 'Answers by status and gateway error type (access log)');
     expect(String(accessLog.properties.query)).toContain(`SOURCE '${id(stack.api.accessLogGroup)}'`);
     expect(String(accessLog.properties.query)).toContain('stats count(*) as answers by status, errorType');
@@ -178,6 +182,7 @@ describe.each(['dev', 'staging', 'prod'] as const)('stage %s dashboard', (stage:
       stack.tables.users,
       stack.tables.userKeys,
       stack.tables.idempotency,
+      stack.tables.budgets,
     ].map((table) => id(table));
     for (const [title, metricName] of [
       ['Consumed read capacity units', 'ConsumedReadCapacityUnits'],
@@ -193,6 +198,7 @@ describe.each(['dev', 'staging', 'prod'] as const)('stage %s dashboard', (stage:
         { TableName: tableIds[1] },
         { TableName: tableIds[2] },
         { TableName: tableIds[3] },
+        { TableName: tableIds[4] },
       ]);
     }
     const throttles = metricsOf(
@@ -203,13 +209,14 @@ describe.each(['dev', 'staging', 'prod'] as const)('stage %s dashboard', (stage:
       'Users',
       'UserKeys',
       'Idempotency',
+      'Budgets',
     ]);
     const hidden = throttles.filter((metric) => !metric.expression);
     expect(new Set(hidden.map((metric) => metric.name))).toEqual(
       new Set(['ReadThrottleEvents', 'WriteThrottleEvents']),
     );
-    // Every table and the index, reads and writes: 2 × (4 tables + 1 index).
-    expect(hidden).toHaveLength(10);
+    // Every table and the index, reads and writes: 2 × (5 tables + 1 index).
+    expect(hidden).toHaveLength(12);
   });
 
   it('WAF: allowed and blocked, by rule, where the stage has a web ACL', () => {
@@ -302,7 +309,13 @@ describe.each(['dev', 'staging', 'prod'] as const)('stage %s dashboard', (stage:
       }
     }
     expect(SAVED_QUERIES.map((query) => query.id)).toEqual(
-      expect.arrayContaining(['key-audit', 'key-refusals', 'slowest-brain-calls', 'leaked-key-reports']),
+      expect.arrayContaining([
+        'key-audit',
+        'key-refusals',
+        'slowest-brain-calls',
+        'leaked-key-reports',
+        'key-spend',
+      ]),
     );
   });
 });

@@ -69,7 +69,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       expect(projected).not.toContain('last_used_at');
     });
 
-    it('keys Users by user_id, UserKeys by user_id + key_id and Idempotency by id with a TTL attribute', () => {
+    it('keys Users by user_id, UserKeys by user_id + key_id, Idempotency by id with a TTL attribute and Budgets by budget_id', () => {
       const tables = template().findResources('AWS::DynamoDB::Table');
       expect(tables[id(stack().tables.users)]?.Properties.KeySchema).toEqual([
         { AttributeName: 'user_id', KeyType: 'HASH' },
@@ -86,10 +86,15 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
         AttributeName: 'expires_at_epoch',
         Enabled: true,
       });
+      // One item per budget; no index and no TTL: a budget lives as long as a key names it.
+      const budgets = tables[id(stack().tables.budgets)]?.Properties;
+      expect(budgets.KeySchema).toEqual([{ AttributeName: 'budget_id', KeyType: 'HASH' }]);
+      expect(budgets.GlobalSecondaryIndexes).toBeUndefined();
+      expect(budgets.TimeToLiveSpecification).toBeUndefined();
     });
 
     it('makes every table on-demand, encrypted with the AWS-managed key and point-in-time recoverable', () => {
-      template().resourceCountIs('AWS::DynamoDB::Table', 4);
+      template().resourceCountIs('AWS::DynamoDB::Table', 5);
       template().allResourcesProperties('AWS::DynamoDB::Table', {
         BillingMode: 'PAY_PER_REQUEST',
         SSESpecification: { SSEEnabled: true },
@@ -270,6 +275,8 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
         USER_KEYS_TABLE: { Ref: id(stack().tables.userKeys) },
       });
       expect(variablesOf(stack().keysAdmin)).not.toHaveProperty('IDEMPOTENCY_TABLE');
+      expect(variablesOf(stack().authorizer)).not.toHaveProperty('BUDGETS_TABLE');
+      expect(variablesOf(stack().secretScanning)).not.toHaveProperty('BUDGETS_TABLE');
     });
 
     it('points the requests function at the stage brain and times it out below 29 s', () => {
@@ -308,7 +315,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       `Allow logs:PutLogEvents ${id(fn.logGroup)}.Arn`,
     ];
     const xray = ['Allow xray:PutTelemetryRecords *', 'Allow xray:PutTraceSegments *'];
-    const table = (name: 'apiKeys' | 'users' | 'userKeys' | 'idempotency') =>
+    const table = (name: 'apiKeys' | 'users' | 'userKeys' | 'idempotency' | 'budgets') =>
       `${id(stack().tables[name])}.Arn`;
 
     it('lets the authorizer only UpdateItem on ApiKeys', () => {
@@ -318,7 +325,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       );
     });
 
-    it('lets requests invoke only the brain and write only its idempotency records', () => {
+    it('lets requests invoke only the brain, write only its idempotency records and update budgets', () => {
       const fn = stack().requests;
       const referenceBrain = stack().referenceBrain;
       const brain = referenceBrain ? `${id(referenceBrain.function)}.Arn` : PLACEHOLDER_BRAIN_ARN;
@@ -330,11 +337,13 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
           `Allow dynamodb:PutItem ${table('idempotency')}`,
           `Allow dynamodb:UpdateItem ${table('idempotency')}`,
           `Allow dynamodb:DeleteItem ${table('idempotency')}`,
+          // Hold, extension, settlement, release: each one conditional UpdateItem (no reads).
+          `Allow dynamodb:UpdateItem ${table('budgets')}`,
         ].sort(),
       );
     });
 
-    it('lets keys-admin make exactly the calls of the key and user repositories', () => {
+    it('lets keys-admin make exactly the calls of the key, user and budget repositories', () => {
       const fn = stack().keysAdmin;
       expect(permissionsOf(template(), fn.role)).toEqual(
         [
@@ -352,6 +361,10 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
           `Allow dynamodb:GetItem ${table('userKeys')}`,
           `Allow dynamodb:PutItem ${table('userKeys')}`,
           `Allow dynamodb:Query ${table('userKeys')}`,
+          `Allow dynamodb:BatchGetItem ${table('budgets')}`,
+          `Allow dynamodb:GetItem ${table('budgets')}`,
+          `Allow dynamodb:PutItem ${table('budgets')}`,
+          `Allow dynamodb:UpdateItem ${table('budgets')}`,
         ].sort(),
       );
     });
@@ -644,7 +657,8 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
 
     it('sends every alarm (and its recovery) to the stage topic', () => {
       const topicId = id(stack().alarms.topic);
-      expect(alarms().length).toBe(stage === 'dev' ? 12 : 11);
+      // 3 of them on spend budgets, 5 on table throttles; dev's reference brain has one more.
+      expect(alarms().length).toBe(stage === 'dev' ? 16 : 15);
       for (const alarm of alarms()) {
         expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
         expect(alarm.Properties.OKActions).toEqual([{ Ref: topicId }]);
@@ -712,9 +726,9 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       const throttled = alarms().filter((alarm) =>
         JSON.stringify(alarm.Properties.Metrics ?? []).includes('ThrottleEvents'),
       );
-      expect(throttled).toHaveLength(4);
+      expect(throttled).toHaveLength(5);
       const text = JSON.stringify(throttled);
-      for (const table of ['apiKeys', 'users', 'userKeys', 'idempotency'] as const) {
+      for (const table of ['apiKeys', 'users', 'userKeys', 'idempotency', 'budgets'] as const) {
         expect(text).toContain(id(stack().tables[table]));
       }
       expect(text).toContain(USER_ID_INDEX);
@@ -733,6 +747,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
     expect(outputs[STACK_OUTPUTS.idempotencyTableName]?.Value).toEqual({
       Ref: id(stack().tables.idempotency),
     });
+    expect(outputs[STACK_OUTPUTS.budgetsTableName]?.Value).toEqual({ Ref: id(stack().tables.budgets) });
     expect(render(outputs[STACK_OUTPUTS.apiUrl]?.Value)).toMatch(/^https:\/\/.*execute-api.*\/$/);
     expect(stack().stackName).toBe(`keygate-${stage}`);
   });

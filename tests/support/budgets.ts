@@ -4,6 +4,7 @@ import { DynamoBudgetStore } from '../../shared/adapters/dynamodb/budget-store.j
 import { type BudgetTelemetry, createBudgetLedger } from '../../shared/domain/budgets/ledger.js';
 import type { BudgetItem, BudgetPeriod, KeyBudgetRef } from '../../shared/domain/budgets/model.js';
 import { type Micros, micros } from '../../shared/domain/budgets/money.js';
+import type { BudgetStore } from '../../shared/domain/budgets/ports.js';
 import { periodStartOf } from '../../shared/domain/keys/limits.js';
 import type { TestTables } from './dynamo.js';
 
@@ -74,7 +75,7 @@ export function budgetStoreOn(tables: TestTables): DynamoBudgetStore {
 }
 
 export function ledgerOn(
-  store: DynamoBudgetStore,
+  store: BudgetStore,
   options: { clock?: () => number; telemetry?: BudgetTelemetry } = {},
 ) {
   return createBudgetLedger({

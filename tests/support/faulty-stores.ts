@@ -95,7 +95,7 @@ export function faultyKeyStore(real: KeyStore, faults: FaultInjector): KeyStore 
   return {
     verifyAndCount: (keyHash, now, plan) =>
       via('verifyAndCount', () => real.verifyAndCount(keyHash, now, plan)),
-    create: (item) => via('create', () => real.create(item)),
+    create: (item, budget) => via('create', () => real.create(item, budget)),
     findByHash: (keyHash) => via('findByHash', () => real.findByHash(keyHash)),
     findByHashes: (keyHashes) => via('findByHashes', () => real.findByHashes(keyHashes)),
     findRef: (userId, keyId) => via('findRef', () => real.findRef(userId, keyId)),
@@ -136,16 +136,17 @@ export function faultyKeyStoreFor(
   tables: Pick<TestTables, 'doc' | 'names'>,
   options: { clock?: () => Date; logger?: LogSink; writeConcurrency?: number; stampPageSize?: number } = {},
 ): FaultyKeyStore {
-  const { keys, users } = keyStoreFor(tables);
+  const { keys, users, budgets } = keyStoreFor(tables);
   const faults = new FaultInjector();
   const service = createKeyService({
     keys: faultyKeyStore(keys, faults),
     users: faultyUserStore(users, faults),
+    budgets,
     environment: 'test',
     logger: options.logger ?? silentLogger,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.writeConcurrency ? { writeConcurrency: options.writeConcurrency } : {}),
     ...(options.stampPageSize ? { stampPageSize: options.stampPageSize } : {}),
   });
-  return { service, keys, users, faults };
+  return { service, keys, users, budgets, faults };
 }

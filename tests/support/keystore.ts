@@ -1,6 +1,7 @@
 /** The key store (service + repositories) wired to test tables, with an injectable clock and random source. */
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoKeyStore } from '../../shared/adapters/dynamodb/api-key-store.js';
+import { DynamoBudgetStore } from '../../shared/adapters/dynamodb/budget-store.js';
 import { DynamoUserStore } from '../../shared/adapters/dynamodb/user-store.js';
 import type { RandomSource } from '../../shared/domain/keys/format.js';
 import type { ApiKeyItem } from '../../shared/domain/keys/model.js';
@@ -32,6 +33,7 @@ export interface TestKeyStore {
   service: KeyService;
   keys: DynamoKeyStore;
   users: DynamoUserStore;
+  budgets: DynamoBudgetStore;
 }
 
 export function keyStoreFor(
@@ -43,6 +45,7 @@ export function keyStoreFor(
     logger?: LogSink;
     writeConcurrency?: number;
     stampPageSize?: number;
+    defaultBudgetHoldUsd?: number;
   } = {},
 ): TestKeyStore {
   const keys = new DynamoKeyStore({
@@ -50,11 +53,14 @@ export function keyStoreFor(
     tableName: tables.names.apiKeys,
     usersTableName: tables.names.users,
     userKeysTableName: tables.names.userKeys,
+    budgetsTableName: tables.names.budgets,
   });
   const users = new DynamoUserStore(tables.doc, tables.names.users);
+  const budgets = new DynamoBudgetStore(tables.doc, tables.names.budgets);
   const service = createKeyService({
     keys,
     users,
+    budgets,
     environment: 'test',
     logger: options.logger ?? silentLogger,
     ...(options.clock ? { clock: options.clock } : {}),
@@ -62,8 +68,9 @@ export function keyStoreFor(
     ...(options.maxCreateAttempts ? { maxCreateAttempts: options.maxCreateAttempts } : {}),
     ...(options.writeConcurrency ? { writeConcurrency: options.writeConcurrency } : {}),
     ...(options.stampPageSize ? { stampPageSize: options.stampPageSize } : {}),
+    ...(options.defaultBudgetHoldUsd ? { defaultBudgetHoldUsd: options.defaultBudgetHoldUsd } : {}),
   });
-  return { service, keys, users };
+  return { service, keys, users, budgets };
 }
 
 /** Every item of the ApiKeys table (a full scan: proof of what was, or was not, written). */
@@ -96,7 +103,7 @@ export function uniqueUserId(label = 'user'): string {
 /** The key service on the DynamoDB adapters, as keys-admin wires it. */
 export function createKeyServiceFor(
   client: DynamoDBDocumentClient,
-  tables: { apiKeys: string; users: string; userKeys: string },
+  tables: { apiKeys: string; users: string; userKeys: string; budgets: string },
   logger: LogSink,
 ): KeyService {
   return createKeyService({
@@ -105,8 +112,10 @@ export function createKeyServiceFor(
       tableName: tables.apiKeys,
       usersTableName: tables.users,
       userKeysTableName: tables.userKeys,
+      budgetsTableName: tables.budgets,
     }),
     users: new DynamoUserStore(client, tables.users),
+    budgets: new DynamoBudgetStore(client, tables.budgets),
     environment: 'test',
     logger,
   });

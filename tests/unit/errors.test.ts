@@ -25,6 +25,7 @@ describe('the error codes', () => {
       unsupported_media_type: 415,
       rate_limited: 429,
       quota_exceeded: 429,
+      budget_exceeded: 429,
       internal_error: 500,
       brain_error: 502,
       brain_unavailable: 503,
@@ -45,6 +46,8 @@ describe('the error codes', () => {
       unsupported_media_type: 'invalid_request_error',
       rate_limited: 'rate_limit_error',
       quota_exceeded: 'rate_limit_error',
+      // OpenAI's own code for money spent: its SDKs and agents stop retrying on it.
+      budget_exceeded: 'insufficient_quota',
       internal_error: 'api_error',
       brain_error: 'api_error',
       brain_unavailable: 'api_error',

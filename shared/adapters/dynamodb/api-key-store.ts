@@ -8,6 +8,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { BudgetItem } from '../../domain/budgets/model.js';
 import type { ApiKeyItem, KeyRefItem } from '../../domain/keys/model.js';
 import {
   type KeyChange,
@@ -34,6 +35,8 @@ export interface DynamoKeyStoreOptions {
   tableName: string;
   usersTableName: string;
   userKeysTableName: string;
+  /** Budgets: a budgeted key's budget item is written in the key's create transaction. */
+  budgetsTableName: string;
 }
 
 /** Active, unexpired at `:now`, not yet retired by a rotation. */
@@ -55,20 +58,23 @@ export class DynamoKeyStore implements KeyStore {
   readonly tableName: string;
   private readonly usersTableName: string;
   private readonly userKeysTableName: string;
+  private readonly budgetsTableName: string;
 
   constructor(options: DynamoKeyStoreOptions) {
     this.client = options.client;
     this.tableName = options.tableName;
     this.usersTableName = options.usersTableName;
     this.userKeysTableName = options.userKeysTableName;
+    this.budgetsTableName = options.budgetsTableName;
   }
 
   /**
    * One transaction: the user exists and is active (the foreign key, a ConditionCheck that
-   * writes nothing on the user), the key (never overwriting a hash) and its fixed-size
-   * reference under the user. No item grows with the number of keys.
+   * writes nothing on the user), the key (never overwriting a hash), its fixed-size reference
+   * under the user and, for a budgeted key, its new budget item (never overwriting one), so a
+   * key never names a budget that was not written. No item grows with the number of keys.
    */
-  async create(item: ApiKeyItem): Promise<void> {
+  async create(item: ApiKeyItem, budget?: BudgetItem): Promise<void> {
     const ref: KeyRefItem = {
       user_id: item.user_id,
       key_id: item.key_id,
@@ -104,18 +110,34 @@ export class DynamoKeyStore implements KeyStore {
                   ConditionExpression: 'attribute_not_exists(key_id)',
                 },
               },
+              ...(budget
+                ? [
+                    {
+                      Put: {
+                        TableName: this.budgetsTableName,
+                        Item: budget,
+                        ConditionExpression: 'attribute_not_exists(budget_id)',
+                      },
+                    },
+                  ]
+                : []),
             ],
           }),
         ),
       );
     } catch (error) {
       if (error instanceof TransactionCanceledException) {
-        const [userCheck, put, refPut] = error.CancellationReasons ?? [];
+        const [userCheck, put, refPut, budgetPut] = error.CancellationReasons ?? [];
         if (userCheck?.Code === 'ConditionalCheckFailed') {
           throw new UserNotActiveError(userCheck.Item ? 'suspended' : 'missing');
         }
-        if (put?.Code === 'ConditionalCheckFailed' || refPut?.Code === 'ConditionalCheckFailed') {
-          throw new KeyCollisionError('key hash or key id already exists', { cause: error });
+        if (
+          put?.Code === 'ConditionalCheckFailed' ||
+          refPut?.Code === 'ConditionalCheckFailed' ||
+          budgetPut?.Code === 'ConditionalCheckFailed'
+        ) {
+          // Retried with a fresh key, key id and budget id.
+          throw new KeyCollisionError('key hash, key id or budget id already exists', { cause: error });
         }
       }
       throw error;
@@ -228,6 +250,21 @@ export class DynamoKeyStore implements KeyStore {
       assign('quota_period', change.quota.period);
       if (change.quota.keepUsage) conditions.push('quota_period = :quota_period');
       else remove.push('quota_period_start', 'quota_used');
+    }
+    if (change.budget === null) {
+      remove.push('budget_id', 'budget_limit', 'budget_period', 'budget_hold');
+    } else if (change.budget !== undefined) {
+      const { ref, expectedBudgetId } = change.budget;
+      if (expectedBudgetId === null) {
+        conditions.push('attribute_not_exists(budget_id)');
+      } else {
+        conditions.push('budget_id = :expected_budget_id');
+        values[':expected_budget_id'] = expectedBudgetId;
+      }
+      assign('budget_id', ref.budgetId);
+      assign('budget_limit', ref.limit);
+      assign('budget_period', ref.period);
+      assign('budget_hold', ref.hold);
     }
     if (change.scopes === null) remove.push('scopes');
     else if (change.scopes !== undefined) assign('scopes', change.scopes);

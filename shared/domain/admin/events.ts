@@ -1,4 +1,5 @@
 /** keys-admin events (SPEC §6), validated at the function's edge. */
+import { MAX_BUDGET_USD, type Micros, parseUsd } from '../budgets/money.js';
 import { MAX_LIMIT, MAX_WINDOW_SECONDS } from '../keys/limits.js';
 import { QUOTA_PERIODS } from '../keys/model.js';
 import { OPERATION_TYPES, PROVIDER_PATTERN } from '../requests/schema.js';
@@ -49,6 +50,41 @@ export const rateLimitSchema = z.strictObject({
 
 /** At most `limit` admitted calls per UTC day, calendar month, or in the key's whole life. */
 export const quotaSchema = z.strictObject({ limit: limitCount, period: z.enum(QUOTA_PERIODS) });
+
+/**
+ * A USD amount (a JSON number) > 0, ≤ 1,000,000 and exact in micro-dollars (at most 6
+ * decimals), read as micro-dollars: money is an integer from the edge inward (SPEC §5b). A
+ * float with more decimals is refused, never rounded: an operator's limit is taken exactly.
+ */
+const usdAmount = z.pipe(
+  z.number().check(
+    z.gt(0, 'an amount must be more than 0 USD'),
+    z.lte(MAX_BUDGET_USD, `an amount must be at most ${MAX_BUDGET_USD} USD`),
+    z.refine(
+      (usd) => usd <= 0 || usd > MAX_BUDGET_USD || parseUsd(usd) !== undefined,
+      'an amount has at most 6 decimals (whole micro-dollars), such as 0.000001',
+    ),
+  ),
+  z.transform((usd) => parseUsd(usd) as Micros),
+);
+
+/**
+ * At most `limit` USD of brain payments per UTC day, calendar month, or in the key's whole
+ * life; each call holds `perCallHold` while it runs (default: the stage's, capped at the
+ * limit; see shared/domain/budgets/admin.ts). Read as micro-dollars.
+ */
+export const budgetSchema = z
+  .strictObject({
+    limit: usdAmount,
+    period: z.enum(QUOTA_PERIODS),
+    perCallHold: z.optional(usdAmount),
+  })
+  .check(
+    z.refine((budget) => budget.perCallHold === undefined || budget.perCallHold <= budget.limit, {
+      message: 'perCallHold must be at most the limit (one call cannot need more than the whole budget)',
+      path: ['perCallHold'],
+    }),
+  );
 
 /** A non-empty allow-list of distinct entries. */
 const allowList = <T extends z.ZodMiniType<string>>(entry: T) =>
@@ -111,11 +147,12 @@ export const createKeyEvent = z.strictObject({
   expiresAt: z.optional(isoInstant),
   rateLimit: z.optional(rateLimitSchema),
   quota: z.optional(quotaSchema),
+  budget: z.optional(budgetSchema),
   scopes: z.optional(scopesSchema),
 });
 
 /** The settings `update` may change: a value sets it, `null` clears it, an absent field stays as it is. */
-export const UPDATE_FIELDS = ['name', 'expiresAt', 'rateLimit', 'quota', 'scopes'] as const;
+export const UPDATE_FIELDS = ['name', 'expiresAt', 'rateLimit', 'quota', 'budget', 'scopes'] as const;
 
 export const updateKeyEvent = z
   .strictObject({
@@ -126,6 +163,7 @@ export const updateKeyEvent = z
     expiresAt: z.optional(z.nullable(isoInstant)),
     rateLimit: z.optional(z.nullable(rateLimitSchema)),
     quota: z.optional(z.nullable(quotaSchema)),
+    budget: z.optional(z.nullable(budgetSchema)),
     scopes: z.optional(z.nullable(scopesSchema)),
   })
   .check(

@@ -13,7 +13,13 @@ import { ExpiringMemory } from '../keys/refusal-cache.js';
 import type { LogSink } from '../ports.js';
 import type { BudgetItem, BudgetPeriod, KeyBudgetRef } from './model.js';
 import { formatUsd, type Micros, micros, paymentMicros } from './money.js';
-import type { BudgetStore, BudgetWrite, HoldPlan, Settlement } from './ports.js';
+import {
+  type BudgetStore,
+  type BudgetWrite,
+  type HoldPlan,
+  MAX_RELEASES_PER_WRITE,
+  type Settlement,
+} from './ports.js';
 import {
   type BudgetStatus,
   budgetStateOf,
@@ -121,7 +127,11 @@ export function createBudgetLedger(options: BudgetLedgerOptions) {
 
   /** Give back holds past their time; best effort (the next call tries again). */
   async function sweep(item: BudgetItem, now: number, except?: string): Promise<BudgetItem | undefined> {
-    const expired = expiredHoldsOf(item, now).filter((hold) => hold.requestId !== except);
+    // The oldest first, as many as one write can name; a later call sweeps the rest.
+    const expired = expiredHoldsOf(item, now)
+      .filter((hold) => hold.requestId !== except)
+      .sort((a, b) => a.until - b.until)
+      .slice(0, MAX_RELEASES_PER_WRITE);
     if (expired.length === 0) return undefined;
     try {
       const written = await store.releaseExpired(item.budget_id, expired);

@@ -19,6 +19,8 @@ export const micros = (value: number): Micros => {
 };
 
 export const ZERO_MICROS = 0 as Micros;
+/** The largest payment counted exactly: far above any budget, far below MAX_SAFE_INTEGER. */
+export const MAX_PAYMENT_MICROS = 2 ** 50;
 
 const USD_TEXT = /^(\d{1,7})(?:\.(\d{1,6}))?$/;
 
@@ -52,7 +54,8 @@ export function parseUsd(value: unknown): Micros | undefined {
  */
 export function paymentMicros(amount: number): Micros {
   if (!Number.isFinite(amount) || amount <= 0) return ZERO_MICROS;
-  return micros(Math.round(amount * MICROS_PER_USD));
+  // An absurd payment still counts (capped where integers stay exact): it overspends and blocks.
+  return micros(Math.min(Math.round(amount * MICROS_PER_USD), MAX_PAYMENT_MICROS));
 }
 
 /** Micro-dollars as a JSON number of USD (at most 6 decimals). */

@@ -41,6 +41,14 @@ export interface ExpiredHold {
   until: number;
 }
 
+/**
+ * The most holds one release names. A DynamoDB condition expression allows 300 operators and
+ * 4 KB, and each hold adds two comparisons and two ANDs: past ~75 holds the write is refused
+ * (ValidationException) every time, so a budget after a burst of crashed or timed-out calls
+ * could never be swept again. Releasing the oldest in batches keeps every write valid.
+ */
+export const MAX_RELEASES_PER_WRITE = 40;
+
 /** A conditional write's result: the item after it, or the item as the refused write found it. */
 export type BudgetWrite = { ok: true; item: BudgetItem } | { ok: false; current: BudgetItem | undefined };
 
@@ -65,7 +73,7 @@ export interface BudgetStore {
   extendHold(budgetId: string, requestId: string, until: number): Promise<BudgetWrite>;
   /** Close the hold: `spent += paid`, the hold given back. Refused when it is not open any more. */
   settle(settlement: Settlement): Promise<BudgetWrite>;
-  /** Give back holds whose time has passed (each only if still open as seen). */
+  /** Give back holds whose time has passed (each only if still open as seen; at most MAX_RELEASES_PER_WRITE). */
   releaseExpired(budgetId: string, holds: readonly ExpiredHold[]): Promise<BudgetWrite>;
   /** Change limit, period or per-call hold, keeping the derived amounts exact. */
   reconfigure(change: BudgetReconfiguration): Promise<BudgetWrite>;

@@ -15,7 +15,8 @@ export function currentPeriodStart(
   now: Date,
 ): string {
   const byClock = periodStartOf(now, period);
-  return item.period_start >= byClock ? item.period_start : byClock;
+  // Period starts are ISO-like strings, compared as text (not numbers).
+  return [item.period_start, byClock].sort().at(-1) ?? byClock;
 }
 
 /** Open holds whose time has passed: their calls surely ended without a settlement (a crash, a lost answer). */

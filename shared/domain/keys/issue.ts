@@ -1,9 +1,12 @@
 /**
  * Issuing a key: a fresh secret, its stored item, and the store's one create transaction
- * (user exists and is active; hash never overwritten). A hash collision is retried with a
- * new secret, a bounded number of times. The plaintext leaves only in the answer.
+ * (user exists and is active; hash never overwritten; a new budget item written with the
+ * key). A hash collision is retried with a new secret, a bounded number of times. The
+ * plaintext leaves only in the answer.
  */
 import { randomBytes } from 'node:crypto';
+import { type BudgetConfig, budgetRefFor, freshBudgetItem, newBudgetId } from '../budgets/admin.js';
+import type { BudgetItem, KeyBudgetRef } from '../budgets/model.js';
 import type { Clock, LogSink } from '../ports.js';
 import {
   CURRENT_HASH_VERSION,
@@ -18,6 +21,13 @@ import { type KeyMetadata, toKeyMetadata } from './metadata.js';
 import type { ApiKeyItem, KeyScopes } from './model.js';
 import { KeyCollisionError, type KeyStore, StoreConflictError, UserNotActiveError } from './ports.js';
 import { CONFLICT_REFUSAL, type Result, refuse, USER_REFUSALS } from './results.js';
+import { budgetRefOf } from './verify.js';
+
+/**
+ * A key's spend budget (SPEC §5b): a new one, created in the key's transaction, or the one
+ * the key a rotation replaces draws on, shared (never reset, never doubled).
+ */
+export type IssueBudget = { kind: 'new'; config: BudgetConfig } | { kind: 'shared'; ref: KeyBudgetRef };
 
 export interface IssueInput {
   userId: string;
@@ -29,6 +39,7 @@ export interface IssueInput {
   /** The key's own limits and scopes (SPEC §5); its counters always start fresh. */
   rateLimit?: RateLimit;
   quota?: Quota;
+  budget?: IssueBudget;
   scopes?: KeyScopes;
   /** Chosen beforehand by a rotation, which records it in its claim; fresh otherwise. */
   keyId?: string;
@@ -51,8 +62,15 @@ export function futureExpiry(expiresAt: string, now: Date): string | undefined {
   return Number.isNaN(at.getTime()) || at <= now ? undefined : at.toISOString();
 }
 
-/** A key's limits and scopes as the issuer takes them (a rotation passes them on; never the counters). */
-export function limitsAndScopesOf(item: ApiKeyItem): Pick<IssueInput, 'rateLimit' | 'quota' | 'scopes'> {
+/**
+ * A key's limits and scopes as the issuer takes them (a rotation passes them on; never the
+ * counters), and its budget: the same budget item, so the new key and the old one in its
+ * grace period draw on one budget.
+ */
+export function limitsAndScopesOf(
+  item: ApiKeyItem,
+): Pick<IssueInput, 'rateLimit' | 'quota' | 'budget' | 'scopes'> {
+  const budget = budgetRefOf(item);
   return {
     ...(item.rate_limit !== undefined && item.rate_window !== undefined
       ? { rateLimit: { limit: item.rate_limit, windowSeconds: item.rate_window } }
@@ -60,9 +78,18 @@ export function limitsAndScopesOf(item: ApiKeyItem): Pick<IssueInput, 'rateLimit
     ...(item.quota_limit !== undefined && item.quota_period !== undefined
       ? { quota: { limit: item.quota_limit, period: item.quota_period } }
       : {}),
+    ...(budget ? { budget: { kind: 'shared', ref: budget } } : {}),
     ...(item.scopes ? { scopes: item.scopes } : {}),
   };
 }
+
+/** The key item's copies of its budget (hints for the request path; the budget item is the truth). */
+const budgetAttributes = (ref: KeyBudgetRef): Partial<ApiKeyItem> => ({
+  budget_id: ref.budgetId,
+  budget_limit: ref.limit,
+  budget_period: ref.period,
+  budget_hold: ref.hold,
+});
 
 /** The stored attributes of a key's limits and scopes (SPEC §5; no counter until the first call). */
 function limitAttributes(input: IssueInput): Partial<ApiKeyItem> {
@@ -85,14 +112,25 @@ export function createKeyIssuer(options: KeyIssuerOptions) {
 
   return async function issueKey(
     input: IssueInput,
-  ): Promise<Result<{ apiKey: string; key: KeyMetadata; item: ApiKeyItem }>> {
+  ): Promise<Result<{ apiKey: string; key: KeyMetadata; item: ApiKeyItem; budget?: BudgetItem }>> {
     for (let attempt = 1; attempt <= maxAttempts; attempt += 1) {
       const generated = generateKey(environment, random);
       const now = clock();
+      const keyId = input.keyId ?? newKeyId();
+      // A new budget per attempt: its id is fresh like the key's, so a retry never meets its own.
+      let budget: BudgetItem | undefined;
+      let ref: KeyBudgetRef | undefined;
+      if (input.budget?.kind === 'new') {
+        const { config } = input.budget;
+        budget = freshBudgetItem({ budgetId: newBudgetId(), userId: input.userId, keyId, config, now });
+        ref = budgetRefFor(budget.budget_id, config);
+      } else {
+        ref = input.budget?.ref;
+      }
       const item: ApiKeyItem = {
         key_hash: generated.hash,
         hash_version: CURRENT_HASH_VERSION,
-        key_id: input.keyId ?? newKeyId(),
+        key_id: keyId,
         user_id: input.userId,
         project_id: input.projectId,
         ...(input.projectBound ? { project_bound: true } : {}),
@@ -103,15 +141,24 @@ export function createKeyIssuer(options: KeyIssuerOptions) {
         usage_count: 0,
         ...(input.expiresAt ? { expires_at: input.expiresAt } : {}),
         ...limitAttributes(input),
+        ...(ref ? budgetAttributes(ref) : {}),
       };
       try {
-        await keys.create(item);
+        await keys.create(item, budget);
         logger.info('api key created', {
           key_id: item.key_id,
           user_id: item.user_id,
           project_id: item.project_id,
+          ...(ref ? { budget_id: ref.budgetId } : {}),
         });
-        return { ok: true, apiKey: generated.key, key: toKeyMetadata(item, now), item };
+        // A shared budget's view needs its item read; the caller describes the key then.
+        return {
+          ok: true,
+          apiKey: generated.key,
+          key: toKeyMetadata(item, now, budget),
+          item,
+          ...(budget ? { budget } : {}),
+        };
       } catch (error) {
         if (error instanceof UserNotActiveError) return USER_REFUSALS[error.reason]();
         if (error instanceof StoreConflictError) return CONFLICT_REFUSAL();

@@ -1,4 +1,6 @@
 /** The public key and user views of SPEC §6: every field present, `null` when absent; never the hash or secret. */
+import type { BudgetItem } from '../budgets/model.js';
+import { type BudgetView, budgetViewOf } from '../budgets/state.js';
 import {
   knownLimitsOf,
   type LimitPlan,
@@ -37,6 +39,11 @@ export interface KeyMetadata {
   revokedReason: string | null;
   rateLimit: RateLimit | null;
   quota: QuotaView | null;
+  /**
+   * The spend budget the key draws on (SPEC §5b), as its budget item shows it now (shared with
+   * the key it was rotated from or to); null without a budget.
+   */
+  budget: BudgetView | null;
   /** The allow-lists the key has (an absent list allows everything); null when it has none. */
   scopes: KeyScopes | null;
 }
@@ -76,7 +83,19 @@ function scopesViewOf(scopes: KeyScopes | undefined): KeyScopes | null {
   return Object.keys(view).length > 0 ? view : null;
 }
 
-export function toKeyMetadata(item: ApiKeyItem, now: Date): KeyMetadata {
+/** The budget view of the item `budget` when it is the one the key names; null otherwise. */
+export function budgetViewFor(
+  item: ApiKeyItem,
+  budget: BudgetItem | undefined,
+  now: Date,
+): BudgetView | null {
+  return item.budget_id !== undefined && budget?.budget_id === item.budget_id
+    ? budgetViewOf(budget, now)
+    : null;
+}
+
+/** `budget`: the budget item the key names, as read for this answer (./budget-views.ts). */
+export function toKeyMetadata(item: ApiKeyItem, now: Date, budget?: BudgetItem): KeyMetadata {
   const expired =
     item.status === 'active' && item.expires_at !== undefined && item.expires_at <= now.toISOString();
   return {
@@ -98,6 +117,7 @@ export function toKeyMetadata(item: ApiKeyItem, now: Date): KeyMetadata {
         ? { limit: item.rate_limit, windowSeconds: item.rate_window }
         : null,
     quota: quotaViewOf(item, planFor(knownLimitsOf(item), now)),
+    budget: budgetViewFor(item, budget, now),
     scopes: scopesViewOf(item.scopes),
   };
 }

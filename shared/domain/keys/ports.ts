@@ -3,6 +3,7 @@
  * conditions. The DynamoDB adapters (shared/adapters/dynamodb) implement these; the domain
  * never sees an SDK type, and it alone decides what a stored state means.
  */
+import type { BudgetItem, KeyBudgetRef } from '../budgets/model.js';
 import type { ApiKeyItem, KeyScopes, QuotaPeriod, UserItem, UserStatus } from './model.js';
 
 /**
@@ -59,6 +60,12 @@ export interface KeyChange {
   expiresAt?: string | null;
   rateLimit?: { limit: number; windowSeconds: number; keepCount: boolean } | null;
   quota?: { limit: number; period: QuotaPeriod; keepUsage: boolean } | null;
+  /**
+   * The budget the key draws on and copies of its configuration, on the condition that the key
+   * still names `expectedBudgetId` (null: no budget), so the copies match the budget item the
+   * update configured; `null` removes the key's budget fields (the budget item stays).
+   */
+  budget?: { ref: KeyBudgetRef; expectedBudgetId: string | null } | null;
   scopes?: KeyScopes | null;
 }
 
@@ -77,9 +84,10 @@ export interface KeyVerificationStore {
 export interface KeyStore extends KeyVerificationStore {
   /**
    * One transaction: the user exists and is active, the key item (never overwriting a hash)
-   * and its reference under the user. UserNotActiveError, KeyCollisionError, StoreConflictError.
+   * and its reference under the user, and the key's new budget item when it has one (never
+   * overwriting a budget). UserNotActiveError, KeyCollisionError, StoreConflictError.
    */
-  create(item: ApiKeyItem): Promise<void>;
+  create(item: ApiKeyItem, budget?: BudgetItem): Promise<void>;
   findByHash(keyHash: string): Promise<ApiKeyItem | undefined>;
   /** Strongly consistent reads, in the given order (missing ones left out). */
   findByHashes(keyHashes: readonly string[]): Promise<ApiKeyItem[]>;

@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { mapConcurrently } from '../concurrency.js';
 import type { Clock, LogSink } from '../ports.js';
+import type { DescribeKeys } from './budget-views.js';
 import { type IssueInput, type IssueKey, limitsAndScopesOf, newKeyId } from './issue.js';
 import type { KeyLookup } from './lookup.js';
 import { type KeyMetadata, toKeyMetadata } from './metadata.js';
@@ -46,6 +47,8 @@ export interface RotationOptions {
   users: Pick<UserStore, 'find'>;
   lookup: KeyLookup;
   issueKey: IssueKey;
+  /** The answer's metadata, with the budget the new key shares with the key it replaces. */
+  describe: DescribeKeys;
   logger: LogSink;
   clock: Clock;
   /** Retirements in flight at once when rotating all keys. */
@@ -72,7 +75,9 @@ const claimHeld = (item: ApiKeyItem, now: Date): boolean =>
 
 /**
  * What a new key takes from the key it replaces (SPEC §6): name, project binding, limits and
- * scopes — not the counters: the new key's windows and quota start fresh (docs/decisions/0007).
+ * scopes — not the counters: the new key's windows and quota start fresh (docs/decisions/0007)
+ * — and its budget, by reference: both keys draw on one budget item, so a rotation neither
+ * resets nor doubles it (SPEC §5b).
  */
 export function inheritedFrom(item: ApiKeyItem): Omit<IssueInput, 'userId' | 'keyId'> {
   return {
@@ -104,7 +109,7 @@ async function readAgain<T>(read: () => Promise<T>): Promise<{ value: T } | unde
 }
 
 export function createRotation(options: RotationOptions) {
-  const { keys, users, lookup, issueKey, logger, clock, concurrency } = options;
+  const { keys, users, lookup, issueKey, describe, logger, clock, concurrency } = options;
 
   /**
    * A key issued by a rotation that never answered: nobody holds it, so it must not work.
@@ -214,14 +219,14 @@ export function createRotation(options: RotationOptions) {
       return issued;
     }
 
-    let retired: KeyMetadata[];
+    let retired: ApiKeyItem[];
     try {
       const retiredItem = await keys.retire(item.key_hash, now, {
         ...(graceEnd ? { expiresAt: expiryOf(claimed, graceEnd) as Date } : {}),
         replacedBy: keyId,
         rotationId,
       });
-      retired = [toKeyMetadata(retiredItem, now)];
+      retired = [retiredItem];
     } catch (error) {
       const reread = await readAgain(() => keys.findByHash(item.key_hash));
       const current = reread?.value;
@@ -240,7 +245,7 @@ export function createRotation(options: RotationOptions) {
         retired = [];
       } else if (current?.replaced_by === keyId) {
         // It committed; only the answer was lost.
-        retired = [toKeyMetadata(current, now)];
+        retired = [current];
       } else if (error instanceof KeyStateError) {
         // The old key expired on its own meanwhile: nothing left to retire; deliver the new key.
         await releaseQuietly(item, rotationId);
@@ -250,7 +255,7 @@ export function createRotation(options: RotationOptions) {
         throw error;
       }
     }
-    return delivered(input, issued, retired, graceEnd);
+    return delivered(input, issued, retired, graceEnd, now);
   }
 
   async function rotateAll(
@@ -312,12 +317,7 @@ export function createRotation(options: RotationOptions) {
           key_id: keyId,
           unconfirmed_key_ids: failed.map(({ failed: item }) => item.key_id),
         });
-        return delivered(
-          input,
-          issued,
-          retired.map((item) => toKeyMetadata(item, now)),
-          graceEnd,
-        );
+        return delivered(input, issued, retired, graceEnd, now);
       }
       const current = reread.value;
       retired.push(...current.filter((item) => item.replaced_by === keyId));
@@ -336,29 +336,39 @@ export function createRotation(options: RotationOptions) {
         );
       }
     }
-    return delivered(
-      input,
-      issued,
-      retired.map((item) => toKeyMetadata(item, now)),
-      graceEnd,
-    );
+    return delivered(input, issued, retired, graceEnd, now);
   }
 
-  function delivered(
+  async function delivered(
     input: RotateInput,
-    issued: { apiKey: string; key: KeyMetadata },
-    retired: KeyMetadata[],
+    issued: { apiKey: string; item: ApiKeyItem },
+    retiredItems: ApiKeyItem[],
     graceEnd: Date | undefined,
-  ): RotateResult {
+    now: Date,
+  ): Promise<RotateResult> {
+    const items = [issued.item, ...retiredItems];
+    // The new key is issued and the old ones retired: the answer must go out even if the budget
+    // read fails (then without budget views), or nobody would ever hold the new key.
+    const described = await readAgain(() => describe(items, now));
+    if (!described) {
+      logger.error('rotation delivered without budget views; the budget read failed', {
+        user_id: input.userId,
+        key_id: issued.item.key_id,
+      });
+    }
+    const [key, ...retired] = (described?.value ?? items.map((item) => toKeyMetadata(item, now))) as [
+      KeyMetadata,
+      ...KeyMetadata[],
+    ];
     // The retired ids are in keys-admin's audit lines (split when there are many).
     logger.info('api keys rotated', {
       user_id: input.userId,
-      key_id: issued.key.keyId,
+      key_id: key.keyId,
       retired_count: retired.length,
       grace_seconds: input.graceSeconds ?? 0,
       ...(graceEnd ? { grace_ends_at: graceEnd.toISOString() } : {}),
     });
-    return { ok: true, apiKey: issued.apiKey, key: issued.key, retired };
+    return { ok: true, apiKey: issued.apiKey, key, retired };
   }
 
   return async function rotate(input: RotateInput): Promise<RotateResult> {

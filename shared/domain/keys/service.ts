@@ -6,12 +6,15 @@
  * only.
  * (The request path's verification is ./verify.ts alone, so the authorizer bundles none of this.)
  */
+import { type BudgetSetting, budgetConfigOf, defaultHoldOf } from '../budgets/admin.js';
+import type { BudgetStore } from '../budgets/ports.js';
 import { type Clock, type LogSink, systemClock } from '../ports.js';
+import { createBudgetViews } from './budget-views.js';
 import { cryptoRandom, type KeyEnvironment, type RandomSource } from './format.js';
 import { createKeyIssuer, futureExpiry } from './issue.js';
 import type { Quota, RateLimit } from './limits.js';
 import { createKeyLookup } from './lookup.js';
-import { type KeyMetadata, toKeyMetadata, toUserView, type UserView } from './metadata.js';
+import { type KeyMetadata, toUserView, type UserView } from './metadata.js';
 import { type ApiKeyItem, DEFAULT_PROJECT_ID, type KeyScopes, type UserItem } from './model.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 import { KeyStateError, type KeyStore, UserExistsError, type UserStore } from './ports.js';
@@ -35,6 +38,13 @@ export interface PageRequest {
 export interface KeyServiceOptions {
   keys: KeyStore;
   users: UserStore;
+  /** Spend budgets (SPEC §5b): created with a key or by `update`, read for every key view. */
+  budgets: BudgetStore;
+  /**
+   * The stage's per-call hold (USD) for a budget set without `perCallHold` (`BUDGET_DEFAULT_HOLD_USD`;
+   * 0.50 when absent), capped at the budget's limit (../budgets/admin.ts).
+   */
+  defaultBudgetHoldUsd?: number;
   /** The stage's key environment (SPEC §5): which keys it issues and accepts. */
   environment: KeyEnvironment;
   logger: LogSink;
@@ -49,8 +59,12 @@ export interface KeyServiceOptions {
 }
 
 export function createKeyService(options: KeyServiceOptions) {
-  const { keys, users, logger } = options;
+  const { keys, users, budgets, logger } = options;
   const clock = options.clock ?? systemClock;
+  // Checked once at construction: a bad stage setting fails the cold start, not a create.
+  const defaultBudgetHold = defaultHoldOf(options.defaultBudgetHoldUsd);
+  const views = createBudgetViews({ budgets, logger });
+  const describe = views.describe;
   const issueKey = createKeyIssuer({
     keys,
     environment: options.environment,
@@ -82,7 +96,7 @@ export function createKeyService(options: KeyServiceOptions) {
 
   return {
     verify: verifier.verify,
-    rotate: createRotation({ keys, users, lookup, issueKey, logger, clock, concurrency }),
+    rotate: createRotation({ keys, users, lookup, issueKey, describe, logger, clock, concurrency }),
     /** Suspension and reactivation: the status at once, then its stamp on every key (resumable). */
     setUserStatus: createUserStatusChange({
       keys,
@@ -113,8 +127,8 @@ export function createKeyService(options: KeyServiceOptions) {
       return { ok: true, user: toUserView(item) };
     },
 
-    /** Change a key's name, expiry, limits or scopes (`null` clears); see ./update.ts. */
-    updateKey: createKeyUpdate({ keys, lookup, logger, clock }),
+    /** Change a key's name, expiry, limits, budget or scopes (`null` clears); see ./update.ts. */
+    updateKey: createKeyUpdate({ keys, budgets, defaultBudgetHold, lookup, describe, logger, clock }),
 
     async createKey(input: {
       userId: string;
@@ -123,6 +137,8 @@ export function createKeyService(options: KeyServiceOptions) {
       expiresAt?: string;
       rateLimit?: RateLimit;
       quota?: Quota;
+      /** A new budget item, written in the key's create transaction. */
+      budget?: BudgetSetting;
       scopes?: KeyScopes;
     }): Promise<Result<{ apiKey: string; key: KeyMetadata }>> {
       let expiresAt: string | undefined;
@@ -143,27 +159,26 @@ export function createKeyService(options: KeyServiceOptions) {
         ...(expiresAt ? { expiresAt } : {}),
         ...(input.rateLimit ? { rateLimit: input.rateLimit } : {}),
         ...(input.quota ? { quota: input.quota } : {}),
+        ...(input.budget
+          ? { budget: { kind: 'new' as const, config: budgetConfigOf(input.budget, defaultBudgetHold) } }
+          : {}),
         ...(input.scopes ? { scopes: input.scopes } : {}),
       });
       if (!issued.ok) return issued;
+      // The view of the budget item just written with the key: nothing to read.
       return { ok: true, apiKey: issued.apiKey, key: issued.key };
     },
 
     async listKeys(input: PageRequest): Promise<Result<{ keys: KeyMetadata[]; nextToken: string | null }>> {
       const page = await pageOfKeys(input);
       if (!page.ok) return page;
-      const now = clock();
-      return {
-        ok: true,
-        keys: page.items.map((item) => toKeyMetadata(item, now)),
-        nextToken: page.nextToken,
-      };
+      return { ok: true, keys: await describe(page.items, clock()), nextToken: page.nextToken };
     },
 
     /**
      * The user and its keys' usage (read-only): the page `list` would answer, or the one key
      * `keyId` names (read as `get` reads it), each with its counters, current rate window and
-     * quota period, and why its next call would be refused (./usage.ts).
+     * quota period, budget, and why its next call would be refused (./usage.ts).
      */
     async keyUsage(
       input: PageRequest & { keyId?: string },
@@ -181,11 +196,12 @@ export function createKeyService(options: KeyServiceOptions) {
         if (!page.ok) return page;
         ({ items, nextToken } = page);
       }
+      const budgetOf = await views.budgetsOf(items);
       const now = clock();
       return {
         ok: true,
         user: toUserView(user),
-        usage: items.map((item) => toKeyUsage(item, user, now)),
+        usage: items.map((item) => toKeyUsage(item, user, now, budgetOf(item))),
         nextToken,
       };
     },
@@ -193,7 +209,8 @@ export function createKeyService(options: KeyServiceOptions) {
     async getKey(input: { userId: string; keyId: string }): Promise<Result<{ key: KeyMetadata }>> {
       const item = await lookup.findKey(input.userId, input.keyId);
       if (!item) return keyNotFound(input.userId, input.keyId);
-      return { ok: true, key: toKeyMetadata(item, clock()) };
+      const [key] = (await describe([item], clock())) as [KeyMetadata];
+      return { ok: true, key };
     },
 
     async revokeKey(input: {
@@ -204,15 +221,17 @@ export function createKeyService(options: KeyServiceOptions) {
       const item = await lookup.findKey(input.userId, input.keyId);
       if (!item) return keyNotFound(input.userId, input.keyId);
       const now = clock();
+      let revoked: ApiKeyItem;
       try {
-        const revoked = await keys.revoke(item.key_hash, now, input.reason ?? 'revoked by operator');
-        logger.info('api key revoked', { key_id: item.key_id, user_id: item.user_id });
-        return { ok: true, key: toKeyMetadata(revoked, now) };
+        revoked = await keys.revoke(item.key_hash, now, input.reason ?? 'revoked by operator');
       } catch (error) {
         if (error instanceof KeyStateError)
           return refuse('key_not_active', `Key "${input.keyId}" is already revoked.`);
         throw error;
       }
+      logger.info('api key revoked', { key_id: item.key_id, user_id: item.user_id });
+      const [key] = (await describe([revoked], now)) as [KeyMetadata];
+      return { ok: true, key };
     },
   };
 }

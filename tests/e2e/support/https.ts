@@ -101,17 +101,20 @@ export function expectEnvelope(answer: HttpsAnswer, status: number, code: string
   const envelope = answer.json as Envelope;
   expect(envelope.request_id).toBe(answer.headers['x-request-id']);
   expect(envelope.error.message.length).toBeGreaterThan(0);
-  // OpenAI's error type for the status (SPEC §3), on function-made and gateway-made answers alike.
+  // OpenAI's error type for the status (SPEC §3), on function-made and gateway-made answers alike;
+  // a spent budget is OpenAI's own `insufficient_quota` (SPEC §5b), which its SDKs do not retry.
   expect(envelope.error.type).toBe(
-    status === 401
-      ? 'authentication_error'
-      : status === 403
-        ? 'permission_error'
-        : status === 429
-          ? 'rate_limit_error'
-          : status >= 500
-            ? 'api_error'
-            : 'invalid_request_error',
+    code === 'budget_exceeded'
+      ? 'insufficient_quota'
+      : status === 401
+        ? 'authentication_error'
+        : status === 403
+          ? 'permission_error'
+          : status === 429
+            ? 'rate_limit_error'
+            : status >= 500
+              ? 'api_error'
+              : 'invalid_request_error',
   );
   return envelope;
 }

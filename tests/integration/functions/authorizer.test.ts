@@ -104,6 +104,7 @@ describe('the authorizer allows a valid key however it is sent, with exactly one
       limits: '',
       limited: '',
       retryAfter: '',
+      budget: '',
     });
   });
 });
@@ -363,6 +364,7 @@ describe('the deployed handler module', () => {
       limits: '',
       limited: '',
       retryAfter: '',
+      budget: '',
     });
   });
 

@@ -31,6 +31,7 @@ interface UsageAnswer {
 }
 
 const USAGE_FIELDS = [
+  'budget',
   'keyId',
   'lastUsedAt',
   'name',
@@ -137,6 +138,7 @@ describe('usage after real verifications', () => {
           resetsAt: iso(windowStart + 60),
         },
         quota: null,
+        budget: null,
         refusing: { reason: 'rate_limited', until: iso(windowStart + 60) },
       },
     ]);

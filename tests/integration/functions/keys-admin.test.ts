@@ -15,6 +15,7 @@ interface Answer {
 }
 
 const METADATA_FIELDS = [
+  'budget',
   'createdAt',
   'expiresAt',
   'keyId',
@@ -140,6 +141,7 @@ describe('create', () => {
       revokedReason: null,
       rateLimit: null,
       quota: null,
+      budget: null,
       scopes: null,
     });
     expect(JSON.stringify(key)).not.toContain(hashKey(apiKey));

@@ -15,6 +15,7 @@ describe('function configuration', () => {
       API_KEYS_TABLE: 'k',
       USERS_TABLE: 'u',
       USER_KEYS_TABLE: 'uk',
+      BUDGETS_TABLE: 'b',
       KEY_ENVIRONMENT: 'test',
     });
 
@@ -22,8 +23,29 @@ describe('function configuration', () => {
       API_KEYS_TABLE: 'k',
       USERS_TABLE: 'u',
       USER_KEYS_TABLE: 'uk',
+      BUDGETS_TABLE: 'b',
       KEY_ENVIRONMENT: 'test',
     });
+  });
+
+  it('takes keys-admin’s default per-call budget hold when the stage sets one', () => {
+    const base = {
+      API_KEYS_TABLE: 'k',
+      USERS_TABLE: 'u',
+      USER_KEYS_TABLE: 'uk',
+      BUDGETS_TABLE: 'b',
+      KEY_ENVIRONMENT: 'test',
+    };
+
+    expect(loadConfig(keysAdminConfigSpec, { ...base, BUDGET_DEFAULT_HOLD_USD: '0.25' })).toMatchObject({
+      BUDGET_DEFAULT_HOLD_USD: 0.25,
+    });
+    expect(loadConfig(keysAdminConfigSpec, base).BUDGET_DEFAULT_HOLD_USD).toBeUndefined();
+    for (const wrong of ['0', '-1', 'half']) {
+      expect(() => loadConfig(keysAdminConfigSpec, { ...base, BUDGET_DEFAULT_HOLD_USD: wrong })).toThrow(
+        ConfigError,
+      );
+    }
   });
 
   it('fails at cold start, naming every missing or wrong variable', () => {
@@ -43,6 +65,7 @@ describe('function configuration', () => {
       'API_KEYS_TABLE',
       'USERS_TABLE',
       'USER_KEYS_TABLE',
+      'BUDGETS_TABLE',
       'DYNAMODB_ENDPOINT',
       'KEY_ENVIRONMENT',
     ]) {

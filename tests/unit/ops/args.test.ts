@@ -6,8 +6,10 @@ import {
   ACTION_FLAGS,
   type CliCommand,
   type Flag,
+  parseBudget,
   parseCli,
   parseExpiry,
+  parseHold,
   parseQuota,
   parseRateLimit,
   UsageError,
@@ -52,6 +54,8 @@ const FLAG_VALUES: Record<Flag, { raw?: string; field: string; value: unknown }>
   'next-token': { raw: 'tok', field: 'nextToken', value: 'tok' },
   'rate-limit': { raw: '100/60', field: 'rateLimit', value: { limit: 100, windowSeconds: 60 } },
   quota: { raw: '10000/month', field: 'quota', value: { limit: 10000, period: 'month' } },
+  budget: { raw: '25/month', field: 'budget.limit', value: 25 },
+  hold: { raw: '0.10', field: 'budget.perCallHold', value: 0.1 },
   providers: { raw: 'openai,anthropic', field: 'scopes.providers', value: ['openai', 'anthropic'] },
   models: { raw: 'gpt-4o*,claude-*', field: 'scopes.models', value: ['gpt-4o*', 'claude-*'] },
   operations: { raw: 'chat,embedding', field: 'scopes.operations', value: ['chat', 'embedding'] },
@@ -59,6 +63,7 @@ const FLAG_VALUES: Record<Flag, { raw?: string; field: string; value: unknown }>
   'clear-expiry': { field: 'expiresAt', value: null },
   'clear-rate-limit': { field: 'rateLimit', value: null },
   'clear-quota': { field: 'quota', value: null },
+  'clear-budget': { field: 'budget', value: null },
   'clear-scopes': { field: 'scopes', value: null },
 };
 const ALL_FLAGS = Object.keys(FLAG_VALUES) as Flag[];
@@ -74,8 +79,15 @@ const at = (event: Record<string, unknown>, path: string): unknown =>
     .reduce<unknown>((value, part) => (value as Record<string, unknown> | undefined)?.[part], event);
 const isClear = (flag: Flag) => flag.startsWith('clear-');
 
-const LIMITS: Flag[] = ['rate-limit', 'quota', 'providers', 'models', 'operations'];
-const CLEARS: Flag[] = ['clear-name', 'clear-expiry', 'clear-rate-limit', 'clear-quota', 'clear-scopes'];
+const LIMITS: Flag[] = ['rate-limit', 'quota', 'budget', 'hold', 'providers', 'models', 'operations'];
+const CLEARS: Flag[] = [
+  'clear-name',
+  'clear-expiry',
+  'clear-rate-limit',
+  'clear-quota',
+  'clear-budget',
+  'clear-scopes',
+];
 
 /** SPEC §6, as the CLI exposes it. */
 const EXPECTED: Record<AdminAction, { required: Flag[]; optional: Flag[] }> = {
@@ -317,6 +329,89 @@ describe('ops CLI arguments', () => {
     });
   });
 
+  describe('budgets', () => {
+    it.each([
+      ['25/month', { limit: 25, period: 'month' }],
+      ['0.50/day', { limit: 0.5, period: 'day' }],
+      ['0.000001/total', { limit: 0.000001, period: 'total' }],
+      ['1000000/day', { limit: 1_000_000, period: 'day' }],
+      ['none', 'none'],
+    ])('reads --budget %s as limit/period', (raw, expected) => {
+      expect(parseBudget(raw)).toEqual(expected);
+    });
+
+    it.each([
+      '25',
+      '25/week',
+      '0/day',
+      '-1/day',
+      '0.1234567/day',
+      '1000000.000001/day',
+      '$25/month',
+      '1e3/day',
+      'month/25',
+      '25/Month',
+      '',
+    ])('refuses --budget "%s"', (raw) => {
+      expect(usageError(['create', '--user', 'u1', `--budget=${raw}`])).toBe(
+        `--budget takes USD/PERIOD, USD more than 0 and at most 1000000 with up to 6 decimals, PERIOD one of day, month, total (25/month, 0.50/day), got "${raw}".`,
+      );
+    });
+
+    it('takes the per-call hold with the budget, as an exact USD amount', () => {
+      expect(command(['create', '--user', 'u1', '--budget', '5/day', '--hold', '0.10']).event).toEqual({
+        action: 'create',
+        userId: 'u1',
+        budget: { limit: 5, period: 'day', perCallHold: 0.1 },
+      });
+      expect(command(['create', '--user', 'u1', '--budget', '5/day']).event.budget).toEqual({
+        limit: 5,
+        period: 'day',
+      });
+      expect(parseHold('0.000001')).toBe(0.000001);
+      for (const raw of ['0', '0.1234567', 'abc', '-0.1']) {
+        expect(usageError(['create', '--user', 'u1', '--budget', '5/day', `--hold=${raw}`])).toBe(
+          `--hold takes a USD amount more than 0 with up to 6 decimals (0.10), got "${raw}".`,
+        );
+      }
+    });
+
+    it('refuses --hold without --budget: a budget is set as a whole', () => {
+      const message =
+        '--hold goes with --budget (a budget is set as a whole: --budget 25/month --hold 0.10).';
+
+      expect(usageError(['create', '--user', 'u1', '--hold', '0.1'])).toBe(message);
+      expect(usageError(['update', '--user', 'u1', '--key', 'key_abc', '--hold', '0.1'])).toBe(message);
+    });
+
+    it('clears a budget on update with --budget none (or --clear-budget), never on create', () => {
+      const base = ['update', '--user', 'u1', '--key', 'key_abc'];
+      const cleared = { action: 'update', userId: 'u1', keyId: 'key_abc', budget: null };
+
+      expect(command([...base, '--budget', 'none']).event).toEqual(cleared);
+      expect(command([...base, '--clear-budget']).event).toEqual(cleared);
+      expect(usageError(['create', '--user', 'u1', '--budget', 'none'])).toBe(
+        '--budget none clears a budget on update; omit --budget instead.',
+      );
+      expect(usageError([...base, '--budget', 'none', '--hold', '0.1'])).toBe(
+        '--hold and --budget none contradict each other; give one.',
+      );
+      expect(usageError([...base, '--hold', '0.1', '--clear-budget'])).toBe(
+        '--hold and --clear-budget contradict each other; give one.',
+      );
+    });
+
+    it('leaves the hold against the limit to keys-admin', () => {
+      expect(command(['create', '--user', 'u1', '--budget', '0.20/day', '--hold', '1']).event.budget).toEqual(
+        {
+          limit: 0.2,
+          period: 'day',
+          perCallHold: 1,
+        },
+      );
+    });
+  });
+
   describe('usage', () => {
     it("asks for all of the user's keys, one key, or one page", () => {
       expect(command(['usage', '--user', 'u1']).event).toEqual({ action: 'usage', userId: 'u1' });
@@ -360,6 +455,7 @@ describe('ops CLI arguments', () => {
         expiresAt: null,
         rateLimit: null,
         quota: null,
+        budget: null,
         scopes: null,
       });
     });
@@ -379,6 +475,7 @@ describe('ops CLI arguments', () => {
       ['expires', 'clear-expiry'],
       ['rate-limit', 'clear-rate-limit'],
       ['quota', 'clear-quota'],
+      ['budget', 'clear-budget'],
       ['providers', 'clear-scopes'],
       ['models', 'clear-scopes'],
       ['operations', 'clear-scopes'],

@@ -1,6 +1,8 @@
 /** The ops CLI's readable output for keys-admin answers. */
 import { describe, expect, it } from 'vitest';
 import {
+  budgetCell,
+  budgetPeriodCell,
   instantCell,
   keysTable,
   quotaCell,
@@ -12,6 +14,7 @@ import {
   scopesCell,
   table,
   usageTable,
+  usdCell,
   userTable,
 } from '../../../ops/render.js';
 import type { KeyMetadata, UserView } from '../../../shared/domain/keys/metadata.js';
@@ -36,14 +39,15 @@ const key = (keyId: string, overrides: Partial<KeyMetadata> = {}): KeyMetadata =
   revokedReason: null,
   rateLimit: null,
   quota: null,
+  budget: null,
   scopes: null,
   ...overrides,
 });
 
 const HEADER =
-  'KEY_ID     NAME  STATUS  START         PROJECT  USAGE  LAST_USED  CREATED                   EXPIRES  RATE  QUOTA  SCOPES';
+  'KEY_ID     NAME  STATUS  START         PROJECT  USAGE  LAST_USED  CREATED                   EXPIRES  RATE  QUOTA  BUDGET  SCOPES';
 const row = (keyId: string) =>
-  `${keyId}  ci    active  kg_test_AbCd  p1       0      -          2026-01-01T00:00:00.000Z  -        -     -      -`;
+  `${keyId}  ci    active  kg_test_AbCd  p1       0      -          2026-01-01T00:00:00.000Z  -        -     -      -       -`;
 
 describe('ops CLI output', () => {
   it('aligns columns two spaces apart without trailing blanks', () => {
@@ -84,8 +88,8 @@ describe('ops CLI output', () => {
       ]),
     ).toBe(
       [
-        'KEY_ID   NAME  STATUS  START         PROJECT  USAGE  LAST_USED                 CREATED                   EXPIRES               RATE  QUOTA  SCOPES',
-        'key_one  -     active  kg_test_AbCd  p1       12     2026-02-01T00:00:00.000Z  2026-01-01T00:00:00.000Z  2030-01-31T00:00:00Z  -     -      -',
+        'KEY_ID   NAME  STATUS  START         PROJECT  USAGE  LAST_USED                 CREATED                   EXPIRES               RATE  QUOTA  BUDGET  SCOPES',
+        'key_one  -     active  kg_test_AbCd  p1       12     2026-02-01T00:00:00.000Z  2026-01-01T00:00:00.000Z  2030-01-31T00:00:00Z  -     -      -       -',
       ].join('\n'),
     );
   });
@@ -181,10 +185,52 @@ describe('ops CLI output', () => {
 
     const [header, line] = keysTable([limited]).split('\n');
 
-    expect(header?.split(/ {2,}/).slice(-3)).toEqual(['RATE', 'QUOTA', 'SCOPES']);
+    expect(header?.split(/ {2,}/).slice(-4)).toEqual(['RATE', 'QUOTA', 'BUDGET', 'SCOPES']);
     expect(line).toMatch(
-      / {2}100\/60s {2}12\/10000 month {2}providers=openai,anthropic models=gpt-4o\* operations=chat$/,
+      / {2}100\/60s {2}12\/10000 month {2}- {7}providers=openai,anthropic models=gpt-4o\* operations=chat$/,
     );
+  });
+
+  it('shows a budget as spent/limit per period and what remains, with the amount held when any', () => {
+    const budgeted = key('key_bud01', {
+      budget: {
+        limit: 25,
+        period: 'month',
+        perCallHold: 0.5,
+        spent: 1.25,
+        held: 0,
+        remaining: 23.75,
+        resetsAt: '2026-02-01T00:00:00.000Z',
+      },
+    });
+
+    const [header, line] = keysTable([budgeted]).split('\n');
+
+    expect(header?.split(/ {2,}/).slice(-2)).toEqual(['BUDGET', 'SCOPES']);
+    expect(line).toMatch(/ {2}\$1\.25\/\$25\.00 month, \$23\.75 left {2}-$/);
+    expect(
+      budgetCell({
+        limit: 0.2,
+        period: 'total',
+        perCallHold: 0.2,
+        spent: 0.123456,
+        held: 0.05,
+        remaining: 0.026544,
+        resetsAt: null,
+      }),
+    ).toBe('$0.123456/$0.20 total, $0.026544 left ($0.05 held)');
+    expect(budgetCell(null)).toBe('-');
+  });
+
+  it('writes USD with 2 to 6 decimals, as keys-admin counts micro-dollars', () => {
+    expect([0, 0.1, 25, 0.000001, 1_000_000, -0.5].map(usdCell)).toEqual([
+      '$0.00',
+      '$0.10',
+      '$25.00',
+      '$0.000001',
+      '$1000000.00',
+      '-$0.50',
+    ]);
   });
 
   it('formats each limit cell, "-" when the key has none', () => {
@@ -211,6 +257,7 @@ describe('ops CLI output', () => {
       lastUsedAt: null,
       rateLimit: null,
       quota: null,
+      budget: null,
       refusing: null,
       ...overrides,
     });
@@ -240,9 +287,9 @@ describe('ops CLI output', () => {
         [
           userTable(user),
           '',
-          'KEY_ID     NAME  STATUS   START         USAGE  LAST_USED                 RATE_WINDOW                                QUOTA                                        REFUSING',
-          'key_lim01  ci    active   kg_test_AbCd  157    2026-11-30T12:00:05.123Z  100/100 (60s) resets 2026-11-30T12:01:00Z  120/10000 month resets 2026-12-01T00:00:00Z  rate_limited until 2026-11-30T12:01:00Z',
-          'key_old02  ci    revoked  kg_test_AbCd  0      -                         -                                          5/5 total                                    revoked',
+          'KEY_ID     NAME  STATUS   START         USAGE  LAST_USED                 RATE_WINDOW                                QUOTA                                        BUDGET  REFUSING',
+          'key_lim01  ci    active   kg_test_AbCd  157    2026-11-30T12:00:05.123Z  100/100 (60s) resets 2026-11-30T12:01:00Z  120/10000 month resets 2026-12-01T00:00:00Z  -       rate_limited until 2026-11-30T12:01:00Z',
+          'key_old02  ci    revoked  kg_test_AbCd  0      -                         -                                          5/5 total                                    -       revoked',
         ].join('\n'),
       );
     });
@@ -261,7 +308,37 @@ describe('ops CLI output', () => {
       expect(quotaPeriodCell(limited.quota)).toBe(`${quotaCell(limited.quota)} resets 2026-12-01T00:00:00Z`);
       expect(quotaPeriodCell({ limit: 3, period: 'total', used: 1, resetsAt: null })).toBe('1/3 total');
       expect(refusingCell({ reason: 'quota_exceeded', until: null })).toBe('quota_exceeded');
-      expect([rateWindowCell(null), quotaPeriodCell(null), refusingCell(null)]).toEqual(['-', '-', '-']);
+      expect(refusingCell({ reason: 'budget_exceeded', until: '2026-12-01T00:00:00.000Z' })).toBe(
+        'budget_exceeded until 2026-12-01T00:00:00Z',
+      );
+      expect(
+        budgetPeriodCell({
+          limit: 5,
+          period: 'day',
+          perCallHold: 0.1,
+          spent: 4.95,
+          held: 0.1,
+          remaining: -0.05,
+          resetsAt: '2026-12-01T00:00:00.000Z',
+        }),
+      ).toBe('$4.95/$5.00 day, -$0.05 left ($0.10 held), $0.10/call resets 2026-12-01T00:00:00Z');
+      expect(
+        budgetPeriodCell({
+          limit: 1,
+          period: 'total',
+          perCallHold: 0.5,
+          spent: 0,
+          held: 0,
+          remaining: 1,
+          resetsAt: null,
+        }),
+      ).toBe('$0.00/$1.00 total, $1.00 left, $0.50/call');
+      expect([
+        rateWindowCell(null),
+        quotaPeriodCell(null),
+        budgetPeriodCell(null),
+        refusingCell(null),
+      ]).toEqual(['-', '-', '-', '-']);
     });
   });
 });

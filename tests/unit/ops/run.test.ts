@@ -52,6 +52,7 @@ const keyUsage = (keyId: string): KeyUsage => ({
   lastUsedAt: null,
   rateLimit: null,
   quota: null,
+  budget: null,
   refusing: null,
 });
 const keys = (from: number, count: number) =>

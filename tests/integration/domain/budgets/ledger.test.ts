@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { micros } from '../../../../shared/domain/budgets/money.js';
 import { budgetStateOf } from '../../../../shared/domain/budgets/state.js';
-import { budgetItemOf, budgetStoreOn, ledgerOn, recordingTelemetry, refOf } from '../../../support/budgets.js';
+import {
+  budgetItemOf,
+  budgetStoreOn,
+  ledgerOn,
+  recordingTelemetry,
+  refOf,
+} from '../../../support/budgets.js';
 import { createTestTables, type TestTables } from '../../../support/dynamo.js';
 
 const owner = { keyId: 'key_budgettest', userId: 'budget-user' };
@@ -30,7 +36,13 @@ describe('budget ledger on DynamoDB Local', () => {
     expect(status?.remaining).toBe(1_000_000 - 12_300);
 
     const stored = await store.find(item.budget_id);
-    expect(stored).toMatchObject({ spent: 12_300, held: 0, remaining: 987_700, unheld: 1_000_000, holds: {} });
+    expect(stored).toMatchObject({
+      spent: 12_300,
+      held: 0,
+      remaining: 987_700,
+      unheld: 1_000_000,
+      holds: {},
+    });
   });
 
   it('admits exactly the holds that fit, however many calls run at once', async () => {
@@ -39,7 +51,9 @@ describe('budget ledger on DynamoDB Local', () => {
     await store.create(item);
     const ledger = ledgerOn(store);
     const outcomes = await Promise.all(
-      Array.from({ length: 50 }, (_, index) => ledger.hold(refOf(item), `req-${index}`, Date.now() + 60_000, owner)),
+      Array.from({ length: 50 }, (_, index) =>
+        ledger.hold(refOf(item), `req-${index}`, Date.now() + 60_000, owner),
+      ),
     );
     expect(outcomes.filter((outcome) => outcome.ok)).toHaveLength(7);
     const stored = await store.find(item.budget_id);
@@ -118,6 +132,11 @@ describe('budget ledger on DynamoDB Local', () => {
       next: { limit: micros(500_000), period: 'month', hold: HOLD },
       periodStart: new Date().toISOString().slice(0, 7),
     });
-    expect(other.ok && other.item).toMatchObject({ remaining: 400_000, unheld: 400_000, held: HOLD, spent: 0 });
+    expect(other.ok && other.item).toMatchObject({
+      remaining: 400_000,
+      unheld: 400_000,
+      held: HOLD,
+      spent: 0,
+    });
   });
 });

@@ -6,6 +6,8 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_SCOPES_BYTES } from '../../../../shared/domain/admin/events.js';
+import { micros } from '../../../../shared/domain/budgets/money.js';
+import { createBudgetViews } from '../../../../shared/domain/keys/budget-views.js';
 import { hashKey } from '../../../../shared/domain/keys/format.js';
 import { createKeyLookup } from '../../../../shared/domain/keys/lookup.js';
 import type { ApiKeyItem, KeyScopes } from '../../../../shared/domain/keys/model.js';
@@ -399,7 +401,10 @@ describe("update's one conditional write", () => {
     };
     const updateKey = createKeyUpdate({
       keys: racing,
+      budgets: store.budgets,
+      defaultBudgetHold: micros(500_000),
       lookup: createKeyLookup(real),
+      describe: createBudgetViews({ budgets: store.budgets, logger: silentLogger }).describe,
       logger: silentLogger,
       clock,
     });

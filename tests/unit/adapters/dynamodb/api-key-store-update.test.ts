@@ -18,6 +18,7 @@ const store = new DynamoKeyStore({
   tableName: 'keys',
   usersTableName: 'users',
   userKeysTableName: 'user-keys',
+  budgetsTableName: 'budgets',
 });
 
 const ITEM = { key_hash: 'h', key_id: 'key_1', user_id: 'u1', status: 'active' } as ApiKeyItem;
@@ -103,6 +104,35 @@ describe('update', () => {
       ':expires_at': '2030-01-01T00:00:00.000Z',
       ':scopes': { providers: ['openai'] },
     });
+  });
+
+  it('names a budget and copies its configuration, asserting the budget the key named when read', async () => {
+    const ref = { budgetId: 'bud_new', limit: 25_000_000, period: 'month' as const, hold: 100_000 };
+    const fresh = await inputFor({ budget: { ref, expectedBudgetId: null } });
+    dynamo.reset();
+    const again = await inputFor({ budget: { ref, expectedBudgetId: 'bud_new' } });
+
+    for (const input of [fresh, again]) {
+      expect(input.UpdateExpression).toBe(
+        'SET budget_id = :budget_id, budget_limit = :budget_limit, budget_period = :budget_period, budget_hold = :budget_hold',
+      );
+      expect(input.ExpressionAttributeValues).toMatchObject({
+        ':budget_id': 'bud_new',
+        ':budget_limit': 25_000_000,
+        ':budget_period': 'month',
+        ':budget_hold': 100_000,
+      });
+    }
+    expect(fresh.ConditionExpression).toContain('attribute_not_exists(budget_id)');
+    expect(again.ConditionExpression).toContain('budget_id = :expected_budget_id');
+    expect(again.ExpressionAttributeValues).toMatchObject({ ':expected_budget_id': 'bud_new' });
+  });
+
+  it('clears a budget by removing the key’s budget fields only', async () => {
+    const input = await inputFor({ budget: null });
+
+    expect(input.UpdateExpression).toBe('REMOVE budget_id, budget_limit, budget_period, budget_hold');
+    expect(input.ConditionExpression).not.toContain('budget_id');
   });
 
   it('answers a refused write with the item as it was, or none when the key is missing', async () => {

@@ -9,6 +9,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDocumentClient } from '../../../../shared/adapters/aws-clients.js';
 import { DynamoKeyStore } from '../../../../shared/adapters/dynamodb/api-key-store.js';
+import { micros } from '../../../../shared/domain/budgets/money.js';
 import type { ApiKeyItem } from '../../../../shared/domain/keys/model.js';
 import {
   KeyCollisionError,
@@ -16,6 +17,7 @@ import {
   UserNotActiveError,
 } from '../../../../shared/domain/keys/ports.js';
 import { refusalReasonOf } from '../../../../shared/domain/keys/verify.js';
+import { budgetItemOf } from '../../../support/budgets.js';
 
 const doc = createDocumentClient({ endpoint: 'http://127.0.0.1:1' });
 const dynamo = mockClient(doc);
@@ -26,6 +28,7 @@ const repository = new DynamoKeyStore({
   tableName: 'keys',
   usersTableName: 'users',
   userKeysTableName: 'user-keys',
+  budgetsTableName: 'budgets',
 });
 const NOW = new Date('2030-01-01T00:00:00.000Z');
 
@@ -146,6 +149,40 @@ describe('create', () => {
       Item: { user_id: 'u', key_id: 'key_1', key_hash: 'h', created_at: NOW.toISOString() },
       ConditionExpression: 'attribute_not_exists(key_id)',
     });
+  });
+
+  it('writes a budgeted key’s new budget item in the same transaction, never overwriting one', async () => {
+    dynamo.on(TransactWriteCommand).resolves({});
+    const budget = budgetItemOf({ limit: micros(25_000_000), hold: micros(500_000), now: NOW });
+    const budgeted: ApiKeyItem = {
+      ...item,
+      budget_id: budget.budget_id,
+      budget_limit: 25_000_000,
+      budget_period: 'day',
+      budget_hold: 500_000,
+    };
+
+    await repository.create(budgeted, budget);
+
+    const input = dynamo.commandCalls(TransactWriteCommand)[0]?.args[0].input;
+    expect(input?.TransactItems).toHaveLength(4);
+    expect(input?.TransactItems?.[1]?.Put?.Item).toEqual(budgeted);
+    expect(input?.TransactItems?.[3]?.Put).toEqual({
+      TableName: 'budgets',
+      Item: budget,
+      ConditionExpression: 'attribute_not_exists(budget_id)',
+    });
+  });
+
+  it('reports an existing budget id as a collision (retried with fresh ids)', async () => {
+    dynamo
+      .on(TransactWriteCommand)
+      .rejects(
+        cancelled([{ Code: 'None' }, { Code: 'None' }, { Code: 'None' }, { Code: 'ConditionalCheckFailed' }]),
+      );
+    const budget = budgetItemOf({ limit: micros(1_000_000), hold: micros(500_000), now: NOW });
+
+    await expect(repository.create(item, budget)).rejects.toBeInstanceOf(KeyCollisionError);
   });
 
   it.each([

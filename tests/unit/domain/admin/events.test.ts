@@ -128,7 +128,7 @@ describe('update', () => {
   });
 
   it('takes null for every field, to clear it', () => {
-    const clears = { name: null, expiresAt: null, rateLimit: null, quota: null, scopes: null };
+    const clears = { name: null, expiresAt: null, rateLimit: null, quota: null, budget: null, scopes: null };
 
     expect(adminEventSchema.parse(update(clears))).toEqual(update(clears));
   });
@@ -137,7 +137,8 @@ describe('update', () => {
     expect(problems(update({}))).toEqual([
       {
         path: '',
-        message: 'update changes at least one of name, expiresAt, rateLimit, quota, scopes (null clears it)',
+        message:
+          'update changes at least one of name, expiresAt, rateLimit, quota, budget, scopes (null clears it)',
       },
     ]);
   });
@@ -153,6 +154,65 @@ describe('update', () => {
     ['a scope list of null', update({ scopes: { providers: null } }), 'scopes.providers'],
   ])('refuses %s', (_case, event, path) => {
     expect(pathsOf(event)).toContain(path);
+  });
+});
+
+describe('budget on create and update', () => {
+  it.each([
+    ['whole dollars', { limit: 25, period: 'month' }, { limit: 25_000_000, period: 'month' }],
+    [
+      'a hold of its own',
+      { limit: 5, period: 'day', perCallHold: 0.1 },
+      { limit: 5_000_000, period: 'day', perCallHold: 100_000 },
+    ],
+    ['one micro-dollar', { limit: 0.000001, period: 'total' }, { limit: 1, period: 'total' }],
+    ['the largest limit', { limit: 1_000_000, period: 'day' }, { limit: 1_000_000_000_000, period: 'day' }],
+    [
+      'a hold equal to the limit',
+      { limit: 0.2, period: 'day', perCallHold: 0.2 },
+      { limit: 200_000, period: 'day', perCallHold: 200_000 },
+    ],
+    [
+      'floats that are exact in micro-dollars',
+      { limit: 0.3, period: 'month', perCallHold: 0.000003 },
+      { limit: 300_000, period: 'month', perCallHold: 3 },
+    ],
+  ])('reads %s as micro-dollars, exactly', (_case, budget, micros) => {
+    expect(adminEventSchema.parse(create({ budget }))).toEqual(create({ budget: micros }));
+    expect(adminEventSchema.parse(update({ budget }))).toEqual(update({ budget: micros }));
+  });
+
+  it.each([
+    ['a limit of 0', { limit: 0, period: 'day' }, 'budget.limit', 'more than 0'],
+    ['a negative limit', { limit: -5, period: 'day' }, 'budget.limit', 'more than 0'],
+    ['a limit over 1,000,000', { limit: 1_000_000.01, period: 'day' }, 'budget.limit', 'at most 1000000'],
+    ['a limit of 7 decimals', { limit: 0.1234567, period: 'day' }, 'budget.limit', 'at most 6 decimals'],
+    ['a limit as a string', { limit: '25', period: 'day' }, 'budget.limit', 'expected number'],
+    ['no period', { limit: 25 }, 'budget.period', ''],
+    ['an unknown period', { limit: 25, period: 'week' }, 'budget.period', ''],
+    ['a hold of 0', { limit: 25, period: 'day', perCallHold: 0 }, 'budget.perCallHold', 'more than 0'],
+    [
+      'a hold of 7 decimals',
+      { limit: 25, period: 'day', perCallHold: 0.0000001 },
+      'budget.perCallHold',
+      'at most 6 decimals',
+    ],
+    [
+      'a hold above the limit',
+      { limit: 0.2, period: 'day', perCallHold: 0.21 },
+      'budget.perCallHold',
+      'at most the limit',
+    ],
+    ['an unknown field', { limit: 25, period: 'day', currency: 'EUR' }, 'budget.currency', 'unknown field'],
+  ])('refuses %s, naming the field and saying why', (_case, budget, path, why) => {
+    for (const event of [create({ budget }), update({ budget })]) {
+      expect(problems(event)).toEqual([{ path, message: expect.stringContaining(why) }]);
+    }
+  });
+
+  it('clears a budget on update with null; create omits it instead', () => {
+    expect(adminEventSchema.parse(update({ budget: null }))).toEqual(update({ budget: null }));
+    expect(pathsOf(create({ budget: null }))).toEqual(['budget']);
   });
 });
 

@@ -1,6 +1,8 @@
 /** Key metadata's limits and scopes (SPEC §6): what ops see of a key's stored limit attributes. */
 import { describe, expect, it } from 'vitest';
+import { micros } from '../../../../shared/domain/budgets/money.js';
 import { toKeyMetadata } from '../../../../shared/domain/keys/metadata.js';
+import { budgetItemOf } from '../../../support/budgets.js';
 import { apiKeyItem } from '../../../support/key-items.js';
 
 const NOW = new Date('2026-03-15T12:34:56.000Z');
@@ -9,7 +11,39 @@ const item = apiKeyItem;
 
 describe('key metadata: limits and scopes', () => {
   it('answers null for a key without limits or scopes', () => {
-    expect(toKeyMetadata(item(), NOW)).toMatchObject({ rateLimit: null, quota: null, scopes: null });
+    expect(toKeyMetadata(item(), NOW)).toMatchObject({
+      rateLimit: null,
+      quota: null,
+      budget: null,
+      scopes: null,
+    });
+  });
+
+  it('shows the budget as the budget item the key names says, in USD', () => {
+    const budget = {
+      ...budgetItemOf({ limit: micros(25_000_000), hold: micros(100_000), period: 'month', now: NOW }),
+      spent: 1_250_000,
+      remaining: 23_750_000,
+    };
+    const key = item({
+      budget_id: budget.budget_id,
+      budget_limit: 25_000_000,
+      budget_period: 'month',
+      budget_hold: 100_000,
+    });
+
+    expect(toKeyMetadata(key, NOW, budget).budget).toEqual({
+      limit: 25,
+      period: 'month',
+      perCallHold: 0.1,
+      spent: 1.25,
+      held: 0,
+      remaining: 23.75,
+      resetsAt: '2026-04-01T00:00:00.000Z',
+    });
+    // Another key's budget item, or none read: no view.
+    expect(toKeyMetadata(item({ budget_id: 'bud_other' }), NOW, budget).budget).toBeNull();
+    expect(toKeyMetadata(key, NOW).budget).toBeNull();
   });
 
   it('shows the rate limit, never its window counter', () => {

@@ -5,9 +5,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { BudgetItem } from '../../../../shared/domain/budgets/model.js';
+import { micros } from '../../../../shared/domain/budgets/money.js';
 import { windowStartOf } from '../../../../shared/domain/keys/limits.js';
 import type { ApiKeyItem, QuotaPeriod } from '../../../../shared/domain/keys/model.js';
 import { toKeyUsage } from '../../../../shared/domain/keys/usage.js';
+import { budgetItemOf } from '../../../support/budgets.js';
 import { apiKeyItem } from '../../../support/key-items.js';
 
 const NOW = new Date('2026-11-30T12:00:10.000Z');
@@ -47,6 +50,7 @@ describe('key usage', () => {
       lastUsedAt: '2026-11-30T12:00:05.000Z',
       rateLimit: null,
       quota: null,
+      budget: null,
       refusing: null,
     });
     expect(JSON.stringify(usage)).not.toContain('h'.repeat(64));
@@ -185,6 +189,99 @@ describe('key usage', () => {
 
       expect(toKeyUsage(item(expired), ACTIVE, NOW).status).toBe('expired');
       expect(toKeyUsage(item(later), ACTIVE, NOW)).toMatchObject({ status: 'active', refusing: null });
+    });
+  });
+
+  describe('the budget', () => {
+    /** A $1 daily budget holding $0.25 per call, with `spent` and `held` micro-dollars this period. */
+    const budget = (spent: number, held = 0, overrides: Partial<BudgetItem> = {}): BudgetItem => ({
+      ...budgetItemOf({ limit: micros(1_000_000), hold: micros(250_000), period: 'day', now: NOW }),
+      spent,
+      held,
+      unheld: 1_000_000 - held,
+      remaining: 1_000_000 - spent - held,
+      ...(held > 0 ? { holds: { req_1: { a: held, u: NOW.getTime() + 60_000 } } } : {}),
+      ...overrides,
+    });
+    const budgeted = (item: BudgetItem, overrides: Partial<ApiKeyItem> = {}) =>
+      apiKeyItem({
+        budget_id: item.budget_id,
+        budget_limit: item.budget_limit,
+        budget_period: item.budget_period,
+        budget_hold: item.per_call_hold,
+        ...overrides,
+      });
+
+    it('shows spent, held and remaining this period, and refuses nothing while a hold fits', () => {
+      const item = budget(500_000, 250_000);
+
+      expect(toKeyUsage(budgeted(item), ACTIVE, NOW, item)).toMatchObject({
+        budget: {
+          limit: 1,
+          period: 'day',
+          perCallHold: 0.25,
+          spent: 0.5,
+          held: 0.25,
+          remaining: 0.25,
+          resetsAt: '2026-12-01T00:00:00.000Z',
+        },
+        refusing: null,
+      });
+    });
+
+    it.each([
+      ['less remaining than one hold', budget(800_000)],
+      ['open holds taking what remains', budget(0, 800_000)],
+      ['an overspend blocking its period', budget(100_000, 0, { blocked_period: '2026-11-30' })],
+    ])('refuses with budget_exceeded until the period ends: %s', (_case, item) => {
+      expect(toKeyUsage(budgeted(item), ACTIVE, NOW, item).refusing).toEqual({
+        reason: 'budget_exceeded',
+        until: '2026-12-01T00:00:00.000Z',
+      });
+    });
+
+    it('refuses a spent total budget for good, and gives back holds past their time as a hold would', () => {
+      const total = budget(900_000, 0, { budget_period: 'total', period_start: 'total' });
+      const expired = budget(0, 800_000, { holds: { req_1: { a: 800_000, u: NOW.getTime() - 1 } } });
+
+      expect(toKeyUsage(budgeted(total), ACTIVE, NOW, total).refusing).toEqual({
+        reason: 'budget_exceeded',
+        until: null,
+      });
+      expect(toKeyUsage(budgeted(expired), ACTIVE, NOW, expired)).toMatchObject({
+        budget: { held: 0, remaining: 1 },
+        refusing: null,
+      });
+    });
+
+    it('counts a new period from nothing, and lifts the block of the one before', () => {
+      const yesterday = budget(1_000_000, 0, { period_start: '2026-11-29', blocked_period: '2026-11-29' });
+
+      expect(toKeyUsage(budgeted(yesterday), ACTIVE, NOW, yesterday)).toMatchObject({
+        budget: { spent: 0, remaining: 1 },
+        refusing: null,
+      });
+    });
+
+    it('names the key’s own refusals and spent limits first', () => {
+      const item = budget(1_000_000);
+
+      expect(toKeyUsage(budgeted(item, { status: 'revoked' }), ACTIVE, NOW, item).refusing).toEqual({
+        reason: 'revoked',
+        until: null,
+      });
+      expect(toKeyUsage(budgeted(item, quota(10_000)), ACTIVE, NOW, item).refusing).toMatchObject({
+        reason: 'quota_exceeded',
+      });
+    });
+
+    it('shows no budget for a budget item the key does not name', () => {
+      const item = budget(1_000_000);
+
+      expect(toKeyUsage(apiKeyItem(), ACTIVE, NOW, item)).toMatchObject({
+        budget: null,
+        refusing: null,
+      });
     });
   });
 

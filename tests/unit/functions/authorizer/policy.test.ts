@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { allowPolicy, denyPolicy, stageWildcardArn } from '../../../../functions/authorizer/policy.js';
+import { admissionFromContext } from '../../../../shared/domain/keys/admission.js';
 
 const METHOD_ARN = 'arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/prod/POST/api/v1/requests';
 
@@ -37,6 +38,7 @@ describe('policies', () => {
       limits: '{"rate":{"limit":10,"remaining":9,"resetSeconds":42}}',
       limited: '',
       retryAfter: '',
+      budget: '',
     });
     expect(Object.values(policy.context ?? {}).every((value) => typeof value === 'string')).toBe(true);
     expect(policy.policyDocument.Statement[0]).toMatchObject({
@@ -60,6 +62,29 @@ describe('policies', () => {
 
     expect(policy.policyDocument.Statement[0]).toMatchObject({ Effect: 'Allow' });
     expect(policy.context).toMatchObject({ limited: 'quota_exceeded', retryAfter: '', scopes: '' });
+  });
+
+  it('carries the key budget to the requests function, and an unreadable one as a budget with nothing left', () => {
+    const budget = { budgetId: 'bud_1', limit: 700_000, period: 'day' as const, hold: 100_000 };
+    const policy = allowPolicy(METHOD_ARN, {
+      userId: 'u',
+      keyId: 'key_1',
+      projectId: 'p',
+      projectBound: false,
+      limits: {},
+      budget,
+    });
+
+    expect(policy.context?.budget).toBe('{"budgetId":"bud_1","limit":700000,"period":"day","hold":100000}');
+    expect(admissionFromContext(policy.context ?? {}).budget).toEqual(budget);
+    expect(admissionFromContext({ ...policy.context, budget: '' }).budget).toBeUndefined();
+    // Fail closed: a budget present but garbled is never read as no budget.
+    expect(admissionFromContext({ ...policy.context, budget: '{"budgetId":1}' }).budget).toEqual({
+      budgetId: 'unreadable',
+      limit: 0,
+      period: 'total',
+      hold: 0,
+    });
   });
 
   it('denies exactly the method ARN, or everything when none was given', () => {

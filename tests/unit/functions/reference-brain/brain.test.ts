@@ -283,3 +283,105 @@ describe('the reference brain test models', () => {
     expect(brainDecisionAnswerSchema.parse(answer).decision.outcome).toBe('approved');
   });
 });
+
+describe('the reference brain and the spend limit (SPEC §4, §5b)', () => {
+  /** gpt-4o, ≈100 input tokens, 100 output tokens allowed: estimated 0.00125 USD, pays 0.00075. */
+  const priced = (spendLimit?: number, overrides: Partial<BrainRequest> = {}) =>
+    brainRequest({
+      api_provider: 'openai',
+      model_name: 'gpt-4o',
+      request_params: { prompt: 'x'.repeat(400), max_tokens: 100 },
+      ...(spendLimit === undefined ? {} : { spend_limit: { amount: spendLimit, currency: 'USD' } }),
+      ...overrides,
+    });
+
+  it('rejects with policy spend_limit when the estimate exceeds it, paying nothing', async () => {
+    const answer = await decisionOf(priced(0.001249));
+
+    expect(answer.success).toBe(false);
+    expect(answer.decision).toMatchObject({ outcome: 'rejected', policy_violations: ['spend_limit'] });
+    expect(answer.decision.policies_checked).toContain('spend_limit');
+    expect(answer.decision.reasoning).toContain('0.001249');
+    expect(answer.payment).toBeNull();
+  });
+
+  it('approves an estimate exactly at the limit, and pays what it would without one', async () => {
+    const atLimit = await decisionOf(priced(0.00125));
+    const unlimited = await decisionOf(priced());
+
+    expect(atLimit.decision).toMatchObject({ outcome: 'approved' });
+    expect(atLimit.decision.policies_checked).toContain('spend_limit');
+    expect(unlimited.decision.policies_checked).not.toContain('spend_limit');
+    expect(atLimit.payment).toMatchObject({ actual_amount: 0.00075, currency: 'USD' });
+    expect(atLimit.payment?.actual_amount).toBe(unlimited.payment?.actual_amount);
+  });
+
+  it('a spend limit of 0 lets only free models through', async () => {
+    expect((await decisionOf(priced(0))).decision.policy_violations).toEqual(['spend_limit']);
+    const free = await decisionOf(priced(0, { api_provider: 'ollama', model_name: 'llama3.1' }));
+    expect(free.decision.outcome).toBe('approved');
+    expect(free.payment?.actual_amount).toBe(0);
+  });
+
+  it('never pays above the spend limit, in micro-dollars as the ledger counts them', async () => {
+    await fc.assert(
+      fc.asyncProperty(brainRequests, fc.integer({ min: 0, max: 600_000 }), async (request, holdMicros) => {
+        const spendLimit = holdMicros / 1_000_000;
+        const answer = brainAnswerSchema.parse(
+          await referenceBrain({ ...request, spend_limit: { amount: spendLimit, currency: 'USD' } }),
+        );
+        if (!('decision' in answer)) return;
+        const payment = answer.payment;
+        if (payment) {
+          expect(payment.currency).toBe('USD');
+          expect(payment.actual_amount).toBeLessThanOrEqual(spendLimit);
+          expect(Math.round(payment.actual_amount * 1_000_000)).toBeLessThanOrEqual(holdMicros);
+          expect(payment.estimated_amount).toBeLessThanOrEqual(spendLimit);
+        }
+        if (answer.decision.policy_violations?.includes('spend_limit')) {
+          expect(payment).toBeNull();
+          expect(answer.decision.outcome).toBe('rejected');
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('test-overspend pays twice its spend limit (plus a micro-dollar): a brain breaking the contract', async () => {
+    const answer = await decisionOf(
+      brainRequest({
+        api_provider: 'reference',
+        model_name: 'test-overspend',
+        spend_limit: { amount: 0.1, currency: 'USD' },
+      }),
+    );
+
+    expect(answer.decision.outcome).toBe('approved');
+    expect(answer.payment).toMatchObject({ actual_amount: 0.200001, currency: 'USD' });
+  });
+
+  it('test-foreign-currency pays in EUR, within the limit', async () => {
+    const answer = await decisionOf(
+      brainRequest({
+        api_provider: 'reference',
+        model_name: 'test-foreign-currency',
+        spend_limit: { amount: 0.1, currency: 'USD' },
+      }),
+    );
+
+    expect(answer.decision.outcome).toBe('approved');
+    expect(answer.payment?.currency).toBe('EUR');
+    expect(answer.payment?.actual_amount).toBeGreaterThan(0);
+    expect(answer.payment?.actual_amount).toBeLessThanOrEqual(0.1);
+  });
+
+  it('the contract refuses a spend limit in another currency or below zero', async () => {
+    for (const spend_limit of [
+      { amount: 0.1, currency: 'EUR' },
+      { amount: -0.1, currency: 'USD' },
+    ]) {
+      const answer = await referenceBrain({ ...priced(), spend_limit });
+      expect(brainFailureAnswerSchema.parse(answer).error).toMatchObject({ code: 'invalid_request' });
+    }
+  });
+});
