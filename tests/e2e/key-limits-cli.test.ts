@@ -168,7 +168,7 @@ describe('budgets through the ops CLI', () => {
       stack.lambdaUrl,
     );
     expect(changed.code, changed.stderr).toBe(0);
-    // Another period: counting restarts; the hold is the stage's default (0.50 locally).
+    // Another period: counting restarts.
     expect(columnsOf(changed.stdout)).toMatchObject({ BUDGET: '$0.00/$25.00 month, $25.00 left' });
     const badHold = await runCli(
       ['update', '--user', userId, '--key', keyId, '--budget', '1/day', '--hold', '2'],
