@@ -12,7 +12,7 @@ import { micros } from '../../../../shared/domain/budgets/money.js';
 import type { BudgetStore } from '../../../../shared/domain/budgets/ports.js';
 import { hashKey } from '../../../../shared/domain/keys/format.js';
 import type { ApiKeyItem } from '../../../../shared/domain/keys/model.js';
-import { createKeyService } from '../../../../shared/domain/keys/service.js';
+import { createKeyService, type KeyService } from '../../../../shared/domain/keys/service.js';
 import { ledgerOn } from '../../../support/budgets.js';
 import { createTestTables, type TestTables } from '../../../support/dynamo.js';
 import {
@@ -79,6 +79,23 @@ async function refOfKey(store: TestKeyStore, apiKey: string): Promise<KeyBudgetR
   const verified = await store.service.verify(apiKey);
   if (!verified.ok || !verified.budget) throw new Error(`no budget admitted: ${JSON.stringify(verified)}`);
   return verified.budget;
+}
+
+/** A budgeted key whose budget has one settled call (paying `paidUsd`) and one hold still open. */
+async function keyWithOnePaidCallAndOneOpenHold(
+  budget: Parameters<KeyService['createKey']>[0]['budget'],
+  paidUsd: number,
+) {
+  const { store, userId, ledger, clock } = await userWithService();
+  const created = expectOk(await store.service.createKey({ userId, ...(budget ? { budget } : {}) }));
+  const keyId = created.key.keyId;
+  const ref = await refOfKey(store, created.apiKey);
+  const owner = { keyId, userId };
+  const paid = await ledger.hold(ref, 'req-1', clock().getTime() + MINUTE, owner);
+  if (!paid.ok) throw new Error('hold expected');
+  await ledger.settle(paid.hold, { actual_amount: paidUsd, currency: 'USD' });
+  expect((await ledger.hold(ref, 'req-2', clock().getTime() + MINUTE, owner)).ok).toBe(true);
+  return { store, userId, keyId, created, ref };
 }
 
 describe('create with a budget', () => {
@@ -324,20 +341,10 @@ describe('update', () => {
   });
 
   it('changes the limit and hold of the same budget item, keeping what was spent and held', async () => {
-    const { store, userId, ledger, clock } = await userWithService();
-    const created = expectOk(
-      await store.service.createKey({
-        userId,
-        budget: { limit: micros(1_000_000), period: 'month', perCallHold: micros(300_000) },
-      }),
+    const { store, userId, keyId, created, ref } = await keyWithOnePaidCallAndOneOpenHold(
+      { limit: micros(1_000_000), period: 'month', perCallHold: micros(300_000) },
+      0.2,
     );
-    const keyId = created.key.keyId;
-    const ref = await refOfKey(store, created.apiKey);
-    const owner = { keyId, userId };
-    const paid = await ledger.hold(ref, 'req-1', clock().getTime() + MINUTE, owner);
-    if (!paid.ok) throw new Error('hold expected');
-    await ledger.settle(paid.hold, { actual_amount: 0.2, currency: 'USD' });
-    expect((await ledger.hold(ref, 'req-2', clock().getTime() + MINUTE, owner)).ok).toBe(true);
 
     const updated = expectOk(
       await store.service.updateKey({
@@ -368,20 +375,10 @@ describe('update', () => {
   });
 
   it('restarts counting when the period changes, keeping open holds held', async () => {
-    const { store, userId, ledger, clock } = await userWithService();
-    const created = expectOk(
-      await store.service.createKey({
-        userId,
-        budget: { limit: micros(1_000_000), period: 'day', perCallHold: micros(100_000) },
-      }),
+    const { store, userId, keyId, created, ref } = await keyWithOnePaidCallAndOneOpenHold(
+      { limit: micros(1_000_000), period: 'day', perCallHold: micros(100_000) },
+      0.09,
     );
-    const keyId = created.key.keyId;
-    const ref = await refOfKey(store, created.apiKey);
-    const owner = { keyId, userId };
-    const paid = await ledger.hold(ref, 'req-1', clock().getTime() + MINUTE, owner);
-    if (!paid.ok) throw new Error('hold expected');
-    await ledger.settle(paid.hold, { actual_amount: 0.09, currency: 'USD' });
-    expect((await ledger.hold(ref, 'req-2', clock().getTime() + MINUTE, owner)).ok).toBe(true);
 
     const updated = expectOk(
       await store.service.updateKey({
