@@ -95,7 +95,7 @@ export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
   forbidden: 'This API key may not make this request; see details.',
   not_found: 'No such resource. The API serves POST /api/v1/requests.',
   method_not_allowed: 'Method not allowed. Use POST.',
-  idempotency_conflict: 'Idempotency-Key was already used with a different request body.',
+  idempotency_conflict: 'Idempotency-Key was already used with a different request body, API key or project.',
   payload_too_large: 'Request body is larger than 1 MB.',
   unsupported_media_type: 'Send the body as JSON with Content-Type: application/json.',
   rate_limited: 'Too many requests; slow down and retry later.',

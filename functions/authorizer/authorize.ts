@@ -21,6 +21,20 @@ export interface AuthorizerDeps {
   metrics: Pick<Metrics, 'addDimension' | 'addMetric' | 'publishStoredMetrics'>;
 }
 
+/**
+ * Time kept back from the Lambda timeout to answer: a verification still running then is
+ * abandoned and refused by us, never cut off by the timeout (API Gateway's own 500).
+ */
+export const ANSWER_MARGIN_MS = 750;
+/** The longest the verification may take even when the function has more time. */
+export const MAX_VERIFY_MS = 4_000;
+
+/** The verification's time budget for an invocation with `remainingMs` left (from its Context). */
+export function verifyBudgetMs(remainingMs: number | undefined): number {
+  if (remainingMs === undefined || !Number.isFinite(remainingMs)) return MAX_VERIFY_MS;
+  return Math.max(0, Math.min(MAX_VERIFY_MS, remainingMs - ANSWER_MARGIN_MS));
+}
+
 export function createAuthorizer(deps: AuthorizerDeps) {
   const { keys, logger, metrics } = deps;
 
@@ -39,6 +53,8 @@ export function createAuthorizer(deps: AuthorizerDeps) {
 
   return async function authorize(
     event: APIGatewayRequestAuthorizerEvent | null | undefined,
+    /** Milliseconds this invocation has left (Context.getRemainingTimeInMillis()). */
+    remainingMs?: number,
   ): Promise<APIGatewayAuthorizerResult> {
     const methodArn = typeof event?.methodArn === 'string' ? event.methodArn : '';
     // API Gateway's request id: the `request_id` of the caller's 401/429 answer, so ops can find this line.
@@ -50,7 +66,8 @@ export function createAuthorizer(deps: AuthorizerDeps) {
     if (!extracted.ok) return refuse(methodArn, extracted.reason, requestId);
 
     try {
-      const result = await keys.verify(extracted.key);
+      // A write still unanswered when the budget ends is in doubt: refused, never repeated.
+      const result = await keys.verify(extracted.key, AbortSignal.timeout(verifyBudgetMs(remainingMs)));
       if (isLimitRefusal(result)) {
         // Not counted, and answered 429 by the requests function from this context.
         logger.info('request over a key limit', {
@@ -86,7 +103,8 @@ export function createAuthorizer(deps: AuthorizerDeps) {
       logger.debug?.('request allowed', { key_id: result.keyId, user_id: result.userId });
       return allowPolicy(methodArn, result);
     } catch (error) {
-      // DynamoDB down, throttled or slow: refuse, and make the failure visible to ops.
+      // DynamoDB down, throttled, slow past the budget or its answer lost: refuse, and make the
+      // failure visible to ops.
       logger.error('key verification failed; refusing', {
         ...requestId,
         hash_prefix: hashPrefix(hashKey(extracted.key)),

@@ -9,17 +9,19 @@ import { createLogger } from '../../shared/adapters/observability/logger.js';
 import { createMetrics } from '../../shared/adapters/observability/metrics.js';
 import { loadTracing, tracingMiddleware } from '../../shared/adapters/observability/tracing.js';
 import { createKeyVerifier } from '../../shared/domain/keys/verify.js';
-import { createAuthorizer } from './authorize.js';
+import { createAuthorizer, MAX_VERIFY_MS } from './authorize.js';
 
 const config = loadConfig(authorizerConfigSpec);
 const logger = createLogger('authorizer');
 const metrics = createMetrics('authorizer');
 const tracing = await loadTracing('authorizer');
-// Short timeouts and one retry: a slow DynamoDB must become a quick refusal, not a hang.
+// A late answer is waited for within the invocation's time budget (verifyBudgetMs), never
+// retried: a verify write applied twice would count a call twice. Only a throttle or a
+// connection never made is retried (once).
 const client = createDocumentClient({
   endpoint: config.DYNAMODB_ENDPOINT,
   connectionTimeoutMs: 500,
-  requestTimeoutMs: 1500,
+  requestTimeoutMs: MAX_VERIFY_MS,
   maxAttempts: 2,
   instrumentation: tracing?.instrumentation,
 });
@@ -35,4 +37,4 @@ const authorize = createAuthorizer({
 export const handler = middy<APIGatewayRequestAuthorizerEvent | null, APIGatewayAuthorizerResult>()
   .use(tracingMiddleware(tracing))
   .use(injectLambdaContext(logger))
-  .handler((event) => authorize(event));
+  .handler((event, context) => authorize(event, context.getRemainingTimeInMillis?.()));

@@ -8,19 +8,20 @@ import { jsonResponse } from '../../shared/adapters/http/proxy-answers.js';
 import { publishMetrics } from '../../shared/adapters/observability/metrics.js';
 import type { BudgetTelemetry } from '../../shared/domain/budgets/ledger.js';
 import { toUsd } from '../../shared/domain/budgets/money.js';
-import { admissionFromContext } from '../../shared/domain/keys/admission.js';
 import { DEFAULT_PROJECT_ID } from '../../shared/domain/keys/model.js';
 import type { ChatHeaders } from '../../shared/domain/requests/chat-completions.js';
 import type { RequestTelemetry } from '../../shared/domain/requests/ports.js';
 import type { RequestAnswer, RequestInput } from '../../shared/domain/requests/process.js';
 import type { CallerIdentity } from '../../shared/domain/requests/transform.js';
+import { admissionOfEvent } from './admission-of-event.js';
 import { getHeader } from './answers.js';
 import { rememberBudgetStatus } from './budget-status.js';
 import { requestIdOf } from './middleware.js';
 
 /**
  * Identity and grant from the authorizer context only (requestGuards already refused a call
- * without one), decoded as the authorizer encoded it (shared/domain/keys/admission.ts).
+ * without one), decoded as the authorizer encoded it (shared/domain/keys/admission.ts), once
+ * per request (admission-of-event.ts).
  */
 export function callerOf(event: APIGatewayProxyEvent): CallerIdentity {
   const context = event.requestContext.authorizer ?? {};
@@ -28,7 +29,7 @@ export function callerOf(event: APIGatewayProxyEvent): CallerIdentity {
     typeof context.projectId === 'string' && context.projectId !== ''
       ? context.projectId
       : DEFAULT_PROJECT_ID;
-  const { projectBound, scopes, budget } = admissionFromContext(context);
+  const { projectBound, scopes, budget } = admissionOfEvent(event);
   return {
     userId: String(context.userId),
     keyId: String(context.keyId),

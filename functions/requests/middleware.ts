@@ -9,15 +9,12 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { errorResponse } from '../../shared/adapters/http/proxy-answers.js';
 import { micros } from '../../shared/domain/budgets/money.js';
 import { budgetHeadersOf, budgetStatusWithoutWrite } from '../../shared/domain/budgets/state.js';
-import {
-  admissionFromContext,
-  type LimitRefusal,
-  limitHeadersOf,
-} from '../../shared/domain/keys/admission.js';
+import { type LimitRefusal, limitHeadersOf } from '../../shared/domain/keys/admission.js';
 import type { LimitStatus } from '../../shared/domain/keys/limits.js';
 import type { LogSink } from '../../shared/domain/ports.js';
 import { MAX_BODY_BYTES } from '../../shared/domain/requests/schema.js';
 import { DEFAULT_MESSAGES, type ErrorCode, HttpError } from '../../shared/errors.js';
+import { admissionOfEvent } from './admission-of-event.js';
 import { getHeader } from './answers.js';
 import { budgetStatusOfEvent } from './budget-status.js';
 
@@ -133,8 +130,8 @@ export function requestGuards(options: { allowedMethod: string }): ProxyMiddlewa
       const context = event.requestContext?.authorizer;
       if (!context || typeof context.userId !== 'string' || typeof context.keyId !== 'string')
         fail('unauthorized');
-      const { refusal, limits } = admissionFromContext(context);
-      if (refusal) throw limitRefusalError(refusal, limits);
+      const admission = admissionOfEvent(event);
+      if (admission.refusal) throw limitRefusalError(admission.refusal, admission.limits);
       if (event.httpMethod !== options.allowedMethod) fail('method_not_allowed');
       const contentType = getHeader(event.headers, 'content-type');
       if (!contentType || !JSON_MEDIA_TYPE.test(contentType)) fail('unsupported_media_type');
@@ -156,9 +153,8 @@ export function requestGuards(options: { allowedMethod: string }): ProxyMiddlewa
 export function limitHeaders(): ProxyMiddleware {
   const stamp: NonNullable<ProxyMiddleware['after']> = (request) => {
     const response = request.response;
-    const context = request.event?.requestContext?.authorizer;
-    if (!response || !context) return;
-    const admission = admissionFromContext(context);
+    if (!response || !request.event?.requestContext?.authorizer) return;
+    const admission = admissionOfEvent(request.event);
     const headers = limitHeadersOf(admission.limits);
     if (admission.budget) {
       // The numbers of this call's own budget write; without one, what the key item says.

@@ -6,6 +6,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { ProvenUnappliedRetryStrategy } from './dynamodb/write-retries.js';
 
 /** Anything that instruments an SDK client (Powertools Tracer's captureAWSv3Client). */
 export interface ClientInstrumentation {
@@ -34,7 +35,9 @@ export function createDocumentClient(options: ClientOptions = {}): DynamoDBDocum
     region: options.region ?? process.env.AWS_REGION ?? 'us-east-1',
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...localCredentials(options.endpoint),
-    maxAttempts: options.maxAttempts ?? 3,
+    // Only failures that prove nothing was applied are retried: a write answered late is
+    // never applied twice (docs/decisions/0011-exact-under-late-answers.md).
+    retryStrategy: new ProvenUnappliedRetryStrategy(options.maxAttempts ?? 3),
     requestHandler: new NodeHttpHandler({
       connectionTimeout: options.connectionTimeoutMs ?? 1000,
       requestTimeout: options.requestTimeoutMs ?? 3000,

@@ -27,14 +27,18 @@ type BrainErrorCode = 'brain_error' | 'brain_unavailable' | 'brain_timeout';
  * Classifies an SDK/transport failure of the Invoke call itself, and whether the brain may
  * have run: a throttle, a Lambda 4xx (not found, access denied, payload too large) or a
  * connection never made means it did not; a timeout, a 5xx or a lost answer means it may have.
+ * Only Lambda's throttle (HTTP 429, TooManyRequestsException) counts as a throttle: an error
+ * whose name merely sounds like one may come from code that ran.
  */
 export function classifyInvokeFailure(error: unknown): BrainCallError {
   const name = error instanceof Error ? error.name : '';
   const message = error instanceof Error ? error.message : '';
   const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
   const code = (error as { code?: unknown } | null)?.code;
-  if (THROTTLE_NAMES.test(name) || status === 429)
+  // Lambda's own throttle: the Invoke was refused with 429 before the brain's code ran.
+  if (status === 429 || name === 'TooManyRequestsException') {
     return new BrainCallError('brain_unavailable', false, error);
+  }
   if (
     (typeof code === 'string' && NOT_SENT_CODES.has(code)) ||
     NOT_CONNECTED.test(message) ||
@@ -89,6 +93,8 @@ export function createBrainClient(options: BrainClientOptions): InvokeBrain {
       } catch {
         // a non-JSON error payload is still a brain error
       }
+      // The type picks the status the caller sees (a brain reporting its provider's throttle is
+      // 503), never whether the brain acted.
       const code: BrainErrorCode = THROTTLE_NAMES.test(errorType)
         ? 'brain_unavailable'
         : TIMEOUT_NAMES.test(errorType)
@@ -101,13 +107,10 @@ export function createBrainClient(options: BrainClientOptions): InvokeBrain {
         error_type: errorType,
         payload: text.slice(0, 2000),
       });
-      // A throttled brain never ran; a crash, its own timeout or an answer too large (6 MB) may
-      // come after it acted: in doubt, like an answer outside the contract (SPEC §3).
-      throw new BrainCallError(
-        code,
-        code !== 'brain_unavailable',
-        new Error(errorType || result.FunctionError),
-      );
+      // A function error means the brain's code ran, whatever its type says (a `RateLimitError`
+      // thrown by the brain's own provider call may come after it paid): always in doubt, like
+      // an answer outside the contract (SPEC §3). Only Lambda's 429 on the Invoke proves otherwise.
+      throw new BrainCallError(code, true, new Error(errorType || result.FunctionError));
     }
 
     let payload: unknown;

@@ -3,8 +3,9 @@
  * Idempotency-Key never makes the brain act twice. Every attempt of a key sends the brain
  * the first attempt's request_id; after a 504 or an answer outside the contract repeats get
  * 409 with Retry-After until the brain's own time limit has surely passed, then the key is
- * retried as the same request; a brain-reported failure or a throttle releases the key at
- * once; a 2 MB answer is stored compressed and replayed; an answer too large to store is
+ * retried as the same request; a brain-reported failure releases the key at once, a function
+ * error (even one named like a throttle) is in doubt; another key of the same user never
+ * replays the decision; a 2 MB answer is stored compressed and replayed; an answer too large to store is
  * answered but never replayed nor re-asked.
  *
  * The brain is the REAL reference brain (functions/reference-brain/handler.ts), only counted
@@ -327,10 +328,24 @@ describe.concurrent('one Idempotency-Key never makes the brain act twice', () =>
     expect(records[0]).toMatchObject({ status: 'in_doubt', request_id: first.headers['x-request-id'] });
   });
 
-  it.each([
-    { model: 'test-error', status: 502, code: 'brain_error' },
-    { model: 'test-throttle', status: 503, code: 'brain_unavailable' },
-  ])(
+  it('a function error that looks like a throttle (test-throttle) is in doubt: 503, then 409, the brain ran once with one request_id', async () => {
+    // The brain's code ran and threw: it may have paid before its provider throttled it. Only
+    // Lambda's own 429 on the Invoke proves the brain did not act.
+    const caller = await newCaller('throttle');
+    const key = newKey('throttle');
+
+    const first = await caller.send(modelBody('reference', 'test-throttle'), key);
+    const repeat = await caller.send(modelBody('reference', 'test-throttle'), key);
+
+    expect(expectApiAnswer(first, [503], 'first').envelope?.error.code).toBe('brain_unavailable');
+    expectInDoubt(repeat, 'immediate repeat');
+    expect(caller.brainCalls()).toHaveLength(1);
+    const records = await caller.records(key);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ status: 'in_doubt', request_id: first.headers['x-request-id'] });
+  });
+
+  it.each([{ model: 'test-error', status: 502, code: 'brain_error' }])(
     '$model (the brain did not act) releases the key at once: the immediate repeat asks the brain again, no 409',
     async ({ model, status, code }) => {
       const caller = await newCaller(model);
@@ -360,6 +375,35 @@ describe.concurrent('one Idempotency-Key never makes the brain act twice', () =>
       expect(new Set(ids).size).toBe(3);
     },
   );
+
+  it('another key of the same user, in another project, never replays the first key’s decision', async () => {
+    const caller = await newCaller('two-keys');
+    const other = await admin.expectOk({
+      action: 'create',
+      userId: caller.userId,
+      name: 'second project',
+      projectId: 'proj-other',
+    });
+    if (!other.apiKey) throw new Error('keys-admin create answered without a key');
+    const key = newKey('two-keys');
+
+    const first = await caller.send(JSON.stringify(CHAT_BODY), key);
+    const fromOtherKey = await api.call({
+      headers: {
+        'Content-Type': 'application/json',
+        Authorization: `Bearer ${other.apiKey}`,
+        'Idempotency-Key': key,
+      },
+      body: JSON.stringify(CHAT_BODY),
+    });
+
+    expectFirstHand(first, String(first.headers['x-request-id']), 'first key');
+    expect(expectApiAnswer(fromOtherKey, [409], 'other key').envelope?.error.code).toBe(
+      'idempotency_conflict',
+    );
+    expect(fromOtherKey.headers['idempotent-replayed']).toBeUndefined();
+    expect(caller.brainCalls()).toHaveLength(1);
+  });
 
   it('a 2 MB answer (test-large) is stored compressed and replayed identical, the brain ran once', async () => {
     const caller = await newCaller('large');

@@ -17,6 +17,7 @@ import type {
   IdempotencyStore,
   StoredAnswer,
 } from '../../domain/requests/ports.js';
+import { outcomeUnknown } from './write-retries.js';
 
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 /**
@@ -26,6 +27,12 @@ export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 export const MAX_STORED_ANSWER_BYTES = 400_000;
 /** Takeovers lost to a concurrent attempt before `begin` reports the key busy. */
 const MAX_BEGIN_ROUNDS = 3;
+/**
+ * Sends of one claim write whose outcome stayed unknown (timeout, lost answer). Repeating is
+ * safe: each claim names its holder (the request's own id), so a repeat that finds it knows
+ * the first send took the key (docs/decisions/0011-exact-under-late-answers.md).
+ */
+const CLAIM_SENDS = 3;
 
 type RecordStatus = 'in_progress' | 'in_doubt' | 'completed' | 'unreplayable';
 
@@ -39,6 +46,8 @@ export interface IdempotencyItem {
   request_id?: string;
   /** Fencing token, 1 for the first attempt; absent on records written before attempts existed. */
   attempt?: number;
+  /** The request id of the attempt holding the claim: a repeated claim write recognises its own. */
+  holder?: string;
   /** in_progress: when the holder should be done (epoch ms). */
   expected_by?: number;
   /** in_progress: when the brain has surely stopped even if the holder died (epoch ms). */
@@ -220,26 +229,32 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
       status: 'in_progress',
       request_id: requestId,
       attempt: 1,
+      holder: requestId,
       expires_at_epoch: Math.floor(times.now / 1000) + IDEMPOTENCY_TTL_SECONDS,
       expected_by: times.expectedBy,
       settles_by: times.settlesBy,
     };
-    try {
-      await this.options.client.send(
-        new PutCommand({
-          TableName: this.options.tableName,
-          Item: item,
-          // Free, or expired (TTL deletion lags by up to days).
-          ConditionExpression: 'attribute_not_exists(id) OR expires_at_epoch < :nowSeconds',
-          ExpressionAttributeValues: { ':nowSeconds': Math.floor(times.now / 1000) },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-      return undefined;
-    } catch (error) {
-      if (!isConditionFailure(error) || !(error as ConditionalCheckFailedException).Item) throw error;
-      return unmarshall((error as ConditionalCheckFailedException).Item ?? {}) as IdempotencyItem;
-    }
+    const existing = await sendClaim(async () => {
+      try {
+        await this.options.client.send(
+          new PutCommand({
+            TableName: this.options.tableName,
+            Item: item,
+            // Free, or expired (TTL deletion lags by up to days).
+            ConditionExpression: 'attribute_not_exists(id) OR expires_at_epoch < :nowSeconds',
+            ExpressionAttributeValues: { ':nowSeconds': Math.floor(times.now / 1000) },
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+        return undefined;
+      } catch (error) {
+        if (!isConditionFailure(error) || !(error as ConditionalCheckFailedException).Item) throw error;
+        return unmarshall((error as ConditionalCheckFailedException).Item ?? {}) as IdempotencyItem;
+      }
+    });
+    // An earlier send of this very claim was applied and its answer came late or was lost.
+    if (existing && existing.holder === requestId && existing.attempt === 1) return undefined;
+    return existing;
   }
 
   /** The next attempt of a lapsed or retryable record; undefined when another attempt moved it first. */
@@ -249,42 +264,50 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     times: ClaimTimes,
   ): Promise<IdempotencyClaim | undefined> {
     const seenAttempt = existing.attempt ?? 0;
-    try {
-      const result = await this.options.client.send(
-        new UpdateCommand({
-          TableName: this.options.tableName,
-          Key: { id: existing.id },
-          UpdateExpression:
-            'SET #status = :inProgress, attempt = :next, expected_by = :expectedBy, settles_by = :settlesBy, doubted = :true, request_id = if_not_exists(request_id, :requestId) REMOVE retry_at, in_progress_until',
-          ConditionExpression:
-            seenAttempt === 0
-              ? '#status = :seenStatus AND attribute_not_exists(attempt)'
-              : '#status = :seenStatus AND attempt = :seenAttempt',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':inProgress': 'in_progress',
-            ':next': seenAttempt + 1,
-            ':expectedBy': times.expectedBy,
-            ':settlesBy': times.settlesBy,
-            ':true': true,
-            ':requestId': requestId,
-            ':seenStatus': existing.status,
-            ...(seenAttempt === 0 ? {} : { ':seenAttempt': seenAttempt }),
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      const taken = result.Attributes as IdempotencyItem | undefined;
-      return {
-        recordId: existing.id,
-        attempt: seenAttempt + 1,
-        requestId: taken?.request_id ?? requestId,
-        doubted: true,
-      };
-    } catch (error) {
-      if (isConditionFailure(error)) return undefined;
-      throw error;
-    }
+    const taken = await sendClaim(async () => {
+      try {
+        const result = await this.options.client.send(
+          new UpdateCommand({
+            TableName: this.options.tableName,
+            Key: { id: existing.id },
+            UpdateExpression:
+              'SET #status = :inProgress, attempt = :next, holder = :holder, expected_by = :expectedBy, settles_by = :settlesBy, doubted = :true, request_id = if_not_exists(request_id, :requestId) REMOVE retry_at, in_progress_until',
+            ConditionExpression:
+              seenAttempt === 0
+                ? '#status = :seenStatus AND attribute_not_exists(attempt)'
+                : '#status = :seenStatus AND attempt = :seenAttempt',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':inProgress': 'in_progress',
+              ':next': seenAttempt + 1,
+              ':holder': requestId,
+              ':expectedBy': times.expectedBy,
+              ':settlesBy': times.settlesBy,
+              ':true': true,
+              ':requestId': requestId,
+              ':seenStatus': existing.status,
+              ...(seenAttempt === 0 ? {} : { ':seenAttempt': seenAttempt }),
+            },
+            ReturnValues: 'ALL_NEW',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+        return result.Attributes as IdempotencyItem | undefined;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        const now = (error as ConditionalCheckFailedException).Item;
+        const current = now ? (unmarshall(now) as IdempotencyItem) : undefined;
+        // Our own earlier send took it over (its answer came late or was lost): ours still.
+        return current?.holder === requestId && current.attempt === seenAttempt + 1 ? current : null;
+      }
+    });
+    if (taken === null) return undefined;
+    return {
+      recordId: existing.id,
+      attempt: seenAttempt + 1,
+      requestId: taken?.request_id ?? requestId,
+      doubted: true,
+    };
   }
 
   private async markUnreplayable(claim: IdempotencyClaim, bytes: number): Promise<void> {
@@ -318,6 +341,17 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
         throw new ClaimLostError(`attempt ${claim.attempt} no longer holds the idempotency claim`);
       }
       throw error;
+    }
+  }
+}
+
+/** One claim write, sent again while its outcome is unknown (it recognises its own first outcome). */
+async function sendClaim<T>(write: () => Promise<T>): Promise<T> {
+  for (let send = 1; ; send += 1) {
+    try {
+      return await write();
+    } catch (error) {
+      if (send >= CLAIM_SENDS || !outcomeUnknown(error)) throw error;
     }
   }
 }

@@ -86,10 +86,12 @@ export async function verifyAndCountWith(
   keyHash: string,
   now: Date,
   plan: LimitPlan,
+  signal?: AbortSignal,
 ): Promise<VerifyWrite> {
   try {
     const { Attributes } = await client.send(
       new UpdateCommand(verifyAndCountInput(tableName, keyHash, now, plan)),
+      signal ? { abortSignal: signal } : {},
     );
     return { ok: true, item: Attributes as ApiKeyItem };
   } catch (error) {
@@ -108,7 +110,7 @@ export class DynamoKeyVerificationStore implements KeyVerificationStore {
     readonly tableName: string,
   ) {}
 
-  verifyAndCount(keyHash: string, now: Date, plan: LimitPlan): Promise<VerifyWrite> {
-    return verifyAndCountWith(this.client, this.tableName, keyHash, now, plan);
+  verifyAndCount(keyHash: string, now: Date, plan: LimitPlan, signal?: AbortSignal): Promise<VerifyWrite> {
+    return verifyAndCountWith(this.client, this.tableName, keyHash, now, plan, signal);
   }
 }

@@ -77,8 +77,10 @@ export interface KeyVerificationStore {
    * In ONE conditional write: the key exists, is active, not expired at `now`, its user is
    * not suspended, and its limits are as `plan` expects and not spent → count it
    * (`last_used_at`, `usage_count`, the windows of `plan`). Refused: the current item.
+   * `signal` ends the wait (the caller's time budget); the write is then in doubt and the
+   * caller fails closed, never repeats it (docs/decisions/0011).
    */
-  verifyAndCount(keyHash: string, now: Date, plan: LimitPlan): Promise<VerifyWrite>;
+  verifyAndCount(keyHash: string, now: Date, plan: LimitPlan, signal?: AbortSignal): Promise<VerifyWrite>;
 }
 
 export interface KeyStore extends KeyVerificationStore {

@@ -46,14 +46,14 @@ export class ExpiringMemory<V> {
 /**
  * How long a refusal is remembered. Revoked and unknown keys never come back; an expired key
  * can only through an operator's `update` of its expiry, which a minute's delay is fine for;
- * a spent limit until its window or period ends (at most `SPENT_LIMIT_MAX_MS`, so an
- * operator raising a quota is seen within it).
+ * a spent limit until its window or period ends, at most `SPENT_LIMIT_MAX_MS`: an `update`
+ * that raises or clears it is obeyed by every container within that (SPEC §5).
  */
 export const REFUSAL_MEMORY_MS = {
   unknown: 300_000,
   revoked: 300_000,
   expired: 60_000,
 } as const;
-export const SPENT_LIMIT_MAX_MS = 60_000;
+export const SPENT_LIMIT_MAX_MS = 1_000;
 /** Keys remembered per container (each entry ~200 bytes: ~2 MB at most). */
 export const MEMORY_MAX_ENTRIES = 10_000;

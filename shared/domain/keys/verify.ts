@@ -156,7 +156,8 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
   }
 
   return {
-    async verify(candidate: unknown): Promise<VerifyResult> {
+    /** `signal`: the caller's time budget; when it ends, the pending write's outcome is unknown and verify throws. */
+    async verify(candidate: unknown, signal?: AbortSignal): Promise<VerifyResult> {
       const environment = environmentOfKey(candidate);
       if (environment === undefined) return { ok: false, reason: 'malformed' };
       if (environment !== options.environment) return { ok: false, reason: 'other_environment' };
@@ -171,7 +172,7 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
 
       let plan = planFor(known.get(keyHash, nowMs) ?? {}, now);
       for (let attempt = 1; attempt <= MAX_WRITES; attempt += 1) {
-        const written = await options.keys.verifyAndCount(keyHash, now, plan);
+        const written = await options.keys.verifyAndCount(keyHash, now, plan, signal);
         if (written.ok) {
           const after = knownLimitsOf(written.item);
           known.set(keyHash, after, Number.POSITIVE_INFINITY);

@@ -98,6 +98,14 @@ async function handleToken(item: LeakReportItem, deps: LeakDeps, now: Date): Pro
  */
 export async function handleLeakReport(report: LeakReport, deps: LeakDeps): Promise<LeakAnswer> {
   const now = (deps.clock ?? (() => new Date()))();
-  const labels = await mapConcurrently(report, LEAK_CONCURRENCY, (item) => handleToken(item, deps, now));
-  return report.map((item, index) => answerItem(item, labels[index] ?? 'false_positive'));
+  // A token reported many times (one leak found in many files) costs one write and one
+  // notice; every item of the report still gets its label.
+  const firstOfToken = new Map<string, LeakReportItem>();
+  for (const item of report) if (!firstOfToken.has(item.token)) firstOfToken.set(item.token, item);
+  const unique = [...firstOfToken.values()];
+  const labels = await mapConcurrently(unique, LEAK_CONCURRENCY, (item) => handleToken(item, deps, now));
+  const labelOf = new Map(
+    unique.map((item, index) => [item.token, labels[index] ?? 'false_positive'] as const),
+  );
+  return report.map((item) => answerItem(item, labelOf.get(item.token) ?? 'false_positive'));
 }

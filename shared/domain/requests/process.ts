@@ -82,6 +82,18 @@ export const SETTLE_MARGIN_MS = 2_000;
  * The top-level field that nests deeper than `maxDepth` (`''` for the body itself), or undefined.
  * Iterative, so hostile nesting cannot exhaust the stack.
  */
+/**
+ * What one Idempotency-Key stands for: the validated request, the calling key and the project
+ * the call runs in, so another key of the same user (or another default project) never
+ * replays this one's decision.
+ */
+export function idempotencyFingerprint(
+  caller: { keyId: string; projectId: string },
+  request: RequestFields,
+): { key_id: string; project_id: string; request: RequestFields } {
+  return { key_id: caller.keyId, project_id: request.project_id ?? caller.projectId, request };
+}
+
 export function deepestField(value: unknown, maxDepth: number): string | undefined {
   const stack: Array<{ value: unknown; depth: number; field: string }> = [{ value, depth: 0, field: '' }];
   while (stack.length > 0) {
@@ -322,13 +334,19 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     if (idempotencyKey !== undefined) {
       const now = clock();
       // The validated fields, not the raw body: the same request however a route spelled it.
-      const outcome = await idempotency.begin(caller.userId, idempotencyKey, request, requestId, {
-        now,
-        expectedBy: now + brainLimits.waitMs,
-        // A holder that dies can have started the brain call at the latest at its own deadline.
-        settlesBy:
-          (input.deadline ?? now + brainLimits.waitMs) + brainLimits.maxDurationMs + SETTLE_MARGIN_MS,
-      });
+      const outcome = await idempotency.begin(
+        caller.userId,
+        idempotencyKey,
+        idempotencyFingerprint(caller, request),
+        requestId,
+        {
+          now,
+          expectedBy: now + brainLimits.waitMs,
+          // A holder that dies can have started the brain call at the latest at its own deadline.
+          settlesBy:
+            (input.deadline ?? now + brainLimits.waitMs) + brainLimits.maxDurationMs + SETTLE_MARGIN_MS,
+        },
+      );
       if (outcome.kind === 'replay') {
         logger.info('idempotent replay', {
           request_id: requestId,

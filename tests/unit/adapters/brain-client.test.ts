@@ -92,15 +92,36 @@ describe('brain failures map to 502, 503 and 504 without internals', () => {
       'Segmentation',
       true,
     ],
+    // A function error means the brain's code ran and may have paid, whatever its type says.
     [
-      'a function error of type TooManyRequestsException',
+      'a function error of type TooManyRequestsException (the brain ran: in doubt)',
       invokeOutput(
         { errorType: 'TooManyRequestsException', errorMessage: 'slow down' },
         { FunctionError: 'Unhandled' },
       ),
       503,
       'slow down',
-      false,
+      true,
+    ],
+    [
+      'a function error of type RateLimitError (the brain ran: in doubt)',
+      invokeOutput(
+        { errorType: 'RateLimitError', errorMessage: 'slow down' },
+        { FunctionError: 'Unhandled' },
+      ),
+      503,
+      'slow down',
+      true,
+    ],
+    [
+      'a function error of type ThrottlingException (the brain ran: in doubt)',
+      invokeOutput(
+        { errorType: 'ThrottlingException', errorMessage: 'slow down' },
+        { FunctionError: 'Unhandled' },
+      ),
+      503,
+      'slow down',
+      true,
     ],
     [
       'a Lambda timeout of the brain function',
@@ -164,6 +185,12 @@ describe('brain failures map to 502, 503 and 504 without internals', () => {
       Object.assign(new Error('slow'), { $metadata: { httpStatusCode: 429 } }),
       503,
       false,
+    ],
+    [
+      'an SDK error named like a throttle without HTTP 429 (not Lambda refusing the Invoke)',
+      Object.assign(new Error('rate limit'), { name: 'RateLimitError', $metadata: { httpStatusCode: 502 } }),
+      502,
+      true,
     ],
     [
       'an aborted call (our timeout)',

@@ -179,6 +179,21 @@ describe('a reported key of this stage', () => {
     expect((await itemOf(key.hash))?.revoked_reason).toBe(LEAKED_REASON);
   });
 
+  it('the same key 200 times in one report (one leak in many files) costs one write, one notice and one count', async () => {
+    const key = await liveKey();
+    const { deps, notices, telemetry } = recorded();
+    counting.reset();
+
+    const items = Array.from({ length: 200 }, (_, index) => reported(key.apiKey, `${URL}#L${index}`));
+    const answer = await handleLeakReport(items, deps);
+
+    expect(answer).toHaveLength(200);
+    expect(new Set(answer.map((entry) => entry.label))).toEqual(new Set(['true_positive']));
+    expect(counting.calls).toEqual(['UpdateItemCommand']);
+    expect(notices).toHaveLength(1);
+    expect(telemetry).toEqual([['true_positive', true]]);
+  });
+
   it('a key an operator already revoked is a true_positive whose revocation is left as it was', async () => {
     const store = keyStoreFor(tables);
     const key = await liveKey();

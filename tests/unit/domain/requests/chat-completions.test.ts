@@ -18,12 +18,18 @@ import {
   type ChatHeaders,
   chatCompletionSchema,
   chatPathOf,
+  DEFAULT_CHAT_PROVIDER,
   parseChatCompletion,
   splitModel,
   toChatCompletion,
   UNSUPPORTED_CHAT_FIELDS,
 } from '../../../../shared/domain/requests/chat-completions.js';
-import type { RequestFields } from '../../../../shared/domain/requests/schema.js';
+import {
+  apiRequestSchema,
+  MESSAGE_ROLES,
+  PROVIDER_PATTERN,
+  type RequestFields,
+} from '../../../../shared/domain/requests/schema.js';
 import { type CallerIdentity, toBrainRequest } from '../../../../shared/domain/requests/transform.js';
 import { HttpError } from '../../../../shared/errors.js';
 
@@ -468,46 +474,117 @@ const tokenFields = fc.oneof(
 
 const chatHeaders = fc.record({ projectId: text(128), agentId: text(128) }, { requiredKeys: [] });
 
-describe('property: every valid body becomes a request the brain contract accepts', () => {
-  it('maps each field and passes brainRequestSchema after toBrainRequest', () => {
-    fc.assert(
-      fc.property(validChats, tokenFields, chatHeaders, (chat, tokens, headers) => {
-        const body = { ...chat, ...tokens };
+/** Where each part's text sits in `joined`, in order, or undefined when one is missing. */
+function offsetsInOrder(joined: string, parts: readonly string[]): number[] | undefined {
+  const offsets: number[] = [];
+  let from = 0;
+  for (const part of parts) {
+    const at = joined.indexOf(part, from);
+    if (at < 0) return undefined;
+    offsets.push(at);
+    from = at + part.length;
+  }
+  return offsets;
+}
 
+describe('property: every valid body becomes a request the brain contract accepts', () => {
+  const valid = fc
+    .tuple(validChats, tokenFields, chatHeaders)
+    .map(([chat, tokens, headers]) => ({ body: { ...chat, ...tokens }, tokens, headers }));
+
+  it('is a /api/v1/requests body (names of messages aside) the brain contract accepts, and nothing more', () => {
+    fc.assert(
+      fc.property(valid, ({ body, headers }) => {
         const request = accepted(body, headers);
 
-        const { provider, model } = splitModel(body.model);
-        const { max_tokens, max_completion_tokens } = tokens as {
-          max_tokens?: number;
-          max_completion_tokens?: number;
+        // Whatever the route, the brain gets only what the native route itself accepts:
+        // no OpenAI-only field (n, stream, user, max_completion_tokens) and no value out of bounds.
+        const withoutNames = {
+          ...request,
+          messages: request.messages?.map(({ role, content }) => ({ role, content })),
         };
-        const maxTokens = max_completion_tokens ?? max_tokens;
-        expect(request).toEqual({
-          provider,
-          model,
-          operation_type: 'chat',
-          messages: body.messages.map((message) => ({
-            role: message.role === 'developer' ? 'system' : message.role,
-            content:
-              typeof message.content === 'string'
-                ? message.content
-                : message.content.map((part) => part.text).join('\n'),
-            ...(message.name === undefined ? {} : { name: message.name }),
-          })),
-          ...(body.temperature === undefined ? {} : { temperature: body.temperature }),
-          ...(body.top_p === undefined ? {} : { top_p: body.top_p }),
-          ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }),
-          ...(headers.projectId === undefined ? {} : { project_id: headers.projectId }),
-          ...((headers.agentId ?? body.user) === undefined ? {} : { agent_id: headers.agentId ?? body.user }),
-          ...(body.metadata === undefined ? {} : { metadata: body.metadata }),
-        });
+        expect(apiRequestSchema.safeParse(withoutNames).error?.issues).toBeUndefined();
+        expect(request.operation_type).toBe('chat');
         const brainRequest = toBrainRequest(request, CALLER, 'req-property');
-        const contract = brainRequestSchema.safeParse(brainRequest);
-        expect(contract.error?.issues).toBeUndefined();
+        expect(brainRequestSchema.safeParse(brainRequest).error?.issues).toBeUndefined();
         expect(brainRequest.request_source).toBe('api');
         expect(brainRequest.project_id).toBe(headers.projectId ?? CALLER.projectId);
       }),
-      { numRuns: 500 },
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps the messages: count, order, roles, names and every character of their text', () => {
+    fc.assert(
+      fc.property(valid, ({ body, headers }) => {
+        const messages = accepted(body, headers).messages ?? [];
+
+        expect(messages).toHaveLength(body.messages.length);
+        for (const [index, message] of messages.entries()) {
+          const sent = body.messages[index];
+          if (!sent) expect.fail(`no message ${index} in the body`);
+          expect(MESSAGE_ROLES).toContain(message.role);
+          // A role both vocabularies share is never renamed.
+          if ((MESSAGE_ROLES as readonly string[]).includes(sent.role)) expect(message.role).toBe(sent.role);
+          expect(message.name).toBe(sent.name);
+          if (typeof sent.content === 'string') {
+            expect(message.content).toBe(sent.content);
+          } else {
+            // Every part's text, in order, one separator character between parts and nothing else.
+            const texts = sent.content.map((part) => part.text);
+            expect(offsetsInOrder(message.content, texts)).toBeDefined();
+            const textLength = texts.reduce((sum, text) => sum + text.length, 0);
+            expect(message.content.length).toBe(textLength + texts.length - 1);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('passes the model, the sampling and token settings, the metadata and the ids through unchanged', () => {
+    fc.assert(
+      fc.property(valid, ({ body, tokens, headers }) => {
+        const parsed = parseChatCompletion(body, headers);
+        if (!parsed.ok) expect.fail(JSON.stringify(parsed.details));
+        const { request } = parsed;
+
+        // The model round-trips: the answer names it as the caller wrote it, and the brain's
+        // provider and model put back together are that name (a bare name is OpenAI's).
+        expect(parsed.model).toBe(body.model);
+        expect(request.provider).toMatch(PROVIDER_PATTERN);
+        if (body.model.includes('/')) {
+          expect(`${request.provider}/${request.model}`).toBe(body.model);
+        } else {
+          expect(request).toMatchObject({ provider: DEFAULT_CHAT_PROVIDER, model: body.model });
+        }
+
+        expect(request.temperature).toBe(body.temperature);
+        expect(request.top_p).toBe(body.top_p);
+        const tokenValues = Object.values(tokens);
+        if (tokenValues.length === 0) expect(request.max_tokens).toBeUndefined();
+        else expect(tokenValues).toContain(request.max_tokens);
+        expect(request.metadata).toEqual(body.metadata);
+        expect(request.project_id).toBe(headers.projectId);
+        // The header names the agent when given, else the body's user.
+        expect(request.agent_id).toBe(headers.agentId ?? body.user);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('is a pure function of the body and headers: the same answer twice, the body left as it was', () => {
+    fc.assert(
+      fc.property(valid, ({ body, headers }) => {
+        const before = structuredClone(body);
+
+        const first = parseChatCompletion(body, headers);
+        const second = parseChatCompletion(body, headers);
+
+        expect(second).toEqual(first);
+        expect(body).toEqual(before);
+      }),
+      { numRuns: 200 },
     );
   });
 

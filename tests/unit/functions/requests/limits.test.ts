@@ -16,6 +16,8 @@ import { canonicalJson } from '../../../../shared/adapters/dynamodb/idempotency-
 import { admissionContextOf, type LimitRefusal } from '../../../../shared/domain/keys/admission.js';
 import type { LimitStatus } from '../../../../shared/domain/keys/limits.js';
 import type { Admission } from '../../../../shared/domain/keys/verify.js';
+import { idempotencyFingerprint } from '../../../../shared/domain/requests/process.js';
+import type { RequestFields } from '../../../../shared/domain/requests/schema.js';
 import { type ProxyEventOptions, proxyEvent } from '../../../support/events.js';
 import { detailPaths, type ParsedAnswer, parseAnswer } from '../../../support/http.js';
 import { lambdaContext } from '../../../support/lambda.js';
@@ -23,7 +25,12 @@ import { requestsHandlerUnderTest } from '../../../support/requests-handler.js';
 
 const { lambdaMock, dynamoMock, handler } = requestsHandlerUnderTest({ dynamoSucceeds: true });
 
-const VALID = { provider: 'openai', model: 'gpt-4o-mini', operation_type: 'chat', prompt: 'Say hello.' };
+const VALID: RequestFields = {
+  provider: 'openai',
+  model: 'gpt-4o-mini',
+  operation_type: 'chat',
+  prompt: 'Say hello.',
+};
 
 const BOTH_LIMITS: LimitStatus = {
   rate: { limit: 10, remaining: 7, resetSeconds: 30 },
@@ -264,7 +271,12 @@ describe('limit headers on every answer to a key with limits', () => {
         $metadata: { httpStatusCode: 400 },
         Item: marshall({
           id: 'x',
-          body_hash: createHash('sha256').update(canonicalJson(VALID), 'utf8').digest('hex'),
+          body_hash: createHash('sha256')
+            .update(
+              canonicalJson(idempotencyFingerprint({ keyId: 'key_abc123', projectId: 'proj-key' }, VALID)),
+              'utf8',
+            )
+            .digest('hex'),
           status: 'completed',
           expires_at_epoch: 1,
           answer: { statusCode: 200, body: JSON.stringify(stored), requestId: 'req-original' },
