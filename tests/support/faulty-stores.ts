@@ -95,7 +95,8 @@ export function faultyKeyStore(real: KeyStore, faults: FaultInjector): KeyStore 
   return {
     verifyAndCount: (keyHash, now, plan) =>
       via('verifyAndCount', () => real.verifyAndCount(keyHash, now, plan)),
-    create: (item, budget) => via('create', () => real.create(item, budget)),
+    create: (item, budget, shards) => via('create', () => real.create(item, budget, shards)),
+    findShards: (keyHash, shards) => via('findShards', () => real.findShards(keyHash, shards)),
     findByHash: (keyHash) => via('findByHash', () => real.findByHash(keyHash)),
     findByHashes: (keyHashes) => via('findByHashes', () => real.findByHashes(keyHashes)),
     findRef: (userId, keyId) => via('findRef', () => real.findRef(userId, keyId)),

@@ -23,6 +23,7 @@ import { createKey } from './key-creation.js';
 import { claimKeyForRotation, releaseKeyRotation, retireKey, stampKeyUserStatus } from './key-lifecycle.js';
 import { findKeyByHash, findKeyRef, findKeysByHashes, listKeyRefs, listKeysByUser } from './key-reads.js';
 import { revokeKeyItem } from './key-revocation.js';
+import { findShardItems } from './key-shards.js';
 import type { DynamoKeyStoreOptions } from './key-tables.js';
 import { verifyAndCountWith } from './key-verification-store.js';
 
@@ -40,8 +41,12 @@ export class DynamoKeyStore implements KeyStore {
     this.tableName = options.tableName;
   }
 
-  create(item: ApiKeyItem, budget?: BudgetItem): Promise<void> {
-    return createKey(this.tables, item, budget);
+  create(item: ApiKeyItem, budget?: BudgetItem, shards?: readonly ApiKeyItem[]): Promise<void> {
+    return createKey(this.tables, item, budget, shards);
+  }
+
+  findShards(keyHash: string, shards: number): Promise<ApiKeyItem[]> {
+    return findShardItems(this.client, this.tableName, keyHash, shards);
   }
 
   findByHash(keyHash: string): Promise<ApiKeyItem | undefined> {

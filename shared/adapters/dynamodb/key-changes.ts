@@ -4,6 +4,35 @@ import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamod
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { ApiKeyItem } from '../../domain/keys/model.js';
 import type { KeyChange, KeyChangeWrite } from '../../domain/keys/ports.js';
+import { copyToShards, reshapeShards } from './key-shards.js';
+
+/**
+ * Every shard takes the change before `update` answers: the copied settings, then, when the
+ * shard count or a limit changed, the move of slices and of what they have left.
+ */
+async function settleShards(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  after: ApiKeyItem,
+  change: KeyChange,
+  sharding: NonNullable<KeyChange['sharding']>,
+): Promise<void> {
+  const { before, windows } = sharding;
+  await copyToShards(client, tableName, after);
+  const to = change.shards ?? before.shards;
+  const limitsChanged =
+    after.rate_limit !== before.rateLimit ||
+    after.quota_limit !== before.quotaLimit ||
+    change.rateLimit?.keepCount === false ||
+    change.quota?.keepUsage === false;
+  if (to === before.shards && !limitsChanged) return;
+  await reshapeShards(client, tableName, {
+    before: { ...after, shards: before.shards, rate_limit: before.rateLimit, quota_limit: before.quotaLimit },
+    after: { ...after, shards: to },
+    windows,
+    keep: { rate: change.rateLimit?.keepCount ?? true, quota: change.quota?.keepUsage ?? true },
+  });
+}
 
 /**
  * keys-admin's `update` in one conditional write: SET or REMOVE per field. A limit that
@@ -72,9 +101,42 @@ export async function updateKey(
   if (change.scopes === null) remove.push('scopes');
   else if (change.scopes !== undefined) assign('scopes', change.scopes);
 
+  const sharding = change.sharding;
+  if (sharding) {
+    // The shards' move is computed from these: the write asserts them (a concurrent update
+    // fails it and is computed again from what it finds).
+    const { before } = sharding;
+    names['#shards'] = 'shards';
+    if (before.shards > 1) {
+      conditions.push('#shards = :fromShards');
+      values[':fromShards'] = before.shards;
+    } else conditions.push('attribute_not_exists(#shards)');
+    for (const [attribute, value] of [
+      ['rate_limit', before.rateLimit],
+      ['quota_limit', before.quotaLimit],
+    ] as const) {
+      if (value === undefined) conditions.push(`attribute_not_exists(${attribute})`);
+      else {
+        conditions.push(`${attribute} = :before_${attribute}`);
+        values[`:before_${attribute}`] = value;
+      }
+    }
+    // Counting moves to the shards at this very write; back to the key's item only once the
+    // shards are gone (reshapeShards).
+    const to = change.shards ?? before.shards;
+    if (to > 1) {
+      set.push('#shards = :toShards');
+      values[':toShards'] = to;
+    }
+  }
+  // Every change the shards copy is versioned, so two changes reach them in their order.
+  const adds = sharding ? ['config_version :one'] : [];
+  if (sharding) values[':one'] = 1;
+
   const update = [
     set.length > 0 ? `SET ${set.join(', ')}` : '',
     remove.length > 0 ? `REMOVE ${remove.join(', ')}` : '',
+    adds.length > 0 ? `ADD ${adds.join(', ')}` : '',
   ]
     .filter(Boolean)
     .join(' ');
@@ -91,7 +153,9 @@ export async function updateKey(
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
-    return { ok: true, item: Attributes as ApiKeyItem };
+    const after = Attributes as ApiKeyItem;
+    if (sharding) await settleShards(client, tableName, after, change, sharding);
+    return { ok: true, item: after };
   } catch (error) {
     if (error instanceof ConditionalCheckFailedException) {
       // The document client does not unmarshall the item a failed condition returns.

@@ -11,12 +11,14 @@ import type { DynamoKeyStoreOptions } from './key-tables.js';
  * One transaction: the user exists and is active (the foreign key, a ConditionCheck that
  * writes nothing on the user), the key (never overwriting a hash), its fixed-size reference
  * under the user and, for a budgeted key, its new budget item (never overwriting one), so a
- * key never names a budget that was not written. No item grows with the number of keys.
+ * key never names a budget that was not written, and its shard items for a sharded key. No
+ * item grows with the number of keys.
  */
 export async function createKey(
   tables: DynamoKeyStoreOptions,
   item: ApiKeyItem,
   budget?: BudgetItem,
+  shards: readonly ApiKeyItem[] = [],
 ): Promise<void> {
   const ref: KeyRefItem = {
     user_id: item.user_id,
@@ -64,21 +66,26 @@ export async function createKey(
                   },
                 ]
               : []),
+            // A sharded key's shards (≤ 64: the transaction stays within its 100 items).
+            ...shards.map((shard) => ({
+              Put: {
+                TableName: tables.tableName,
+                Item: shard,
+                ConditionExpression: 'attribute_not_exists(key_hash)',
+              },
+            })),
           ],
         }),
       ),
     );
   } catch (error) {
     if (error instanceof TransactionCanceledException) {
-      const [userCheck, put, refPut, budgetPut] = error.CancellationReasons ?? [];
+      const [userCheck, ...puts] = error.CancellationReasons ?? [];
       if (userCheck?.Code === 'ConditionalCheckFailed') {
         throw new UserNotActiveError(userCheck.Item ? 'suspended' : 'missing');
       }
-      if (
-        put?.Code === 'ConditionalCheckFailed' ||
-        refPut?.Code === 'ConditionalCheckFailed' ||
-        budgetPut?.Code === 'ConditionalCheckFailed'
-      ) {
+      // The key, its reference, its budget or one of its shards exists already.
+      if (puts.some((reason) => reason?.Code === 'ConditionalCheckFailed')) {
         // Retried with a fresh key, key id and budget id.
         throw new KeyCollisionError('key hash, key id or budget id already exists', { cause: error });
       }

@@ -7,6 +7,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ApiKeyItem } from '../../domain/keys/model.js';
 import { KeyStateError, type RotationClaim } from '../../domain/keys/ports.js';
+import { copyToShards } from './key-shards.js';
 
 /** Active, unexpired at `:now`, not yet retired by a rotation. */
 const RETIRABLE =
@@ -90,7 +91,7 @@ export async function releaseKeyRotation(
  * than the key already expires: the caller passes the earlier one). Under a claim, only its
  * holder may; without, only an unclaimed retirable key. `rotated_at` makes it happen once.
  */
-export function retireKey(
+export async function retireKey(
   client: DynamoDBDocumentClient,
   tableName: string,
   keyHash: string,
@@ -120,13 +121,17 @@ export function retireKey(
     values[':reason'] = 'rotated';
     update = `SET #status = :revoked, revoked_at = if_not_exists(revoked_at, :now), revoked_reason = if_not_exists(revoked_reason, :reason), rotated_at = :now, replaced_by = :by ${CLEAR_CLAIM}`;
   }
-  return conditionalUpdate(client, tableName, {
+  values[':one'] = 1;
+  const retired = await conditionalUpdate(client, tableName, {
     Key: { key_hash: keyHash },
     ConditionExpression: condition,
-    UpdateExpression: update,
+    UpdateExpression: `${update} ADD config_version :one`,
     ExpressionAttributeNames: { '#status': 'status' },
     ExpressionAttributeValues: values,
   });
+  // Every shard of a sharded key expires (or is revoked) with it before the rotation answers.
+  await copyToShards(client, tableName, retired);
+  return retired;
 }
 
 /** One conditional write per key; the version fence keeps a superseded status change from undoing a newer one. */
@@ -138,23 +143,27 @@ export async function stampKeyUserStatus(
   version: number,
 ): Promise<boolean> {
   try {
-    await client.send(
+    const { Attributes } = await client.send(
       new UpdateCommand({
         TableName: tableName,
         Key: { key_hash: keyHash },
         ConditionExpression:
           'attribute_exists(key_hash) AND #status = :active AND (attribute_not_exists(user_status_version) OR user_status_version < :version)',
         UpdateExpression: suspended
-          ? 'SET user_suspended = :yes, user_status_version = :version'
-          : 'SET user_status_version = :version REMOVE user_suspended',
+          ? 'SET user_suspended = :yes, user_status_version = :version ADD config_version :one'
+          : 'SET user_status_version = :version REMOVE user_suspended ADD config_version :one',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
           ':active': 'active',
           ':version': version,
+          ':one': 1,
           ...(suspended ? { ':yes': true } : {}),
         },
+        ReturnValues: 'ALL_NEW',
       }),
     );
+    // A sharded key is stamped on every shard before the stamp counts as done.
+    await copyToShards(client, tableName, Attributes as ApiKeyItem);
     return true;
   } catch (error) {
     if (error instanceof ConditionalCheckFailedException) return false;

@@ -9,6 +9,7 @@ import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamod
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { ApiKeyItem } from '../../domain/keys/model.js';
 import { KeyStateError, type KeyStore } from '../../domain/keys/ports.js';
+import { copyToShards } from './key-shards.js';
 
 /**
  * Active → revoked. A refused write throws KeyStateError carrying the item as the write found
@@ -27,26 +28,31 @@ export async function revokeKeyItem(
         TableName: tableName,
         Key: { key_hash: keyHash },
         ConditionExpression: 'attribute_exists(key_hash) AND #status = :active',
-        UpdateExpression: 'SET #status = :revoked, revoked_at = :now, revoked_reason = :reason',
+        UpdateExpression:
+          'SET #status = :revoked, revoked_at = :now, revoked_reason = :reason ADD config_version :one',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
           ':active': 'active',
           ':revoked': 'revoked',
           ':now': now.toISOString(),
           ':reason': reason,
+          ':one': 1,
         },
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
-    return Attributes as ApiKeyItem;
+    const revoked = Attributes as ApiKeyItem;
+    // A sharded key is refused on every shard before the revocation answers.
+    await copyToShards(client, tableName, revoked);
+    return revoked;
   } catch (error) {
     if (error instanceof ConditionalCheckFailedException) {
       // The document client does not unmarshall the item a failed condition returns.
-      throw new KeyStateError('key is not active', {
-        cause: error,
-        current: error.Item ? (unmarshall(error.Item) as ApiKeyItem) : undefined,
-      });
+      const current = error.Item ? (unmarshall(error.Item) as ApiKeyItem) : undefined;
+      // Already revoked: a revocation cut short before all its shards had it is finished here.
+      if (current?.status === 'revoked') await copyToShards(client, tableName, current);
+      throw new KeyStateError('key is not active', { cause: error, current });
     }
     throw error;
   }

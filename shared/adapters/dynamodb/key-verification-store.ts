@@ -6,7 +6,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { ApiKeyItem } from '../../domain/keys/model.js';
+import { type ApiKeyItem, shardHashOf } from '../../domain/keys/model.js';
 import type { KeyVerificationStore, LimitPlan, VerifyWrite } from '../../domain/keys/ports.js';
 
 /** Exists, active, not expired, user not suspended: the part of the condition every write has. */
@@ -26,7 +26,9 @@ export function verifyAndCountInput(
   now: Date,
   plan: LimitPlan = {},
 ): UpdateCommandInput {
-  const conditions = [KEY_USABLE];
+  if (plan.shard !== undefined) return shardVerifyInput(tableName, keyHash, now, plan, plan.shard);
+  // A sharded key counts on its shards only: its own item refuses and names the shard count.
+  const conditions = [KEY_USABLE, 'attribute_not_exists(shards)'];
   const sets = ['last_used_at = :now'];
   const adds = ['usage_count :one'];
   const values: Record<string, unknown> = { ':active': 'active', ':now': now.toISOString(), ':one': 1 };
@@ -67,6 +69,95 @@ export function verifyAndCountInput(
   return {
     TableName: tableName,
     Key: { key_hash: keyHash },
+    ConditionExpression: conditions.join(' AND '),
+    UpdateExpression: `SET ${sets.join(', ')} ADD ${adds.join(', ')}`,
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: values,
+    ReturnValues: 'ALL_NEW',
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+  };
+}
+
+/**
+ * The verify write on shard `shard` of a sharded key (docs/decisions/0012-sharded-keys.md):
+ * the same checks, each limit against the shard's slice. A fresh window takes the slice
+ * (`rate_free = rate_limit - 1`, only if the slice is at least 1); the current one takes one
+ * from what is left (`rate_free >= 1`, then `ADD rate_free -1`), so the shards together
+ * never admit more than the slices add up to.
+ */
+function shardVerifyInput(
+  tableName: string,
+  keyHash: string,
+  now: Date,
+  plan: LimitPlan,
+  shard: number,
+): UpdateCommandInput {
+  const conditions = [KEY_USABLE, 'shard_of = :keyHash'];
+  const sets = ['last_used_at = :now'];
+  const adds = ['usage_count :one'];
+  const values: Record<string, unknown> = {
+    ':active': 'active',
+    ':now': now.toISOString(),
+    ':one': 1,
+    ':keyHash': keyHash,
+  };
+  const limited = (
+    prefix: 'rate' | 'quota',
+    window: { fresh: boolean; length: number | string; start: number | string } | undefined,
+    names: { length: string; start: string; count: string; limit: string; free: string },
+  ) => {
+    if (!window) {
+      conditions.push(`attribute_not_exists(${names.limit})`);
+      return;
+    }
+    values[`:${prefix}Length`] = window.length;
+    values[`:${prefix}Start`] = window.start;
+    if (window.fresh) {
+      conditions.push(
+        `${names.length} = :${prefix}Length AND (attribute_not_exists(${names.start}) OR ${names.start} < :${prefix}Start) AND ${names.limit} >= :one`,
+      );
+      sets.push(
+        `${names.start} = :${prefix}Start`,
+        `${names.count} = :one`,
+        `${names.free} = ${names.limit} - :one`,
+      );
+    } else {
+      conditions.push(
+        `${names.length} = :${prefix}Length AND ${names.start} = :${prefix}Start AND ${names.free} >= :one`,
+      );
+      values[':minusOne'] = -1;
+      adds.push(`${names.count} :one`, `${names.free} :minusOne`);
+    }
+  };
+  limited(
+    'rate',
+    plan.rate
+      ? { fresh: plan.rate.fresh, length: plan.rate.windowSeconds, start: plan.rate.windowStart }
+      : undefined,
+    {
+      length: 'rate_window',
+      start: 'rate_window_start',
+      count: 'rate_count',
+      limit: 'rate_limit',
+      free: 'rate_free',
+    },
+  );
+  limited(
+    'quota',
+    plan.quota
+      ? { fresh: plan.quota.fresh, length: plan.quota.period, start: plan.quota.periodStart }
+      : undefined,
+    {
+      length: 'quota_period',
+      start: 'quota_period_start',
+      count: 'quota_used',
+      limit: 'quota_limit',
+      free: 'quota_free',
+    },
+  );
+  return {
+    TableName: tableName,
+    Key: { key_hash: shardHashOf(keyHash, shard) },
     ConditionExpression: conditions.join(' AND '),
     UpdateExpression: `SET ${sets.join(', ')} ADD ${adds.join(', ')}`,
     ExpressionAttributeNames: { '#status': 'status' },

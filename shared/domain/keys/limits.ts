@@ -77,8 +77,8 @@ export function knownLimitsOf(item: ApiKeyItem): KnownLimits {
  * The plan for a write at `now`. A counted window later than the clock's (another container's
  * clock runs ahead) is taken as current, so skew never restarts a window.
  */
-export function planFor(known: KnownLimits, now: Date): LimitPlan {
-  const plan: LimitPlan = {};
+export function planFor(known: KnownLimits, now: Date, shard?: number): LimitPlan {
+  const plan: LimitPlan = shard === undefined ? {} : { shard };
   if (known.rate) {
     const clockStart = windowStartOf(now, known.rate.windowSeconds);
     const stored = known.rate.windowStart;
@@ -122,8 +122,16 @@ export const quotaUsedIn = (item: ApiKeyItem, plan: LimitPlan): number =>
 export const rateWindowEndOf = (rate: NonNullable<LimitPlan['rate']>): number =>
   (rate.windowStart + rate.windowSeconds) * 1000;
 
+/**
+ * What a shard item has left of its slice in the plan's window (period): all of it when the
+ * window is fresh. A sharded key's headers show this shard's part, a lower bound of the key's.
+ */
+const shardLeft = (slice: number | undefined, free: number | undefined, fresh: boolean): number =>
+  Math.max(0, fresh ? (slice ?? 0) : (free ?? 0));
+
 /** The headers' numbers for an item written (or refused) with `plan` at `now`. */
 export function limitStatusOf(item: ApiKeyItem, plan: LimitPlan, now: Date): LimitStatus {
+  if (item.shard_of !== undefined) return shardLimitStatusOf(item, plan, now);
   const status: LimitStatus = {};
   if (plan.rate && item.rate_limit !== undefined) {
     const counted = rateCountIn(item, plan);
@@ -145,11 +153,39 @@ export function limitStatusOf(item: ApiKeyItem, plan: LimitPlan, now: Date): Lim
   return status;
 }
 
+function shardLimitStatusOf(item: ApiKeyItem, plan: LimitPlan, now: Date): LimitStatus {
+  const status: LimitStatus = {};
+  if (plan.rate && item.rate_limit !== undefined) {
+    status.rate = {
+      limit: item.key_rate_limit ?? item.rate_limit,
+      remaining: shardLeft(item.rate_limit, item.rate_free, plan.rate.fresh),
+      resetSeconds: secondsUntil(rateWindowEndOf(plan.rate), now),
+    };
+  }
+  if (plan.quota && item.quota_limit !== undefined) {
+    const end = periodEndOf(plan.quota.periodStart, plan.quota.period);
+    status.quota = {
+      limit: item.key_quota_limit ?? item.quota_limit,
+      remaining: shardLeft(item.quota_limit, item.quota_free, plan.quota.fresh),
+      ...(end ? { resetSeconds: secondsUntil(end.getTime(), now) } : {}),
+    };
+  }
+  return status;
+}
+
 /** A limit the item shows spent at `now` (the quota first: waiting out a window does not help it). */
 export function spentLimitOf(
   item: ApiKeyItem,
   plan: LimitPlan,
 ): { reason: 'quota_exceeded' | 'rate_limited' } | undefined {
+  if (item.shard_of !== undefined) {
+    // A shard is spent when its slice has nothing left in the window (or is 0 for a fresh one).
+    if (plan.quota && shardLeft(item.quota_limit, item.quota_free, plan.quota.fresh) < 1)
+      return { reason: 'quota_exceeded' };
+    if (plan.rate && shardLeft(item.rate_limit, item.rate_free, plan.rate.fresh) < 1)
+      return { reason: 'rate_limited' };
+    return undefined;
+  }
   if (
     plan.quota &&
     !plan.quota.fresh &&

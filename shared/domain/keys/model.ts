@@ -72,7 +72,58 @@ export interface ApiKeyItem {
   budget_limit?: number;
   budget_period?: QuotaPeriod;
   budget_hold?: number;
+  /**
+   * Hot keys (docs/decisions/0012-sharded-keys.md). On the key's own item: its shard count S
+   * (2–64); its limits are then the key's whole limits and it counts nothing itself. On each
+   * of the S shard items (`<key_hash>#<i>`): `shard_of` (the key's hash), `shard` (i), copies
+   * of everything the verify write checks, `rate_limit`/`quota_limit` as the shard's slice for
+   * a fresh window and `rate_free`/`quota_free` as what the slice has left in the current one
+   * (conditions cannot subtract). No `created_at`: shard items stay out of the user index.
+   */
+  shards?: number;
+  shard_of?: string;
+  shard?: number;
+  rate_free?: number;
+  quota_free?: number;
+  /** On shard items: the key's whole limits, which the answer headers show. */
+  key_rate_limit?: number;
+  key_quota_limit?: number;
+  /**
+   * Bumped by every change of the key's item that its shards copy: a shard takes a copy only
+   * if it is not older than the one it has, so two changes reach the shards in their order.
+   */
+  config_version?: number;
 }
+
+/** The item shard `shard` of a sharded key counts on (docs/decisions/0012-sharded-keys.md). */
+export const shardHashOf = (keyHash: string, shard: number): string => `${keyHash}#${shard}`;
+
+/** Shard `index`'s slice of `limit` over `shards`: floor(limit / S), plus 1 on the first limit mod S. */
+export const sliceOf = (limit: number, shards: number, index: number): number =>
+  Math.floor(limit / shards) + (index < limit % shards ? 1 : 0);
+
+/** What every shard item copies from its key's item: all the verify write checks and the answer needs. */
+export const SHARD_COPIED_FIELDS = [
+  'hash_version',
+  'key_id',
+  'user_id',
+  'project_id',
+  'project_bound',
+  'status',
+  'start',
+  'expires_at',
+  'revoked_at',
+  'revoked_reason',
+  'user_suspended',
+  'user_status_version',
+  'rate_window',
+  'quota_period',
+  'scopes',
+  'budget_id',
+  'budget_limit',
+  'budget_period',
+  'budget_hold',
+] as const satisfies readonly (keyof ApiKeyItem)[];
 
 /** An item of the UserKeys table: one key of a user, by id (fixed size, never grows). */
 export interface KeyRefItem {

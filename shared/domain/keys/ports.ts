@@ -16,6 +16,12 @@ import type { ApiKeyItem, KeyScopes, QuotaPeriod, UserItem, UserStatus } from '.
 export interface LimitPlan {
   rate?: { windowSeconds: number; windowStart: number; fresh: boolean };
   quota?: { period: QuotaPeriod; periodStart: string; fresh: boolean };
+  /**
+   * A sharded key's shard this write counts on (`<key_hash>#<shard>`), whose slices are
+   * checked through `rate_free`/`quota_free`; absent: the key's own item, which must not be
+   * sharded (docs/decisions/0012-sharded-keys.md).
+   */
+  shard?: number;
 }
 
 /** The one conditional write of a request: the counted item, or the item as it was when refused. */
@@ -67,6 +73,19 @@ export interface KeyChange {
    */
   budget?: { ref: KeyBudgetRef; expectedBudgetId: string | null } | null;
   scopes?: KeyScopes | null;
+  /**
+   * The key's new shard count (1–64; 1: counted on its own item again). Counts, limits and
+   * budgets carry over exactly; every shard obeys the change before `update` answers.
+   */
+  shards?: number;
+  /**
+   * Set when the key is or becomes sharded: what the write asserts the key had (so the move
+   * of slices is computed from the truth) and the windows current at the change.
+   */
+  sharding?: {
+    before: { shards: number; rateLimit?: number; quotaLimit?: number };
+    windows: { rate?: number; quota?: string };
+  };
 }
 
 /** An update's one conditional write: the changed item, or the item as it was when refused. */
@@ -87,9 +106,15 @@ export interface KeyStore extends KeyVerificationStore {
   /**
    * One transaction: the user exists and is active, the key item (never overwriting a hash)
    * and its reference under the user, and the key's new budget item when it has one (never
-   * overwriting a budget). UserNotActiveError, KeyCollisionError, StoreConflictError.
+   * overwriting a budget) and, for a sharded key, its shard items (docs/decisions/0012).
+   * UserNotActiveError, KeyCollisionError, StoreConflictError.
    */
-  create(item: ApiKeyItem, budget?: BudgetItem): Promise<void>;
+  create(item: ApiKeyItem, budget?: BudgetItem, shards?: readonly ApiKeyItem[]): Promise<void>;
+  /**
+   * A sharded key's shard items (strongly consistent), in shard order; missing ones left out.
+   * `shards` is the key's shard count (its item's `shards`).
+   */
+  findShards(keyHash: string, shards: number): Promise<ApiKeyItem[]>;
   findByHash(keyHash: string): Promise<ApiKeyItem | undefined>;
   /** Strongly consistent reads, in the given order (missing ones left out). */
   findByHashes(keyHashes: readonly string[]): Promise<ApiKeyItem[]>;

@@ -33,7 +33,7 @@ import type { BudgetStore } from '../budgets/ports.js';
 import type { Clock, LogSink } from '../ports.js';
 import type { DescribeKeys } from './budget-views.js';
 import { futureExpiry } from './issue.js';
-import { periodStartOf, type Quota, type RateLimit } from './limits.js';
+import { periodStartOf, type Quota, type RateLimit, windowStartOf } from './limits.js';
 import type { KeyLookup } from './lookup.js';
 import type { KeyMetadata } from './metadata.js';
 import type { ApiKeyItem, KeyScopes } from './model.js';
@@ -49,6 +49,8 @@ export interface UpdateKeyInput {
   quota?: Quota | null;
   budget?: BudgetSetting | null;
   scopes?: KeyScopes | null;
+  /** 1–64: the key's new shard count (docs/decisions/0012-sharded-keys.md). */
+  shards?: number;
 }
 
 export interface KeyUpdateOptions {
@@ -86,6 +88,7 @@ export function changeFor(
   item: ApiKeyItem,
   expiresAt: string | null | undefined,
   budget?: NonNullable<KeyChange['budget']>,
+  now: Date = new Date(),
 ): KeyChange {
   const change: KeyChange = {};
   if (input.name !== undefined) change.name = input.name;
@@ -108,12 +111,30 @@ export function changeFor(
   if (input.budget === null) change.budget = null;
   else if (budget) change.budget = budget;
   if (input.scopes !== undefined) change.scopes = input.scopes;
+  const fromShards = item.shards ?? 1;
+  if (input.shards !== undefined && input.shards !== fromShards) change.shards = input.shards;
+  if (fromShards > 1 || (change.shards ?? 1) > 1) {
+    // The windows the shards' counts are moved in: those of the key's limits after the change.
+    const rateWindow = change.rateLimit === undefined ? item.rate_window : change.rateLimit?.windowSeconds;
+    const quotaPeriod = change.quota === undefined ? item.quota_period : change.quota?.period;
+    change.sharding = {
+      before: {
+        shards: fromShards,
+        ...(item.rate_limit !== undefined ? { rateLimit: item.rate_limit } : {}),
+        ...(item.quota_limit !== undefined ? { quotaLimit: item.quota_limit } : {}),
+      },
+      windows: {
+        ...(rateWindow !== undefined ? { rate: windowStartOf(now, rateWindow) } : {}),
+        ...(quotaPeriod !== undefined ? { quota: periodStartOf(now, quotaPeriod) } : {}),
+      },
+    };
+  }
   return change;
 }
 
 /** The fields an update names, for the log (never their values). */
 const changedFields = (input: UpdateKeyInput): string[] =>
-  (['name', 'expiresAt', 'rateLimit', 'quota', 'budget', 'scopes'] as const).filter(
+  (['name', 'expiresAt', 'rateLimit', 'quota', 'budget', 'scopes', 'shards'] as const).filter(
     (field) => input[field] !== undefined,
   );
 
@@ -206,7 +227,7 @@ export function createKeyUpdate(options: KeyUpdateOptions) {
       const written = await keys.update(
         item.key_hash,
         input.userId,
-        changeFor(input, item, expiresAt, budget),
+        changeFor(input, item, expiresAt, budget, clock()),
       );
       if (written.ok) {
         logger.info('api key updated', {

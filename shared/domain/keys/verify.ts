@@ -29,6 +29,8 @@ import {
   REFUSAL_MEMORY_MS,
   SPENT_LIMIT_MAX_MS,
 } from './refusal-cache.js';
+import { createShardChoice } from './shard-choice.js';
+import { shardHashOf } from './shards.js';
 
 export type VerifyRefusalReason =
   | 'malformed'
@@ -107,6 +109,8 @@ export interface KeyVerifierOptions {
   clock?: Clock;
   /** Keys this container remembers (limits seen, refusals); bounded memory. */
   maxRemembered?: number;
+  /** Picks a sharded key's shard (tests pass a seeded one). */
+  random?: () => number;
 }
 
 /**
@@ -139,6 +143,53 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
   /** The limits each key had at its last write here: what the next write expects. */
   const known = new ExpiringMemory<KnownLimits>({ maxEntries });
   const refusals = new ExpiringMemory<RememberedRefusal>({ maxEntries });
+  /** Sharded keys' shard counts, and the limits each shard item had at its last write here. */
+  const knownShards = new ExpiringMemory<number>({ maxEntries });
+  const shardChoice = createShardChoice({ maxEntries, random: options.random ?? Math.random });
+
+  const itemKey = (keyHash: string, target: number | undefined) =>
+    target === undefined ? keyHash : shardHashOf(keyHash, target);
+
+  /** What the next write on `target` expects: that item's own windows, else the key's limits. */
+  function planOf(keyHash: string, target: number | undefined, now: Date, nowMs: number): LimitPlan {
+    // A shard not yet written here starts from the key's limits (no window counted yet).
+    const limits = known.get(itemKey(keyHash, target), nowMs) ?? known.get(keyHash, nowMs) ?? {};
+    return planFor(limits, now, target);
+  }
+
+  function remember(keyHash: string, target: number | undefined, item: ApiKeyItem): void {
+    known.set(itemKey(keyHash, target), knownLimitsOf(item), Number.POSITIVE_INFINITY);
+  }
+
+  function forget(keyHash: string): void {
+    known.delete(keyHash);
+    knownShards.delete(keyHash);
+  }
+
+  /** Every shard's slice is spent: refused like a spent limit, remembered at most 1 s. */
+  function limitedOnEveryShard(
+    keyHash: string,
+    item: ApiKeyItem,
+    now: Date,
+    nowMs: number,
+    reason: LimitRefusalReason = shardChoice.reasonOf(keyHash, nowMs) ?? 'rate_limited',
+    plan: LimitPlan = planFor(knownLimitsOf(item), now),
+  ): VerifyResult {
+    const end = spentUntil(reason, plan);
+    const admission = admissionOf(item, plan, now);
+    // Seen spent on every shard: nothing is left of the refused limit.
+    const spentLimit = reason === 'rate_limited' ? admission.limits.rate : admission.limits.quota;
+    if (spentLimit) spentLimit.remaining = 0;
+    const refusal = {
+      reason,
+      admission,
+      plan,
+      item,
+      ...(end !== undefined ? { until: end } : {}),
+    };
+    refusals.set(keyHash, refusal, Math.min(end ?? Number.POSITIVE_INFINITY, nowMs + SPENT_LIMIT_MAX_MS));
+    return limited(refusal, now);
+  }
 
   function limited(refusal: Extract<RememberedRefusal, { admission: Admission }>, now: Date): VerifyResult {
     const retryAfterSeconds =
@@ -170,19 +221,35 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
         return 'admission' in remembered ? limited(remembered, now) : { ok: false, ...remembered };
       }
 
-      let plan = planFor(known.get(keyHash, nowMs) ?? {}, now);
-      for (let attempt = 1; attempt <= MAX_WRITES; attempt += 1) {
+      // A sharded key counts on one of its shards, chosen among those not known spent.
+      let shards = knownShards.get(keyHash, nowMs);
+      let target = shards ? shardChoice.pick(keyHash, shards, nowMs) : undefined;
+      let plan = planOf(keyHash, target, now, nowMs);
+      // Plan corrections (at most MAX_WRITES on one item) plus, on a sharded key, one write per
+      // shard whose slice is spent (bounded by the shard count).
+      let corrections = 0;
+      for (let writes = 0; writes < MAX_WRITES + (shards ?? 0) + 1; writes += 1) {
         const written = await options.keys.verifyAndCount(keyHash, now, plan, signal);
         if (written.ok) {
-          const after = knownLimitsOf(written.item);
-          known.set(keyHash, after, Number.POSITIVE_INFINITY);
+          remember(keyHash, target, written.item);
           // The written item is counted in the current windows: read its numbers as such.
-          return { ok: true, ...admissionOf(written.item, planFor(after, now), now) };
+          return {
+            ok: true,
+            ...admissionOf(written.item, planFor(knownLimitsOf(written.item), now, target), now),
+          };
         }
         const current = written.current;
+        if (target !== undefined && current === undefined) {
+          // The shard is gone (the key was re-sharded to fewer): ask the key's own item again.
+          knownShards.delete(keyHash);
+          shards = undefined;
+          target = undefined;
+          plan = planOf(keyHash, target, now, nowMs);
+          continue;
+        }
         const reason = refusalReasonOf(current, now);
         if (reason) {
-          known.delete(keyHash);
+          forget(keyHash);
           const owner: Partial<RefusedKeyOwner> = current
             ? { keyId: current.key_id, userId: current.user_id }
             : {};
@@ -193,10 +260,36 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
           return { ok: false, reason, ...owner };
         }
         const item = current as ApiKeyItem;
-        const truth = knownLimitsOf(item);
-        known.set(keyHash, truth, Number.POSITIVE_INFINITY);
-        const actual = planFor(truth, now);
+        if (item.shard_of === undefined && item.shards !== undefined) {
+          // The key is sharded: its own item counts nothing and names the shard count.
+          shards = item.shards;
+          knownShards.set(keyHash, shards, Number.POSITIVE_INFINITY);
+          known.set(keyHash, knownLimitsOf(item), Number.POSITIVE_INFINITY);
+          target = shardChoice.pick(keyHash, shards, nowMs);
+          if (target === undefined) return limitedOnEveryShard(keyHash, item, now, nowMs);
+          plan = planOf(keyHash, target, now, nowMs);
+          continue;
+        }
+        if (item.shard_of !== undefined && item.shards !== undefined && item.shards !== shards) {
+          shards = item.shards;
+          knownShards.set(keyHash, shards, Number.POSITIVE_INFINITY);
+        }
+        remember(keyHash, target, item);
+        const actual = planFor(knownLimitsOf(item), now, target);
         const spent = spentLimitOf(item, actual);
+        if (spent && target !== undefined && shards !== undefined) {
+          // This shard's slice is spent in its window: try the others, none twice.
+          const until = Math.min(
+            spentUntil(spent.reason, actual) ?? Number.POSITIVE_INFINITY,
+            nowMs + SPENT_LIMIT_MAX_MS,
+          );
+          shardChoice.spent(keyHash, target, until, spent.reason, nowMs);
+          target = shardChoice.pick(keyHash, shards, nowMs);
+          if (target === undefined)
+            return limitedOnEveryShard(keyHash, item, now, nowMs, spent.reason, actual);
+          plan = planOf(keyHash, target, now, nowMs);
+          continue;
+        }
         if (spent) {
           const end = spentUntil(spent.reason, actual);
           const refusal = {
@@ -214,7 +307,8 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
           return limited(refusal, now);
         }
         // The write expected other limits than the item has: write again as it says.
-        if (samePlan(plan, actual)) break;
+        corrections += 1;
+        if (samePlan(plan, actual) || corrections >= MAX_WRITES) break;
         plan = actual;
       }
       throw new Error('the verify write kept failing on a usable key');
