@@ -3,7 +3,10 @@
  * of the key store: exists, active, not expired, user not suspended → count, in ONE
  * conditional UpdateItem.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  ProvisionedThroughputExceededException,
+} from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { type ApiKeyItem, shardHashOf } from '../../domain/keys/model.js';
@@ -189,6 +192,10 @@ export async function verifyAndCountWith(
     if (error instanceof ConditionalCheckFailedException) {
       // The document client does not unmarshall the item a failed condition returns.
       return { ok: false, current: error.Item ? (unmarshall(error.Item) as ApiKeyItem) : undefined };
+    }
+    // A shard DynamoDB throttled (after the SDK's retry): the verifier sends the call to another.
+    if (plan.shard !== undefined && error instanceof ProvisionedThroughputExceededException) {
+      return { ok: false, throttled: true };
     }
     throw error;
   }

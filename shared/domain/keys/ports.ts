@@ -25,7 +25,11 @@ export interface LimitPlan {
 }
 
 /** The one conditional write of a request: the counted item, or the item as it was when refused. */
-export type VerifyWrite = { ok: true; item: ApiKeyItem } | { ok: false; current: ApiKeyItem | undefined };
+export type VerifyWrite =
+  | { ok: true; item: ApiKeyItem }
+  | { ok: false; current: ApiKeyItem | undefined }
+  /** A sharded key's shard write that DynamoDB refused unapplied for its per-item write rate. */
+  | { ok: false; throttled: true };
 
 /** One of a user's keys as the UserKeys table holds it. */
 export interface KeyRef {

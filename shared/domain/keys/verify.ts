@@ -120,6 +120,8 @@ export interface KeyVerifierOptions {
  * happens when the item changed again in between.
  */
 const MAX_WRITES = 3;
+/** A shard DynamoDB throttled is left alone this long by this container. */
+const THROTTLED_SHARD_MS = 250;
 
 type RememberedRefusal =
   | ({ reason: 'unknown' | 'revoked' | 'expired' } & Partial<RefusedKeyOwner>)
@@ -158,7 +160,11 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
   }
 
   function remember(keyHash: string, target: number | undefined, item: ApiKeyItem): void {
-    known.set(itemKey(keyHash, target), knownLimitsOf(item), Number.POSITIVE_INFINITY);
+    const limits = knownLimitsOf(item);
+    known.set(itemKey(keyHash, target), limits, Number.POSITIVE_INFINITY);
+    // The windows one shard counts in are the best guess for a shard not written here yet
+    // (most already count the current one): a wrong guess costs one corrected write.
+    if (target !== undefined) known.set(keyHash, limits, Number.POSITIVE_INFINITY);
   }
 
   function forget(keyHash: string): void {
@@ -230,6 +236,17 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
       let corrections = 0;
       for (let writes = 0; writes < MAX_WRITES + (shards ?? 0) + 1; writes += 1) {
         const written = await options.keys.verifyAndCount(keyHash, now, plan, signal);
+        if ('throttled' in written) {
+          // DynamoDB refused this shard's write unapplied (its per-item write rate): another
+          // shard takes the call. An unsharded key has nowhere else to go: fail closed.
+          if (target === undefined || shards === undefined) throw new Error('the key item is throttled');
+          shardChoice.spent(keyHash, target, nowMs + THROTTLED_SHARD_MS, 'rate_limited', nowMs);
+          target = shardChoice.pick(keyHash, shards, nowMs);
+          if (target === undefined) throw new Error('every shard of the key is throttled');
+          plan = planOf(keyHash, target, now, nowMs);
+          corrections = 0;
+          continue;
+        }
         if (written.ok) {
           remember(keyHash, target, written.item);
           // The written item is counted in the current windows: read its numbers as such.
@@ -245,6 +262,7 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
           shards = undefined;
           target = undefined;
           plan = planOf(keyHash, target, now, nowMs);
+          corrections = 0;
           continue;
         }
         const reason = refusalReasonOf(current, now);
@@ -268,6 +286,7 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
           target = shardChoice.pick(keyHash, shards, nowMs);
           if (target === undefined) return limitedOnEveryShard(keyHash, item, now, nowMs);
           plan = planOf(keyHash, target, now, nowMs);
+          corrections = 0;
           continue;
         }
         if (item.shard_of !== undefined && item.shards !== undefined && item.shards !== shards) {
@@ -288,6 +307,7 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
           if (target === undefined)
             return limitedOnEveryShard(keyHash, item, now, nowMs, spent.reason, actual);
           plan = planOf(keyHash, target, now, nowMs);
+          corrections = 0;
           continue;
         }
         if (spent) {

@@ -357,6 +357,35 @@ describe('the per-container refusal memory', () => {
     expect((await verifier.verify(apiKey)).ok).toBe(true);
   });
 
+  it.each([
+    ['raises a spent rate limit', { rateLimit: { limit: 5, windowSeconds: 3600 } }],
+    ['clears a spent quota', { quota: null }],
+  ] as const)(
+    'obeys an update that %s within 1 s (a refusal an update can lift is remembered ≤ 1 s)',
+    async (_label, update) => {
+      const apiKey = await limitedKey(
+        'rateLimit' in update
+          ? { rate: { limit: 1, windowSeconds: 3600 } }
+          : { quota: { limit: 1, period: 'total' } },
+      );
+      const keys = countingStore();
+      const clock = testClock(T0);
+      const verifier = createKeyVerifier({ keys, environment: 'test', clock });
+      expect((await verifier.verify(apiKey)).ok).toBe(true);
+      expect((await verifier.verify(apiKey)).ok).toBe(false); // spent, remembered
+      const item = await itemOf(apiKey);
+      const store = keyStoreFor(tables, { clock });
+      expectOk(await store.service.updateKey({ userId: item.user_id, keyId: item.key_id, ...update }));
+
+      const spentAt = keys.calls;
+      clock.advance(500);
+      expect((await verifier.verify(apiKey)).ok).toBe(false); // still remembered: no write
+      expect(keys.calls).toBe(spentAt);
+      clock.advance(500);
+      expect((await verifier.verify(apiKey)).ok).toBe(true);
+    },
+  );
+
   it('forgets the oldest keys past its bound', async () => {
     const keys = countingStore();
     const verifier = createKeyVerifier({ keys, environment: 'test', clock: testClock(T0), maxRemembered: 2 });

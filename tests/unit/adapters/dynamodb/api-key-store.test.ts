@@ -91,7 +91,9 @@ describe('verifyAndCount', () => {
       const outcome = await repository.verifyAndCount('h', NOW, {});
 
       expect(outcome).toEqual({ ok: false, current: old ? unmarshall(old) : undefined });
-      expect(outcome.ok ? 'counted' : refusalReasonOf(outcome.current)).toBe(reason);
+      expect(
+        outcome.ok ? 'counted' : 'current' in outcome ? refusalReasonOf(outcome.current) : 'throttled',
+      ).toBe(reason);
     },
   );
 
