@@ -39,12 +39,19 @@ export interface GatewayResponseDefinition {
    * response type it stands in for (SPEC §7).
    */
   keepGatewayStatus?: boolean;
+  /** A `Retry-After` the answer carries (whole seconds): the stage throttle's 1 (SPEC §8). */
+  retryAfterSeconds?: number;
 }
 
 const response = (
   type: GatewayResponseType,
   code: ErrorCode,
-  options: { messageFromAuthorizer?: boolean; message?: string; keepGatewayStatus?: boolean } = {},
+  options: {
+    messageFromAuthorizer?: boolean;
+    message?: string;
+    keepGatewayStatus?: boolean;
+    retryAfterSeconds?: number;
+  } = {},
 ): GatewayResponseDefinition => ({
   type,
   code,
@@ -52,13 +59,15 @@ const response = (
   messageFromAuthorizer: options.messageFromAuthorizer ?? false,
   ...(options.message ? { message: options.message } : {}),
   ...(options.keepGatewayStatus ? { keepGatewayStatus: true } : {}),
+  ...(options.retryAfterSeconds !== undefined ? { retryAfterSeconds: options.retryAfterSeconds } : {}),
 });
 
 export const GATEWAY_RESPONSES: readonly GatewayResponseDefinition[] = [
   response('ACCESS_DENIED', 'unauthorized', { messageFromAuthorizer: true }),
   response('UNAUTHORIZED', 'unauthorized'),
   response('MISSING_AUTHENTICATION_TOKEN', 'not_found'),
-  response('THROTTLED', 'rate_limited'),
+  // The stage's token bucket refills every second: one second is always enough to try again.
+  response('THROTTLED', 'rate_limited', { retryAfterSeconds: 1 }),
   response('REQUEST_TOO_LARGE', 'payload_too_large'),
   response('INTEGRATION_TIMEOUT', 'brain_timeout'),
   response('AUTHORIZER_FAILURE', 'internal_error'),
@@ -93,6 +102,7 @@ export function gatewayResponseHeaders(definition: GatewayResponseDefinition): R
   };
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) headers[name] = `'${value}'`;
   if (definition.code === 'unauthorized') headers['WWW-Authenticate'] = "'Bearer'";
+  if (definition.retryAfterSeconds !== undefined) headers['Retry-After'] = `'${definition.retryAfterSeconds}'`;
   return headers;
 }
 

@@ -241,6 +241,8 @@ describe('429', () => {
     expect(statuses).toEqual([401, 401, 429, 429, 429]);
     for (const answer of answers.filter((candidate) => candidate.status === 429)) {
       expectEnvelope(answer, 429, 'rate_limited');
+      // SPEC §8: the bucket refills within a second (the THROTTLED gateway response on AWS too).
+      expect(answer.headers['retry-after']).toBe('1');
     }
   });
 });

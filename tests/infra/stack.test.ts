@@ -621,6 +621,16 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       },
     );
 
+    it('answers the stage throttle with Retry-After: 1 (SPEC §8), and no other gateway response with one', () => {
+      const responses = Object.values(template().findResources('AWS::ApiGateway::GatewayResponse'));
+      for (const response of responses) {
+        const retryAfter = response.Properties.ResponseParameters['gatewayresponse.header.Retry-After'];
+        expect(retryAfter, response.Properties.ResponseType).toBe(
+          response.Properties.ResponseType === 'THROTTLED' ? "'1'" : undefined,
+        );
+      }
+    });
+
     it("shows the authorizer's message on ACCESS_DENIED", () => {
       template().hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
         ResponseType: 'ACCESS_DENIED',
