@@ -102,7 +102,8 @@ export function gatewayResponseHeaders(definition: GatewayResponseDefinition): R
   };
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) headers[name] = `'${value}'`;
   if (definition.code === 'unauthorized') headers['WWW-Authenticate'] = "'Bearer'";
-  if (definition.retryAfterSeconds !== undefined) headers['Retry-After'] = `'${definition.retryAfterSeconds}'`;
+  if (definition.retryAfterSeconds !== undefined)
+    headers['Retry-After'] = `'${definition.retryAfterSeconds}'`;
   return headers;
 }
 
