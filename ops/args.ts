@@ -9,6 +9,7 @@ import { STAGE_NAMES, type StageName } from '../infra/stages.js';
 import { ADMIN_ACTIONS, type AdminAction, MAX_LIST_LIMIT } from '../shared/domain/admin/events.js';
 import { FALLBACK_PER_CALL_HOLD_USD } from '../shared/domain/budgets/admin.js';
 import { MAX_BUDGET_MICROS, MAX_BUDGET_USD, parseUsd, toUsd } from '../shared/domain/budgets/money.js';
+import { MAX_SHARDS, MIN_SHARDS } from '../shared/domain/keys/shards.js';
 import { MAX_REPEATED_CALLS } from './run.js';
 import { DEFAULT_LOCAL_ENDPOINT_HELP, defaultLocalEndpoint, type Target } from './target.js';
 
@@ -29,6 +30,7 @@ export type Flag =
   | 'providers'
   | 'models'
   | 'operations'
+  | 'shards'
   | 'clear-name'
   | 'clear-expiry'
   | 'clear-rate-limit'
@@ -38,9 +40,9 @@ export type Flag =
 
 const SCOPE_FLAGS = ['providers', 'models', 'operations'] as const;
 /** A key's limits, budget and scopes, as `create` and `update` take them. */
-const LIMIT_FLAGS: Flag[] = ['rate-limit', 'quota', 'budget', 'hold', ...SCOPE_FLAGS];
+const LIMIT_FLAGS: Flag[] = ['rate-limit', 'quota', 'budget', 'hold', ...SCOPE_FLAGS, 'shards'];
 const LIMITS_USAGE =
-  '[--rate-limit N/SECONDS] [--quota N/day|month|total] [--budget USD/day|month|total [--hold USD]] [--providers A,B] [--models A,B] [--operations A,B]';
+  '[--rate-limit N/SECONDS] [--quota N/day|month|total] [--budget USD/day|month|total [--hold USD]] [--providers A,B] [--models A,B] [--operations A,B] [--shards N]';
 /** `update`'s flags that remove a setting: the event field they set to null, and the flags that set it instead. */
 const CLEAR_FLAGS = {
   'clear-name': { field: 'name', setters: ['name'] },
@@ -111,6 +113,8 @@ export function usage(): string {
     '  --providers A,B         allow only these providers (lowercase slugs)',
     '  --models A,B            allow only these models; an entry ending in * matches a prefix (gpt-4o*)',
     '  --operations A,B        allow only these operation types (chat, embedding, ...)',
+    `  --shards N              count the key on N items (${MIN_SHARDS}-${MAX_SHARDS}): for one key beyond ~1,000 calls/s`,
+    '                          (docs/decisions/0012-sharded-keys.md); update: re-shards, --shards 1 undoes it',
     '  --clear-...             update only: remove the name, expiry, rate limit, quota, budget or scopes',
     "  On update the scope flags given replace the key's scopes as a whole.",
     '',
@@ -135,6 +139,7 @@ export function usage(): string {
     '  npm run keys -- create --user u1 --name agent --budget 5/day --hold 0.10',
     '  npm run keys -- update --user u1 --key key_… --quota 20000/month --clear-rate-limit',
     '  npm run keys -- update --user u1 --key key_… --budget 25/month',
+    '  npm run keys -- create --user u1 --name hot --rate-limit 20000/1 --shards 16',
     '  npm run keys -- list --user u1',
     '  npm run keys -- usage --user u1',
     '  npm run keys -- revoke --user u1 --key key_…',
@@ -242,6 +247,13 @@ function integer(flag: string, raw: string, min: number): number {
   return Number(raw);
 }
 
+/** `--shards N`: an integer from MIN_SHARDS to MAX_SHARDS. */
+function shardsOf(raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) < MIN_SHARDS || Number(raw) > MAX_SHARDS)
+    throw new UsageError(`--shards takes an integer from ${MIN_SHARDS} to ${MAX_SHARDS}, got "${raw}".`);
+  return Number(raw);
+}
+
 /** An ISO 8601 instant, or a duration from now: `90m`, `12h`, `30d`. */
 export function parseExpiry(raw: string, now: Date = new Date()): string {
   const relative = /^(\d+)([mhd])$/.exec(raw);
@@ -324,6 +336,7 @@ export function parseCli(
   for (const [clear, { field }] of Object.entries(CLEAR_FLAGS)) {
     if (values[clear as Flag] !== undefined) event[field] = null;
   }
+  if (values.shards !== undefined) event.shards = shardsOf(values.shards);
   if (values.grace !== undefined) event.graceSeconds = integer('grace', values.grace, 0);
   if (values.limit !== undefined) event.limit = integer('limit', values.limit, 1);
   set('nextToken', values['next-token']);
@@ -363,6 +376,7 @@ const ACTION_FLAGS_ALL = {
   providers: { type: 'string' },
   models: { type: 'string' },
   operations: { type: 'string' },
+  shards: { type: 'string' },
   'clear-name': { type: 'boolean' },
   'clear-expiry': { type: 'boolean' },
   'clear-rate-limit': { type: 'boolean' },

@@ -101,6 +101,10 @@ export const scopesCell = (scopes: KeyMetadata['scopes']) =>
         .join(' ')
     : '-';
 
+/** `157`, or `157 (16 shards)` for a key counted on shards: the sum over them. */
+export const usageCell = (usageCount: number, shards: number) =>
+  shards > 1 ? `${usageCount} (${shards} shards)` : String(usageCount);
+
 export function keysTable(keys: readonly KeyMetadata[]): string {
   if (keys.length === 0) return '(no keys)';
   return table(
@@ -125,7 +129,7 @@ export function keysTable(keys: readonly KeyMetadata[]): string {
       key.status,
       key.start,
       key.projectBound ? `${key.projectId} (bound)` : key.projectId,
-      String(key.usageCount),
+      usageCell(key.usageCount, key.shards),
       shown(key.lastUsedAt),
       key.createdAt,
       shown(key.expiresAt),
@@ -146,7 +150,7 @@ export function usageTable(usage: readonly KeyUsage[]): string {
       shown(key.name),
       key.status,
       key.start,
-      String(key.usageCount),
+      usageCell(key.usageCount, key.shards),
       shown(key.lastUsedAt),
       rateWindowCell(key.rateLimit),
       quotaPeriodCell(key.quota),

@@ -2,6 +2,7 @@
 import { MAX_BUDGET_USD, type Micros, parseUsd } from '../budgets/money.js';
 import { MAX_LIMIT, MAX_WINDOW_SECONDS } from '../keys/limits.js';
 import { QUOTA_PERIODS } from '../keys/model.js';
+import { MAX_SHARDS, MIN_SHARDS } from '../keys/shards.js';
 import { OPERATION_TYPES, PROVIDER_PATTERN } from '../requests/schema.js';
 import { maxStringLength } from '../validation.js';
 import * as z from '../zod.js';
@@ -86,6 +87,18 @@ export const budgetSchema = z
     }),
   );
 
+/**
+ * How many items a key counts on (docs/decisions/0012-sharded-keys.md): 1 is its own item; 2–64
+ * shard items, for one key beyond one item's write ceiling (~1,000 requests/s).
+ */
+export const shardsSchema = z
+  .number()
+  .check(
+    z.int('shards must be a whole number'),
+    z.gte(MIN_SHARDS, `shards must be at least ${MIN_SHARDS}`),
+    z.lte(MAX_SHARDS, `shards must be at most ${MAX_SHARDS}`),
+  );
+
 /** A non-empty allow-list of distinct entries. */
 const allowList = <T extends z.ZodMiniType<string>>(entry: T) =>
   z.array(entry).check(
@@ -149,10 +162,22 @@ export const createKeyEvent = z.strictObject({
   quota: z.optional(quotaSchema),
   budget: z.optional(budgetSchema),
   scopes: z.optional(scopesSchema),
+  shards: z.optional(shardsSchema),
 });
 
-/** The settings `update` may change: a value sets it, `null` clears it, an absent field stays as it is. */
-export const UPDATE_FIELDS = ['name', 'expiresAt', 'rateLimit', 'quota', 'budget', 'scopes'] as const;
+/**
+ * The settings `update` may change: a value sets it, `null` clears it, an absent field stays as
+ * it is (`shards` is never null: 1 is a key counted on its own item).
+ */
+export const UPDATE_FIELDS = [
+  'name',
+  'expiresAt',
+  'rateLimit',
+  'quota',
+  'budget',
+  'scopes',
+  'shards',
+] as const;
 
 export const updateKeyEvent = z
   .strictObject({
@@ -165,6 +190,7 @@ export const updateKeyEvent = z
     quota: z.optional(z.nullable(quotaSchema)),
     budget: z.optional(z.nullable(budgetSchema)),
     scopes: z.optional(z.nullable(scopesSchema)),
+    shards: z.optional(shardsSchema),
   })
   .check(
     z.refine((event) => UPDATE_FIELDS.some((field) => event[field] !== undefined), {

@@ -21,6 +21,7 @@ import { type KeyMetadata, toKeyMetadata } from './metadata.js';
 import type { ApiKeyItem, KeyScopes } from './model.js';
 import { KeyCollisionError, type KeyStore, StoreConflictError, UserNotActiveError } from './ports.js';
 import { CONFLICT_REFUSAL, type Result, refuse, USER_REFUSALS } from './results.js';
+import { newShardItems, shardCountOf } from './shards.js';
 import { budgetRefOf } from './verify.js';
 
 /**
@@ -41,6 +42,8 @@ export interface IssueInput {
   quota?: Quota;
   budget?: IssueBudget;
   scopes?: KeyScopes;
+  /** 1–64 items the key counts on (docs/decisions/0012-sharded-keys.md); 1 when absent. */
+  shards?: number;
   /** Chosen beforehand by a rotation, which records it in its claim; fresh otherwise. */
   keyId?: string;
 }
@@ -69,8 +72,9 @@ export function futureExpiry(expiresAt: string, now: Date): string | undefined {
  */
 export function limitsAndScopesOf(
   item: ApiKeyItem,
-): Pick<IssueInput, 'rateLimit' | 'quota' | 'budget' | 'scopes'> {
+): Pick<IssueInput, 'rateLimit' | 'quota' | 'budget' | 'scopes' | 'shards'> {
   const budget = budgetRefOf(item);
+  const shards = shardCountOf(item);
   return {
     ...(item.rate_limit !== undefined && item.rate_window !== undefined
       ? { rateLimit: { limit: item.rate_limit, windowSeconds: item.rate_window } }
@@ -80,6 +84,8 @@ export function limitsAndScopesOf(
       : {}),
     ...(budget ? { budget: { kind: 'shared', ref: budget } } : {}),
     ...(item.scopes ? { scopes: item.scopes } : {}),
+    // A hot key's successor carries the same load.
+    ...(shards > 1 ? { shards } : {}),
   };
 }
 
@@ -142,14 +148,17 @@ export function createKeyIssuer(options: KeyIssuerOptions) {
         ...(input.expiresAt ? { expires_at: input.expiresAt } : {}),
         ...limitAttributes(input),
         ...(ref ? budgetAttributes(ref) : {}),
+        ...(input.shards !== undefined && input.shards > 1 ? { shards: input.shards } : {}),
       };
       try {
-        await keys.create(item, budget);
+        // A sharded key's shard items are written in the key's one transaction.
+        await keys.create(item, budget, item.shards ? newShardItems(item, item.shards) : undefined);
         logger.info('api key created', {
           key_id: item.key_id,
           user_id: item.user_id,
           project_id: item.project_id,
           ...(ref ? { budget_id: ref.budgetId } : {}),
+          ...(item.shards ? { shards: item.shards } : {}),
         });
         // A shared budget's view needs its item read; the caller describes the key then.
         return {

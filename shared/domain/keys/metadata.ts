@@ -5,11 +5,14 @@ import {
   knownLimitsOf,
   type LimitPlan,
   periodEndOf,
+  periodStartOf,
   planFor,
   quotaUsedIn,
   type RateLimit,
+  windowStartOf,
 } from './limits.js';
 import type { ApiKeyItem, KeyScopes, KeyStatus, QuotaPeriod, UserItem, UserStatus } from './model.js';
+import { shardCountOf, totalsOf } from './shards.js';
 
 /** A key's quota as ops see it: what the current period has used, and when it resets. */
 export interface QuotaView {
@@ -46,6 +49,8 @@ export interface KeyMetadata {
   budget: BudgetView | null;
   /** The allow-lists the key has (an absent list allows everything); null when it has none. */
   scopes: KeyScopes | null;
+  /** Items the key counts on (docs/decisions/0012-sharded-keys.md): 1 for its own item alone. */
+  shards: number;
 }
 
 export interface UserView {
@@ -53,6 +58,70 @@ export interface UserView {
   status: UserStatus;
   defaultProjectId: string | null;
   createdAt: string;
+}
+
+/** The counters of one limit on a counting item: window (period) start, count, slice, what the slice has left. */
+interface Counters {
+  start: 'rate_window_start' | 'quota_period_start';
+  slice: 'rate_limit' | 'quota_limit';
+  free: 'rate_free' | 'quota_free';
+}
+const RATE_COUNTERS: Counters = { start: 'rate_window_start', slice: 'rate_limit', free: 'rate_free' };
+const QUOTA_COUNTERS: Counters = { start: 'quota_period_start', slice: 'quota_limit', free: 'quota_free' };
+
+/**
+ * What a sharded key has used of `limit` in its current window (period): the latest window any
+ * shard counts in, or the clock's when none counts a later one (as verification takes a window
+ * ahead of its clock). A shard counting that window has `*_free` left of its slice, a shard not
+ * counting it yet its whole slice. Used = limit − what the shards have left: exact also after
+ * a re-shard or a limit change within the window moved what was left between shards (a
+ * removed shard's count leaves with it, what it had left does not), and it includes what the
+ * key's own item counted in the window before it was sharded.
+ */
+function shardedUse<W extends number | string>(
+  limit: number,
+  clockStart: W,
+  shards: readonly ApiKeyItem[],
+  counters: Counters,
+): { start: W; used: number } {
+  let start = clockStart;
+  for (const shard of shards) {
+    const counted = shard[counters.start] as W | undefined;
+    if (counted !== undefined && counted > start) start = counted;
+  }
+  let left = 0;
+  for (const shard of shards) {
+    left +=
+      shard[counters.start] === start
+        ? Math.max(0, shard[counters.free] ?? 0)
+        : ((shard[counters.slice] as number | undefined) ?? 0);
+  }
+  return { start, used: Math.min(limit, Math.max(0, limit - left)) };
+}
+
+/**
+ * The key as its views count it at `now`. A key counted on its own item is that item; a sharded
+ * key (`shards` ≥ 2) is its item with its shards' sums in the counters: usage and last use over
+ * the key's item and every shard (shards.ts `totalsOf`), and each limit's use in the current
+ * window. `shards`: as KeyStore.findShards reads them. Only the views read this; nothing is
+ * written from it.
+ */
+export function countedItemOf(head: ApiKeyItem, shards: readonly ApiKeyItem[], now: Date): ApiKeyItem {
+  if (shardCountOf(head) < 2) return head;
+  const { usageCount, lastUsedAt } = totalsOf(head, shards);
+  const counted: ApiKeyItem = { ...head, usage_count: usageCount };
+  if (lastUsedAt !== undefined) counted.last_used_at = lastUsedAt;
+  if (head.rate_limit !== undefined && head.rate_window !== undefined) {
+    const rate = shardedUse(head.rate_limit, windowStartOf(now, head.rate_window), shards, RATE_COUNTERS);
+    counted.rate_window_start = rate.start;
+    counted.rate_count = rate.used;
+  }
+  if (head.quota_limit !== undefined && head.quota_period !== undefined) {
+    const quota = shardedUse(head.quota_limit, periodStartOf(now, head.quota_period), shards, QUOTA_COUNTERS);
+    counted.quota_period_start = quota.start;
+    counted.quota_used = quota.used;
+  }
+  return counted;
 }
 
 /**
@@ -119,6 +188,7 @@ export function toKeyMetadata(item: ApiKeyItem, now: Date, budget?: BudgetItem):
     quota: quotaViewOf(item, planFor(knownLimitsOf(item), now)),
     budget: budgetViewFor(item, budget, now),
     scopes: scopesViewOf(item.scopes),
+    shards: shardCountOf(item),
   };
 }
 

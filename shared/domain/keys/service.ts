@@ -9,7 +9,7 @@
 import { type BudgetSetting, budgetConfigOf, defaultHoldOf } from '../budgets/admin.js';
 import type { BudgetStore } from '../budgets/ports.js';
 import { type Clock, type LogSink, systemClock } from '../ports.js';
-import { createBudgetViews } from './budget-views.js';
+import { createBudgetViews, type DescribeKeys } from './budget-views.js';
 import { cryptoRandom, type KeyEnvironment, type RandomSource } from './format.js';
 import { createKeyIssuer, futureExpiry } from './issue.js';
 import type { Quota, RateLimit } from './limits.js';
@@ -21,7 +21,7 @@ import { KeyStateError, type KeyStore, UserExistsError, type UserStore } from '.
 import { keyNotFound, type Result, refuse, USER_REFUSALS } from './results.js';
 import { createRotation } from './rotate.js';
 import { createUserStatusChange } from './suspension.js';
-import { createKeyUpdate } from './update.js';
+import { createKeyUpdate, type UpdateKeyInput } from './update.js';
 import { type KeyUsage, toKeyUsage } from './usage.js';
 import { createKeyVerifier } from './verify.js';
 
@@ -64,7 +64,9 @@ export function createKeyService(options: KeyServiceOptions) {
   // Checked once at construction: a bad stage setting fails the cold start, not a create.
   const defaultBudgetHold = defaultHoldOf(options.defaultBudgetHoldUsd);
   const views = createBudgetViews({ budgets, logger });
-  const describe = views.describe;
+  const lookup = createKeyLookup(keys);
+  /** Every view of keys: a sharded key's counters are its shards' sums (./lookup.ts `counted`). */
+  const describe: DescribeKeys = async (items, now) => views.describe(await lookup.counted(items, now), now);
   const issueKey = createKeyIssuer({
     keys,
     environment: options.environment,
@@ -73,9 +75,9 @@ export function createKeyService(options: KeyServiceOptions) {
     random: options.random ?? cryptoRandom,
     maxAttempts: options.maxCreateAttempts ?? 3,
   });
-  const lookup = createKeyLookup(keys);
   const verifier = createKeyVerifier({ keys, environment: options.environment, clock });
   const concurrency = options.writeConcurrency ?? 25;
+  const updateKey = createKeyUpdate({ keys, budgets, defaultBudgetHold, lookup, describe, logger, clock });
 
   /**
    * A page of the user's keys as `list` pages them: newest first through the user index, each
@@ -127,8 +129,19 @@ export function createKeyService(options: KeyServiceOptions) {
       return { ok: true, user: toUserView(item) };
     },
 
-    /** Change a key's name, expiry, limits, budget or scopes (`null` clears); see ./update.ts. */
-    updateKey: createKeyUpdate({ keys, budgets, defaultBudgetHold, lookup, describe, logger, clock }),
+    /**
+     * Change a key's name, expiry, limits, budget, scopes (`null` clears) or shard count; see
+     * ./update.ts. A re-sharded key is described as it is read after the move: the write's own
+     * item still names the shards it had while they were moved.
+     */
+    async updateKey(input: UpdateKeyInput): Promise<Result<{ key: KeyMetadata }>> {
+      const updated = await updateKey(input);
+      if (!updated.ok || input.shards === undefined) return updated;
+      const item = await lookup.findKey(input.userId, input.keyId);
+      if (!item) return updated;
+      const [key] = (await describe([item], clock())) as [KeyMetadata];
+      return { ok: true, key };
+    },
 
     async createKey(input: {
       userId: string;
@@ -140,6 +153,8 @@ export function createKeyService(options: KeyServiceOptions) {
       /** A new budget item, written in the key's create transaction. */
       budget?: BudgetSetting;
       scopes?: KeyScopes;
+      /** 1–64 items the key counts on (docs/decisions/0012-sharded-keys.md). */
+      shards?: number;
     }): Promise<Result<{ apiKey: string; key: KeyMetadata }>> {
       let expiresAt: string | undefined;
       if (input.expiresAt !== undefined) {
@@ -163,6 +178,7 @@ export function createKeyService(options: KeyServiceOptions) {
           ? { budget: { kind: 'new' as const, config: budgetConfigOf(input.budget, defaultBudgetHold) } }
           : {}),
         ...(input.scopes ? { scopes: input.scopes } : {}),
+        ...(input.shards !== undefined ? { shards: input.shards } : {}),
       });
       if (!issued.ok) return issued;
       // The view of the budget item just written with the key: nothing to read.
@@ -196,8 +212,9 @@ export function createKeyService(options: KeyServiceOptions) {
         if (!page.ok) return page;
         ({ items, nextToken } = page);
       }
-      const budgetOf = await views.budgetsOf(items);
       const now = clock();
+      items = await lookup.counted(items, now);
+      const budgetOf = await views.budgetsOf(items);
       return {
         ok: true,
         user: toUserView(user),

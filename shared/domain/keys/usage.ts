@@ -61,6 +61,8 @@ export interface KeyUsage {
    * would be admitted; `until` null: the refusal does not end by waiting).
    */
   refusing: { reason: UsageRefusalReason; until: string | null } | null;
+  /** Items the key counts on; a sharded key's counters and windows above are its shards' sums. */
+  shards: number;
 }
 
 function rateWindowViewOf(item: ApiKeyItem, plan: LimitPlan): RateWindowView | null {
@@ -112,7 +114,8 @@ function refusingOf(
 
 /**
  * The usage of a key of `user` at `now`: its window, quota and refusal all read from one plan;
- * `budget`: the budget item the key names, as read for this answer.
+ * `budget`: the budget item the key names, as read for this answer. `item`: a sharded key as
+ * metadata.ts `countedItemOf` sums its shards (remaining = the whole limit − what they used).
  */
 export function toKeyUsage(
   item: ApiKeyItem,
@@ -134,5 +137,6 @@ export function toKeyUsage(
     quota: quotaViewOf(item, plan),
     budget: metadata.budget,
     refusing: refusingOf(item, user.status === 'suspended', plan, metadata.budget ? budget : undefined, now),
+    shards: metadata.shards,
   };
 }

@@ -59,6 +59,7 @@ const FLAG_VALUES: Record<Flag, { raw?: string; field: string; value: unknown }>
   providers: { raw: 'openai,anthropic', field: 'scopes.providers', value: ['openai', 'anthropic'] },
   models: { raw: 'gpt-4o*,claude-*', field: 'scopes.models', value: ['gpt-4o*', 'claude-*'] },
   operations: { raw: 'chat,embedding', field: 'scopes.operations', value: ['chat', 'embedding'] },
+  shards: { raw: '16', field: 'shards', value: 16 },
   'clear-name': { field: 'name', value: null },
   'clear-expiry': { field: 'expiresAt', value: null },
   'clear-rate-limit': { field: 'rateLimit', value: null },
@@ -79,7 +80,16 @@ const at = (event: Record<string, unknown>, path: string): unknown =>
     .reduce<unknown>((value, part) => (value as Record<string, unknown> | undefined)?.[part], event);
 const isClear = (flag: Flag) => flag.startsWith('clear-');
 
-const LIMITS: Flag[] = ['rate-limit', 'quota', 'budget', 'hold', 'providers', 'models', 'operations'];
+const LIMITS: Flag[] = [
+  'rate-limit',
+  'quota',
+  'budget',
+  'hold',
+  'providers',
+  'models',
+  'operations',
+  'shards',
+];
 const CLEARS: Flag[] = [
   'clear-name',
   'clear-expiry',
@@ -399,6 +409,26 @@ describe('ops CLI arguments', () => {
       expect(usageError([...base, '--hold', '0.1', '--clear-budget'])).toBe(
         '--hold and --clear-budget contradict each other; give one.',
       );
+    });
+
+    it('takes --shards 1-64 on create and update, nothing else', () => {
+      expect(command(['create', '--user', 'u1', '--shards', '16']).event).toEqual({
+        action: 'create',
+        userId: 'u1',
+        shards: 16,
+      });
+      expect(command(['update', '--user', 'u1', '--key', 'key_abc', '--shards', '1']).event).toEqual({
+        action: 'update',
+        userId: 'u1',
+        keyId: 'key_abc',
+        shards: 1,
+      });
+      expect(command(['create', '--user', 'u1', '--shards', '64']).event.shards).toBe(64);
+      for (const raw of ['0', '65', '1.5', '-2', 'many']) {
+        expect(usageError(['create', '--user', 'u1', `--shards=${raw}`])).toBe(
+          `--shards takes an integer from 1 to 64, got "${raw}".`,
+        );
+      }
     });
 
     it('leaves the hold against the limit to keys-admin', () => {

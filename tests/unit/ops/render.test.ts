@@ -41,6 +41,7 @@ const key = (keyId: string, overrides: Partial<KeyMetadata> = {}): KeyMetadata =
   quota: null,
   budget: null,
   scopes: null,
+  shards: 1,
   ...overrides,
 });
 
@@ -259,6 +260,7 @@ describe('ops CLI output', () => {
       quota: null,
       budget: null,
       refusing: null,
+      shards: 1,
       ...overrides,
     });
     const limited = usage('key_lim01', {

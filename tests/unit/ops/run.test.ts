@@ -54,6 +54,7 @@ const keyUsage = (keyId: string): KeyUsage => ({
   quota: null,
   budget: null,
   refusing: null,
+  shards: 1,
 });
 const keys = (from: number, count: number) =>
   Array.from({ length: count }, (_, index) => keyUsage(`key_${from + index}`));
