@@ -245,6 +245,7 @@ export async function runAuthorizerBench(
             rolloverCalls += 1;
             return rolloverStore.verifyAndCount(...args);
           },
+          readShards: (...args) => rolloverStore.readShards(...args),
         },
       }),
     );

@@ -74,8 +74,8 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
     tables: [
       {
         table: 'ApiKeys',
-        actions: ['dynamodb:UpdateItem'],
-        why: 'verify-and-count: one conditional UpdateItem per well-formed key, nothing else',
+        actions: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'],
+        why: 'verify-and-count: one conditional UpdateItem per well-formed key; a sharded key\'s shards read once per container (BatchGetItem)',
       },
     ],
     invokesBrain: false,

@@ -318,10 +318,15 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
     const table = (name: 'apiKeys' | 'users' | 'userKeys' | 'idempotency' | 'budgets') =>
       `${id(stack().tables[name])}.Arn`;
 
-    it('lets the authorizer only UpdateItem on ApiKeys', () => {
+    it('lets the authorizer only UpdateItem on ApiKeys, and BatchGetItem to read a sharded key once', () => {
       const fn = stack().authorizer;
       expect(permissionsOf(template(), fn.role)).toEqual(
-        [...logs(fn), ...xray, `Allow dynamodb:UpdateItem ${table('apiKeys')}`].sort(),
+        [
+          ...logs(fn),
+          ...xray,
+          `Allow dynamodb:BatchGetItem ${table('apiKeys')}`,
+          `Allow dynamodb:UpdateItem ${table('apiKeys')}`,
+        ].sort(),
       );
     });
 

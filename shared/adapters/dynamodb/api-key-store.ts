@@ -25,7 +25,7 @@ import { findKeyByHash, findKeyRef, findKeysByHashes, listKeyRefs, listKeysByUse
 import { revokeKeyItem } from './key-revocation.js';
 import { findShardItems } from './key-shards.js';
 import type { DynamoKeyStoreOptions } from './key-tables.js';
-import { verifyAndCountWith } from './key-verification-store.js';
+import { readShardsWith, verifyAndCountWith } from './key-verification-store.js';
 
 export type { DynamoKeyStoreOptions } from './key-tables.js';
 
@@ -71,6 +71,10 @@ export class DynamoKeyStore implements KeyStore {
 
   verifyAndCount(keyHash: string, now: Date, plan: LimitPlan, signal?: AbortSignal): Promise<VerifyWrite> {
     return verifyAndCountWith(this.client, this.tableName, keyHash, now, plan, signal);
+  }
+
+  readShards(keyHash: string, shards: number, signal?: AbortSignal): Promise<ApiKeyItem[]> {
+    return readShardsWith(this.client, this.tableName, keyHash, shards, signal);
   }
 
   update(keyHash: string, userId: string, change: KeyChange): Promise<KeyChangeWrite> {

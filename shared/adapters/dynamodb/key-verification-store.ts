@@ -7,7 +7,12 @@ import {
   ConditionalCheckFailedException,
   ProvisionedThroughputExceededException,
 } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  type DynamoDBDocumentClient,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { type ApiKeyItem, shardHashOf } from '../../domain/keys/model.js';
 import type { KeyVerificationStore, LimitPlan, VerifyWrite } from '../../domain/keys/ports.js';
@@ -201,7 +206,26 @@ export async function verifyAndCountWith(
   }
 }
 
-/** The ApiKeys table as the authorizer sees it: one conditional UpdateItem. */
+/**
+ * A sharded key's shard items in one strongly consistent BatchGetItem (≤ 64 keys, within its
+ * 100). Keys DynamoDB leaves unprocessed are left out: the verifier finds those out by writing.
+ */
+export async function readShardsWith(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  keyHash: string,
+  shards: number,
+  signal?: AbortSignal,
+): Promise<ApiKeyItem[]> {
+  const keys = Array.from({ length: shards }, (_, index) => ({ key_hash: shardHashOf(keyHash, index) }));
+  const answer = await client.send(
+    new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keys, ConsistentRead: true } } }),
+    signal ? { abortSignal: signal } : {},
+  );
+  return (answer.Responses?.[tableName] ?? []) as ApiKeyItem[];
+}
+
+/** The ApiKeys table as the authorizer sees it: the verify write, and a sharded key's shards read once. */
 export class DynamoKeyVerificationStore implements KeyVerificationStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -210,5 +234,9 @@ export class DynamoKeyVerificationStore implements KeyVerificationStore {
 
   verifyAndCount(keyHash: string, now: Date, plan: LimitPlan, signal?: AbortSignal): Promise<VerifyWrite> {
     return verifyAndCountWith(this.client, this.tableName, keyHash, now, plan, signal);
+  }
+
+  readShards(keyHash: string, shards: number, signal?: AbortSignal): Promise<ApiKeyItem[]> {
+    return readShardsWith(this.client, this.tableName, keyHash, shards, signal);
   }
 }

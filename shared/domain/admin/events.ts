@@ -194,7 +194,7 @@ export const updateKeyEvent = z
   })
   .check(
     z.refine((event) => UPDATE_FIELDS.some((field) => event[field] !== undefined), {
-      message: `update changes at least one of ${UPDATE_FIELDS.join(', ')} (null clears it)`,
+      message: `update changes at least one of ${UPDATE_FIELDS.join(', ')} (null clears it; shards is never null)`,
     }),
   );
 /** A page of a user's keys: at most `limit` of them, after the key `nextToken` names. */

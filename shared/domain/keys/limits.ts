@@ -126,7 +126,7 @@ export const rateWindowEndOf = (rate: NonNullable<LimitPlan['rate']>): number =>
  * What a shard item has left of its slice in the plan's window (period): all of it when the
  * window is fresh. A sharded key's headers show this shard's part, a lower bound of the key's.
  */
-const shardLeft = (slice: number | undefined, free: number | undefined, fresh: boolean): number =>
+export const shardLeft = (slice: number | undefined, free: number | undefined, fresh: boolean): number =>
   Math.max(0, fresh ? (slice ?? 0) : (free ?? 0));
 
 /** The headers' numbers for an item written (or refused) with `plan` at `now`. */

@@ -104,6 +104,12 @@ export interface KeyVerificationStore {
    * caller fails closed, never repeats it (docs/decisions/0011).
    */
   verifyAndCount(keyHash: string, now: Date, plan: LimitPlan, signal?: AbortSignal): Promise<VerifyWrite>;
+  /**
+   * A sharded key's shard items (strongly consistent), read once by a container that learns
+   * the key is sharded, so its first writes go where there is room (docs/decisions/0012).
+   * Missing or unprocessed ones are left out.
+   */
+  readShards(keyHash: string, shards: number, signal?: AbortSignal): Promise<ApiKeyItem[]>;
 }
 
 export interface KeyStore extends KeyVerificationStore {

@@ -29,8 +29,7 @@ import {
   REFUSAL_MEMORY_MS,
   SPENT_LIMIT_MAX_MS,
 } from './refusal-cache.js';
-import { createShardChoice } from './shard-choice.js';
-import { shardHashOf } from './shards.js';
+import { createShardBook } from './shard-book.js';
 
 export type VerifyRefusalReason =
   | 'malformed'
@@ -122,6 +121,8 @@ export interface KeyVerifierOptions {
 const MAX_WRITES = 3;
 /** A shard DynamoDB throttled is left alone this long by this container. */
 const THROTTLED_SHARD_MS = 250;
+/** Own item → shards (learnt) → own item (re-sharded) → shards: then the key is changing too fast. */
+const MAX_ROUTES = 4;
 
 type RememberedRefusal =
   | ({ reason: 'unknown' | 'revoked' | 'expired' } & Partial<RefusedKeyOwner>)
@@ -142,57 +143,50 @@ function admissionOf(item: ApiKeyItem, plan: LimitPlan, now: Date): Admission {
 export function createKeyVerifier(options: KeyVerifierOptions) {
   const clock = options.clock ?? systemClock;
   const maxEntries = options.maxRemembered ?? MEMORY_MAX_ENTRIES;
-  /** The limits each key had at its last write here: what the next write expects. */
+  /** The limits each unsharded key had at its last write here: what the next write expects. */
   const known = new ExpiringMemory<KnownLimits>({ maxEntries });
   const refusals = new ExpiringMemory<RememberedRefusal>({ maxEntries });
-  /** Sharded keys' shard counts, and the limits each shard item had at its last write here. */
-  const knownShards = new ExpiringMemory<number>({ maxEntries });
-  const shardChoice = createShardChoice({ maxEntries, random: options.random ?? Math.random });
-
-  const itemKey = (keyHash: string, target: number | undefined) =>
-    target === undefined ? keyHash : shardHashOf(keyHash, target);
-
-  /** What the next write on `target` expects: that item's own windows, else the key's limits. */
-  function planOf(keyHash: string, target: number | undefined, now: Date, nowMs: number): LimitPlan {
-    // A shard not yet written here starts from the key's limits (no window counted yet).
-    const limits = known.get(itemKey(keyHash, target), nowMs) ?? known.get(keyHash, nowMs) ?? {};
-    return planFor(limits, now, target);
-  }
-
-  function remember(keyHash: string, target: number | undefined, item: ApiKeyItem): void {
-    const limits = knownLimitsOf(item);
-    known.set(itemKey(keyHash, target), limits, Number.POSITIVE_INFINITY);
-    // The windows one shard counts in are the best guess for a shard not written here yet
-    // (most already count the current one): a wrong guess costs one corrected write.
-    if (target !== undefined) known.set(keyHash, limits, Number.POSITIVE_INFINITY);
-  }
+  /** Sharded keys: what this container knows of each shard, and its writes on their way. */
+  const shardBook = createShardBook({ maxEntries, random: options.random ?? Math.random });
 
   function forget(keyHash: string): void {
     known.delete(keyHash);
-    knownShards.delete(keyHash);
+    shardBook.forget(keyHash);
   }
 
-  /** Every shard's slice is spent: refused like a spent limit, remembered at most 1 s. */
-  function limitedOnEveryShard(
+  /** A refusal of the key itself (unknown, revoked, expired, suspended), remembered as it may be. */
+  function refusedKey(
+    keyHash: string,
+    reason: Exclude<VerifyRefusalReason, 'malformed' | 'other_environment'>,
+    current: ApiKeyItem | undefined,
+    nowMs: number,
+  ): VerifyResult {
+    forget(keyHash);
+    const owner: Partial<RefusedKeyOwner> = current ? { keyId: current.key_id, userId: current.user_id } : {};
+    // A suspension is never remembered: a reactivation must count on the next call.
+    if (reason !== 'suspended')
+      refusals.set(keyHash, { reason, ...owner }, nowMs + REFUSAL_MEMORY_MS[reason]);
+    return { ok: false, reason, ...owner };
+  }
+
+  /** A spent limit: refused, remembered until it ends, at most SPENT_LIMIT_MAX_MS (an `update` may lift it). */
+  function spentLimit(
     keyHash: string,
     item: ApiKeyItem,
+    reason: LimitRefusalReason,
+    plan: LimitPlan,
     now: Date,
     nowMs: number,
-    reason: LimitRefusalReason = shardChoice.reasonOf(keyHash, nowMs) ?? 'rate_limited',
-    plan: LimitPlan = planFor(knownLimitsOf(item), now),
+    everyShard = false,
   ): VerifyResult {
     const end = spentUntil(reason, plan);
     const admission = admissionOf(item, plan, now);
-    // Seen spent on every shard: nothing is left of the refused limit.
-    const spentLimit = reason === 'rate_limited' ? admission.limits.rate : admission.limits.quota;
-    if (spentLimit) spentLimit.remaining = 0;
-    const refusal = {
-      reason,
-      admission,
-      plan,
-      item,
-      ...(end !== undefined ? { until: end } : {}),
-    };
+    if (everyShard) {
+      // Seen spent on every shard: nothing is left of the refused limit.
+      const spent = reason === 'rate_limited' ? admission.limits.rate : admission.limits.quota;
+      if (spent) spent.remaining = 0;
+    }
+    const refusal = { reason, admission, plan, item, ...(end !== undefined ? { until: end } : {}) };
     refusals.set(keyHash, refusal, Math.min(end ?? Number.POSITIVE_INFINITY, nowMs + SPENT_LIMIT_MAX_MS));
     return limited(refusal, now);
   }
@@ -212,6 +206,112 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
     };
   }
 
+  /** The call goes to the key's shards instead (learnt or forgotten): choose again. */
+  const REROUTE = Symbol('reroute');
+  type Outcome = VerifyResult | typeof REROUTE;
+
+  /**
+   * A key counted on its own item: one write when this container's memory of its limits is
+   * right, a corrected one otherwise. A sharded key's item refuses and names its shard count:
+   * the container reads the shards once and the call goes to them.
+   */
+  async function onOwnItem(
+    keyHash: string,
+    now: Date,
+    nowMs: number,
+    signal?: AbortSignal,
+  ): Promise<Outcome> {
+    let plan = planFor(known.get(keyHash, nowMs) ?? {}, now);
+    for (let writes = 0; writes < MAX_WRITES; writes += 1) {
+      const written = await options.keys.verifyAndCount(keyHash, now, plan, signal);
+      if ('throttled' in written) throw new Error('the key item is throttled');
+      if (written.ok) {
+        known.set(keyHash, knownLimitsOf(written.item), Number.POSITIVE_INFINITY);
+        // The written item is counted in the current windows: read its numbers as such.
+        return { ok: true, ...admissionOf(written.item, planFor(knownLimitsOf(written.item), now), now) };
+      }
+      const current = written.current;
+      const reason = refusalReasonOf(current, now);
+      if (reason) return refusedKey(keyHash, reason, current, nowMs);
+      const item = current as ApiKeyItem;
+      if (item.shards !== undefined && item.shard_of === undefined) {
+        // The key is sharded: its own item counts nothing. One read tells where there is room.
+        known.delete(keyHash);
+        shardBook.learn(keyHash, item, await options.keys.readShards(keyHash, item.shards, signal), now);
+        return REROUTE;
+      }
+      known.set(keyHash, knownLimitsOf(item), Number.POSITIVE_INFINITY);
+      const actual = planFor(knownLimitsOf(item), now);
+      const spent = spentLimitOf(item, actual);
+      if (spent) return spentLimit(keyHash, item, spent.reason, actual, now, nowMs);
+      // The write expected other limits than the item has: write again as it says.
+      if (samePlan(plan, actual)) break;
+      plan = actual;
+    }
+    throw new Error('the verify write kept failing on a usable key');
+  }
+
+  /**
+   * A sharded key: each write goes to a shard with room (./shard-book.ts); a refused or
+   * throttled one sends the call to another, none twice in a row for nothing; with no room
+   * anywhere the call waits for this container's pending writes instead of writing.
+   */
+  async function onShards(keyHash: string, now: Date, nowMs: number, signal?: AbortSignal): Promise<Outcome> {
+    const shards = shardBook.countOf(keyHash, nowMs) ?? 0;
+    // Each shard once plus corrections; waits only follow answers, so they end too.
+    const maxWrites = shards + MAX_WRITES;
+    let writes = 0;
+    for (let steps = 0; steps < 4 * maxWrites; steps += 1) {
+      const choice = shardBook.choose(keyHash, now, nowMs);
+      if (!choice) return REROUTE;
+      if (choice.kind === 'wait') {
+        await shardBook.nextAnswer(keyHash, nowMs, signal);
+        continue;
+      }
+      if (choice.kind === 'throttled') throw new Error('every shard of the key with room is throttled');
+      if (choice.kind === 'spent')
+        return spentLimit(keyHash, choice.item, choice.reason, choice.plan, now, nowMs, true);
+      if (writes >= maxWrites) break;
+      writes += 1;
+      const { shard, plan } = choice;
+      shardBook.sent(keyHash, shard, nowMs);
+      let written: Awaited<ReturnType<KeyVerificationStore['verifyAndCount']>>;
+      try {
+        written = await options.keys.verifyAndCount(keyHash, now, plan, signal);
+      } catch (error) {
+        shardBook.answered(keyHash, shard, {}, now);
+        throw error;
+      }
+      if ('throttled' in written) {
+        // DynamoDB refused this shard's write unapplied (its per-item write rate).
+        shardBook.answered(keyHash, shard, { throttledUntil: nowMs + THROTTLED_SHARD_MS }, now);
+        continue;
+      }
+      if (written.ok) {
+        shardBook.answered(keyHash, shard, { item: written.item }, now);
+        return {
+          ok: true,
+          ...admissionOf(written.item, planFor(knownLimitsOf(written.item), now, shard), now),
+        };
+      }
+      const current = written.current;
+      if (current === undefined || (current.shards ?? shards) !== shards) {
+        // The key was re-sharded: its own item names the new shard count.
+        shardBook.answered(keyHash, shard, {}, now);
+        shardBook.forget(keyHash);
+        return REROUTE;
+      }
+      const reason = refusalReasonOf(current, now);
+      if (reason) {
+        shardBook.answered(keyHash, shard, {}, now);
+        return refusedKey(keyHash, reason, current, nowMs);
+      }
+      // Spent, or counting other windows than guessed: the book now knows, choose again.
+      shardBook.answered(keyHash, shard, { item: current }, now);
+    }
+    throw new Error('the verify write kept failing on a usable sharded key');
+  }
+
   return {
     /** `signal`: the caller's time budget; when it ends, the pending write's outcome is unknown and verify throws. */
     async verify(candidate: unknown, signal?: AbortSignal): Promise<VerifyResult> {
@@ -226,112 +326,15 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
       if (remembered) {
         return 'admission' in remembered ? limited(remembered, now) : { ok: false, ...remembered };
       }
-
-      // A sharded key counts on one of its shards, chosen among those not known spent.
-      let shards = knownShards.get(keyHash, nowMs);
-      let target = shards ? shardChoice.pick(keyHash, shards, nowMs) : undefined;
-      let plan = planOf(keyHash, target, now, nowMs);
-      // Plan corrections (at most MAX_WRITES on one item) plus, on a sharded key, one write per
-      // shard whose slice is spent (bounded by the shard count).
-      let corrections = 0;
-      for (let writes = 0; writes < MAX_WRITES + (shards ?? 0) + 1; writes += 1) {
-        const written = await options.keys.verifyAndCount(keyHash, now, plan, signal);
-        if ('throttled' in written) {
-          // DynamoDB refused this shard's write unapplied (its per-item write rate): another
-          // shard takes the call. An unsharded key has nowhere else to go: fail closed.
-          if (target === undefined || shards === undefined) throw new Error('the key item is throttled');
-          shardChoice.spent(keyHash, target, nowMs + THROTTLED_SHARD_MS, 'rate_limited', nowMs);
-          target = shardChoice.pick(keyHash, shards, nowMs);
-          if (target === undefined) throw new Error('every shard of the key is throttled');
-          plan = planOf(keyHash, target, now, nowMs);
-          corrections = 0;
-          continue;
-        }
-        if (written.ok) {
-          remember(keyHash, target, written.item);
-          // The written item is counted in the current windows: read its numbers as such.
-          return {
-            ok: true,
-            ...admissionOf(written.item, planFor(knownLimitsOf(written.item), now, target), now),
-          };
-        }
-        const current = written.current;
-        if (target !== undefined && current === undefined) {
-          // The shard is gone (the key was re-sharded to fewer): ask the key's own item again.
-          knownShards.delete(keyHash);
-          shards = undefined;
-          target = undefined;
-          plan = planOf(keyHash, target, now, nowMs);
-          corrections = 0;
-          continue;
-        }
-        const reason = refusalReasonOf(current, now);
-        if (reason) {
-          forget(keyHash);
-          const owner: Partial<RefusedKeyOwner> = current
-            ? { keyId: current.key_id, userId: current.user_id }
-            : {};
-          // A suspension is never remembered: a reactivation must count on the next call.
-          if (reason !== 'suspended') {
-            refusals.set(keyHash, { reason, ...owner }, nowMs + REFUSAL_MEMORY_MS[reason]);
-          }
-          return { ok: false, reason, ...owner };
-        }
-        const item = current as ApiKeyItem;
-        if (item.shard_of === undefined && item.shards !== undefined) {
-          // The key is sharded: its own item counts nothing and names the shard count.
-          shards = item.shards;
-          knownShards.set(keyHash, shards, Number.POSITIVE_INFINITY);
-          known.set(keyHash, knownLimitsOf(item), Number.POSITIVE_INFINITY);
-          target = shardChoice.pick(keyHash, shards, nowMs);
-          if (target === undefined) return limitedOnEveryShard(keyHash, item, now, nowMs);
-          plan = planOf(keyHash, target, now, nowMs);
-          corrections = 0;
-          continue;
-        }
-        if (item.shard_of !== undefined && item.shards !== undefined && item.shards !== shards) {
-          shards = item.shards;
-          knownShards.set(keyHash, shards, Number.POSITIVE_INFINITY);
-        }
-        remember(keyHash, target, item);
-        const actual = planFor(knownLimitsOf(item), now, target);
-        const spent = spentLimitOf(item, actual);
-        if (spent && target !== undefined && shards !== undefined) {
-          // This shard's slice is spent in its window: try the others, none twice.
-          const until = Math.min(
-            spentUntil(spent.reason, actual) ?? Number.POSITIVE_INFINITY,
-            nowMs + SPENT_LIMIT_MAX_MS,
-          );
-          shardChoice.spent(keyHash, target, until, spent.reason, nowMs);
-          target = shardChoice.pick(keyHash, shards, nowMs);
-          if (target === undefined)
-            return limitedOnEveryShard(keyHash, item, now, nowMs, spent.reason, actual);
-          plan = planOf(keyHash, target, now, nowMs);
-          corrections = 0;
-          continue;
-        }
-        if (spent) {
-          const end = spentUntil(spent.reason, actual);
-          const refusal = {
-            reason: spent.reason,
-            admission: admissionOf(item, actual, now),
-            plan: actual,
-            item,
-            ...(end !== undefined ? { until: end } : {}),
-          };
-          refusals.set(
-            keyHash,
-            refusal,
-            Math.min(end ?? Number.POSITIVE_INFINITY, nowMs + SPENT_LIMIT_MAX_MS),
-          );
-          return limited(refusal, now);
-        }
-        // The write expected other limits than the item has: write again as it says.
-        corrections += 1;
-        if (samePlan(plan, actual) || corrections >= MAX_WRITES) break;
-        plan = actual;
+      // Learning the shards, or a re-shard, moves the call between the key's item and its shards.
+      for (let route = 0; route < MAX_ROUTES; route += 1) {
+        const outcome =
+          shardBook.countOf(keyHash, nowMs) !== undefined
+            ? await onShards(keyHash, now, nowMs, signal)
+            : await onOwnItem(keyHash, now, nowMs, signal);
+        if (outcome !== REROUTE) return outcome;
       }
-      throw new Error('the verify write kept failing on a usable key');
+      throw new Error('the key kept changing its shard count');
     },
   };
 }

@@ -39,6 +39,7 @@ const USAGE_FIELDS = [
   'quota',
   'rateLimit',
   'refusing',
+  'shards',
   'start',
   'status',
   'usageCount',
@@ -140,6 +141,7 @@ describe('usage after real verifications', () => {
         quota: null,
         budget: null,
         refusing: { reason: 'rate_limited', until: iso(windowStart + 60) },
+        shards: 1,
       },
     ]);
     // The verifier refuses the next call for the same reason, until the same instant.

@@ -28,6 +28,7 @@ const METADATA_FIELDS = [
   'revokedAt',
   'revokedReason',
   'scopes',
+  'shards',
   'start',
   'status',
   'usageCount',
@@ -143,6 +144,7 @@ describe('create', () => {
       quota: null,
       budget: null,
       scopes: null,
+      shards: 1,
     });
     expect(JSON.stringify(key)).not.toContain(hashKey(apiKey));
     expect(JSON.stringify(key)).not.toContain(apiKey);
@@ -185,6 +187,7 @@ describe('create with limits and scopes', () => {
       rateLimit: { limit: 100, windowSeconds: 60 },
       quota: { limit: 10_000, period: 'month' },
       scopes: { providers: ['openai'], models: ['gpt-4o*'], operations: ['chat', 'embedding'] },
+      shards: 1,
     });
 
     expectMetadataShape(key);
@@ -192,6 +195,7 @@ describe('create with limits and scopes', () => {
       rateLimit: { limit: 100, windowSeconds: 60 },
       quota: { limit: 10_000, period: 'month', used: 0, resetsAt: expect.any(String) },
       scopes: { providers: ['openai'], models: ['gpt-4o*'], operations: ['chat', 'embedding'] },
+      shards: 1,
     });
     expect(metadataOf(await invoke({ action: 'get', userId, keyId: key.keyId }))).toEqual(key);
   });
@@ -212,6 +216,7 @@ describe('update', () => {
       rateLimit: { limit: 5, windowSeconds: 1 },
       quota: { limit: 20, period: 'total' },
       scopes: { providers: ['ollama'] },
+      shards: 1,
     });
 
     expect(Object.keys(answer).sort()).toEqual(['key', 'ok']);
@@ -224,6 +229,7 @@ describe('update', () => {
       rateLimit: { limit: 5, windowSeconds: 1 },
       quota: { limit: 20, period: 'total', used: 0, resetsAt: null },
       scopes: { providers: ['ollama'] },
+      shards: 1,
     });
     expect(auditLines()).toEqual([
       expect.objectContaining({ action: 'update', user_id: userId, key_ids: [key.keyId], outcome: 'ok' }),
@@ -238,6 +244,7 @@ describe('update', () => {
       rateLimit: { limit: 5, windowSeconds: 60 },
       quota: { limit: 20, period: 'day' },
       scopes: { operations: ['chat'] },
+      shards: 1,
     });
 
     const answer = await invoke({
@@ -249,6 +256,7 @@ describe('update', () => {
       rateLimit: null,
       quota: null,
       scopes: null,
+      shards: 1,
     });
 
     expect(metadataOf(answer)).toMatchObject({
@@ -257,6 +265,7 @@ describe('update', () => {
       rateLimit: null,
       quota: null,
       scopes: null,
+      shards: 1,
     });
   });
 

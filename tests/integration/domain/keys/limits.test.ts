@@ -29,6 +29,7 @@ function countingStore(): KeyVerificationStore & { calls: number } {
       store.calls += 1;
       return real.verifyAndCount(...args);
     },
+    readShards: (...args: Parameters<KeyVerificationStore['readShards']>) => real.readShards(...args),
   };
   return store;
 }

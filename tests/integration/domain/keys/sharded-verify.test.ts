@@ -105,10 +105,13 @@ describe('a sharded key under concurrency', () => {
   it('without limits: 300 parallel calls over 16 shards are all admitted, each counted on exactly one shard', async () => {
     const key = await shardedKey(16);
     const containers = Array.from({ length: 6 }, verifier);
-    // A container's first call learns the shard count from the key's own item (one more write).
+    // A container's first call learns the shard count from the key's own item (one more write)
+    // and reads the shards once (one BatchGetItem).
     counting.reset();
     await Promise.all(containers.map((one) => one.verify(key.apiKey)));
-    expect(counting.calls).toHaveLength(12);
+    expect(counting.calls.filter((call) => call === 'UpdateItemCommand')).toHaveLength(12);
+    expect(counting.calls.filter((call) => call === 'BatchGetItemCommand')).toHaveLength(6);
+    expect(counting.calls).toHaveLength(18);
     counting.reset();
 
     const results = await Promise.all(

@@ -138,7 +138,7 @@ describe('update', () => {
       {
         path: '',
         message:
-          'update changes at least one of name, expiresAt, rateLimit, quota, budget, scopes (null clears it)',
+          'update changes at least one of name, expiresAt, rateLimit, quota, budget, scopes, shards (null clears it; shards is never null)',
       },
     ]);
   });

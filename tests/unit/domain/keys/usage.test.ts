@@ -52,6 +52,7 @@ describe('key usage', () => {
       quota: null,
       budget: null,
       refusing: null,
+      shards: 1,
     });
     expect(JSON.stringify(usage)).not.toContain('h'.repeat(64));
   });

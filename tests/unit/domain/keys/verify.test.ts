@@ -13,6 +13,9 @@ function recordingStore(answer: VerifyWrite): KeyVerificationStore & { calls: st
       calls.push(keyHash);
       return answer;
     },
+    async readShards() {
+      return [];
+    },
   };
 }
 
