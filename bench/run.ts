@@ -2,8 +2,11 @@
  * `npm run bench`: every benchmark of SPEC §9 in one run, side by side, on this machine.
  * Writes bench/results/<timestamp>.json and latest.json, prints a Markdown table and
  * replaces the README's table between the bench markers.
- * `npm run bench -- --only secret-scanning` (or `authorizer`, `budgets`) runs that one benchmark
- * and prints its section; it writes neither bench/results nor the README (those are whole-run results).
+ * `npm run bench -- --only secret-scanning` (or `authorizer`, `budgets`, `hot-keys`) runs that one
+ * benchmark and prints its section; it writes neither bench/results nor the README (those are
+ * whole-run results). A step that fails (throws, its child exits non-zero, or a target it checks
+ * is missed) is reported as failed with its error, in the results and the table, and the run goes
+ * on to the next steps; the run then exits non-zero.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +15,7 @@ import { join } from 'node:path';
 import type { AuthorizerBenchResult } from './authorizer.js';
 import type { BudgetsBenchResult } from './budgets.js';
 import { type ColdStartRow, runColdStart } from './cold-start.js';
+import type { HotKeysBenchResult, KeyCount, LoadPhase } from './hot-keys.js';
 import type { RequestPathResult } from './request-path.js';
 import type { SecretScanningBenchResult } from './secret-scanning.js';
 
@@ -21,7 +25,7 @@ const START_MARKER = '<!-- bench:start -->';
 const END_MARKER = '<!-- bench:end -->';
 const COMMAND = 'npm run bench';
 /** Sections `--only` can run alone. */
-const ONLY_SECTIONS = ['secret-scanning', 'authorizer', 'budgets'] as const;
+const ONLY_SECTIONS = ['secret-scanning', 'authorizer', 'budgets', 'hot-keys'] as const;
 type OnlySection = (typeof ONLY_SECTIONS)[number];
 
 function onlyArgument(argv: readonly string[]): OnlySection | undefined {
@@ -35,19 +39,42 @@ function onlyArgument(argv: readonly string[]): OnlySection | undefined {
   return value as OnlySection;
 }
 
-/** Runs a bench entry in a child so the functions' own log lines go to /dev/null, not into the table. */
+/** The line a failed child's stderr ends with that says why (Node's `Error: …`), else its last line. */
+function reasonOf(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  const error = lines.findLast((line) => /^[A-Za-z]*(Error|Exception)\b.*:/.test(line));
+  return (error ?? lines.at(-1) ?? '').slice(0, 500);
+}
+
+/**
+ * Runs a bench entry in a child so the functions' own log lines go to /dev/null, not into the
+ * table. Its stderr is passed on, and its end kept for the error of a child that fails.
+ */
 function runChild(entry: string, outFile: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', entry, outFile], {
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: ['ignore', 'ignore', 'pipe'],
       env: {
         ...process.env,
         POWERTOOLS_TRACE_ENABLED: 'false',
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       },
     });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      stderr = (stderr + chunk.toString()).slice(-8000);
+    });
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${entry} exited with ${code}`))));
+    child.on('close', (code, signal) => {
+      if (code === 0) return resolve();
+      const how = signal ? `was killed by ${signal}` : `exited with ${code}`;
+      const reason = reasonOf(stderr);
+      reject(new Error(`${entry} ${how}${reason ? `: ${reason}` : ''}`));
+    });
   });
 }
 
@@ -69,20 +96,12 @@ function table(header: string[], rows: (string | number)[][]): string {
 
 const kb = (bytes: number) => `${Math.round(bytes / 1024)} KB`;
 
-function markdown(
-  date: string,
-  host: ReturnType<typeof machine>,
-  auth: AuthorizerBenchResult,
-  cold: ColdStartRow[],
-  path: RequestPathResult,
-  scanning: SecretScanningBenchResult,
-  budgets: BudgetsBenchResult,
-): string {
+function markdown(date: string, host: ReturnType<typeof machine>, sections: readonly string[]): string {
+  return [measuredLine(date, host), ...sections.flatMap((section) => ['', section])].join('\n');
+}
+
+function requestPathSection(path: RequestPathResult): string {
   return [
-    measuredLine(date, host),
-    '',
-    authorizerSection(auth),
-    '',
     '**Request path** — POST /api/v1/requests through the local HTTPS API to the reference brain:',
     '',
     table(
@@ -104,12 +123,66 @@ function markdown(
           `c=${share.concurrency}: median ×${share.median_ratio}, throughput ×${share.throughput_ratio}`,
       )
       .join('; ')}.`,
+  ].join('\n');
+}
+
+/** Issue 23's hot-key figures (SPEC §9 v3): 16 shards against one item behind a per-item write ceiling. */
+function hotKeysSection(hot: HotKeysBenchResult): string {
+  const refused = (phase: LoadPhase) => {
+    const entries = Object.entries(phase.refused).filter(([, count]) => count > 0);
+    return entries.length === 0 ? '0' : entries.map(([reason, count]) => `${count} \`${reason}\``).join(', ');
+  };
+  const counted = (count: KeyCount | undefined) =>
+    count
+      ? `${count.usage_count} / ${count.admitted}${count.window_used !== undefined ? ` (window ${count.window_used})` : ''}`
+      : '';
+  const [unshardedCount, shardedCount, belowCount, overCount] = hot.counts;
+  const row = (label: string, phase: LoadPhase, count: KeyCount | undefined) => [
+    label,
+    phase.offered_per_second,
+    phase.admitted_per_second,
+    phase.admitted,
+    refused(phase),
+    phase.shed,
+    phase.calls_per_admitted,
+    phase.calls.throttled_writes,
+    counted(count),
+  ];
+  const over = hot.over_limit;
+  return [
+    `**Hot keys** — calls through the authorizer (\`createAuthorizer\`, its verify write on a DynamoDB client configured as the authorizer's; ${hot.containers} warm containers, one call at a time each) on DynamoDB Local behind a proxy that takes ${hot.write_ceiling_per_item} writes/s per item and answers the rest \`ProvisionedThroughputExceededException\`, unapplied (DynamoDB's ~1,000 per item, scaled down). Each key was offered a paced load for ${hot.unsharded.seconds} s; a call that found every container busy was shed (not sent):`,
     '',
-    budgetsSection(budgets),
+    table(
+      [
+        'key',
+        'offered/s',
+        'admitted/s',
+        'admitted',
+        'refused',
+        'shed',
+        'DynamoDB calls per admitted',
+        'of them throttled',
+        'usage_count / admitted (warm-up included)',
+      ],
+      [
+        row('unsharded', hot.unsharded, unshardedCount),
+        row(`${hot.shards} shards`, hot.sharded, shardedCount),
+        row(
+          `${hot.shards} shards, rate limit far above, half its shards' ceiling offered`,
+          hot.below_limit,
+          belowCount,
+        ),
+        row(`${hot.shards} shards, rate limit ${over.limit} per ${over.window_seconds} s`, over, overCount),
+        [`**${hot.shards} shards ÷ unsharded**`, '', `**×${hot.ratio}**`, '', '', '', '', '', ''],
+      ],
+    ),
     '',
-    secretScanningSection(scanning),
+    `${hot.shards} shards carry **×${hot.ratio}** the unsharded key's admitted rate (${hot.sharded.admitted_per_second}/s against ${hot.unsharded.admitted_per_second}/s at a ceiling of ${hot.write_ceiling_per_item}/s per item); DynamoDB calls per admitted request on a sharded key below its limits: **${hot.below_limit.calls_per_admitted}**; against a rate limit of ${over.limit} a sharded key admitted exactly ${overCount?.admitted ?? '?'} (warm-up included). \`unavailable\`: a call failed closed (its item, or every shard with room, throttled); \`rate_limited\`: over the key's limit (answered 429).`,
     '',
-    coldStartSection(cold),
+    table(
+      ['check', 'target', 'value', ''],
+      hot.checks.map((check) => [check.name, check.target, check.value, check.ok ? '✓' : '✗']),
+    ),
   ].join('\n');
 }
 
@@ -334,92 +407,187 @@ const date = new Date().toISOString();
 const stamp = date.replace(/[:.]/g, '-');
 const only = onlyArgument(process.argv.slice(2));
 
-async function secretScanning(): Promise<{ result: SecretScanningBenchResult; file: string }> {
-  console.error('bench: GitHub secret-scanning report …');
-  const file = join(tmpdir(), `keygate-bench-secret-scanning-${stamp}.json`);
-  await runChild('bench/secret-scanning-main.ts', file);
-  return { result: JSON.parse(readFileSync(file, 'utf8')) as SecretScanningBenchResult, file };
+/** A step's raw result, read from the file its child wrote (left in place for `--only`). */
+interface StepRun<T> {
+  result: T;
+  file?: string;
 }
 
-async function authorizer(): Promise<{ result: AuthorizerBenchResult; file: string }> {
-  console.error('bench: authorizer vs UpdateItem …');
-  const file = join(tmpdir(), `keygate-bench-authorizer-${stamp}.json`);
-  await runChild('bench/authorizer-main.ts', file);
-  return { result: JSON.parse(readFileSync(file, 'utf8')) as AuthorizerBenchResult, file };
+/** Runs `entry` in a child and reads the result it wrote. */
+async function childStep<T>(label: string, entry: string, name: string): Promise<StepRun<T>> {
+  console.error(`bench: ${label} …`);
+  const file = join(tmpdir(), `keygate-bench-${name}-${stamp}.json`);
+  await runChild(entry, file);
+  return { result: JSON.parse(readFileSync(file, 'utf8')) as T, file };
 }
 
-async function budgets(): Promise<{ result: BudgetsBenchResult; file: string }> {
-  console.error('bench: spend budgets …');
-  const file = join(tmpdir(), `keygate-bench-budgets-${stamp}.json`);
-  await runChild('bench/budgets-main.ts', file);
-  const result = JSON.parse(readFileSync(file, 'utf8')) as BudgetsBenchResult;
-  budgetChecksFailed = result.checks.filter((check) => !check.ok);
-  return { result, file };
+/** A threshold a step checks (budgets, hot keys): a missed one fails the step, its figures kept. */
+interface StepCheck {
+  name: string;
+  target: string;
+  value: number;
+  ok: boolean;
+}
+
+/** One step of the run and how to show it. */
+interface Step<T> {
+  name: string;
+  /** The section's title when the step failed before it had figures. */
+  title: string;
+  run: () => Promise<StepRun<T>>;
+  section: (result: T) => string;
+  checks?: (result: T) => readonly StepCheck[];
+}
+
+/** What a step ended with: its result (when it had one), and its error when it failed. */
+interface StepOutcome<T> {
+  name: string;
+  result?: T;
+  file?: string;
+  error?: string;
+  section: string;
+}
+
+async function runStep<T>(step: Step<T>): Promise<StepOutcome<T>> {
+  let ran: StepRun<T>;
+  try {
+    ran = await step.run();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`bench: ✗ ${step.name} failed: ${message}`);
+    return { name: step.name, error: message, section: `**${step.title}** — ✗ failed: ${message}` };
+  }
+  const missed = (step.checks?.(ran.result) ?? []).filter((check) => !check.ok);
+  for (const check of missed) {
+    console.error(`bench: ✗ ${check.name}: ${check.value} (target ${check.target})`);
+  }
+  const error =
+    missed.length > 0
+      ? `targets missed: ${missed.map((check) => `${check.name} = ${check.value} (target ${check.target})`).join('; ')}`
+      : undefined;
+  return {
+    name: step.name,
+    result: ran.result,
+    ...(ran.file ? { file: ran.file } : {}),
+    ...(error ? { error } : {}),
+    section: step.section(ran.result),
+  };
+}
+
+/** What the results file holds for a step: its result, or why it failed before it had one. */
+const resultOf = <T>(outcome: StepOutcome<T>): T | { failed: true; error: string } =>
+  outcome.result ?? { failed: true, error: outcome.error ?? 'unknown' };
+
+const coldStartStep: Step<ColdStartRow[]> = {
+  name: 'cold-start',
+  title: 'Cold start',
+  run: async () => {
+    console.error('bench: cold start …');
+    return { result: await runColdStart(Number(process.env.BENCH_COLD_RUNS ?? 40)) };
+  },
+  section: coldStartSection,
+};
+const authorizerStep: Step<AuthorizerBenchResult> = {
+  name: 'authorizer',
+  title: 'Authorizer vs a bare UpdateItem of the same item',
+  run: () => childStep('authorizer vs UpdateItem', 'bench/authorizer-main.ts', 'authorizer'),
+  section: authorizerSection,
+};
+const budgetsStep: Step<BudgetsBenchResult> = {
+  name: 'budgets',
+  title: 'Spend budgets',
+  run: () => childStep('spend budgets', 'bench/budgets-main.ts', 'budgets'),
+  section: budgetsSection,
+  checks: (result) => result.checks,
+};
+const hotKeysStep: Step<HotKeysBenchResult> = {
+  name: 'hot-keys',
+  title: 'Hot keys',
+  run: () =>
+    childStep(
+      'hot keys (16 shards vs one item, per-item write ceiling)',
+      'bench/hot-keys-main.ts',
+      'hot-keys',
+    ),
+  section: hotKeysSection,
+  checks: (result) => result.checks,
+};
+const requestPathStep: Step<RequestPathResult> = {
+  name: 'request-path',
+  title: 'Request path',
+  run: () => childStep('request path', 'bench/request-path-main.ts', 'request-path'),
+  section: requestPathSection,
+};
+const secretScanningStep: Step<SecretScanningBenchResult> = {
+  name: 'secret-scanning',
+  title: 'GitHub secret-scanning report',
+  run: () => childStep('GitHub secret-scanning report', 'bench/secret-scanning-main.ts', 'secret-scanning'),
+  section: secretScanningSection,
+};
+
+/** Every failed step's error on stderr; any makes the run exit non-zero (after all is written). */
+function reportFailures(outcomes: readonly StepOutcome<unknown>[]): void {
+  const failed = outcomes.filter((outcome) => outcome.error !== undefined);
+  if (failed.length === 0) return;
+  console.error(
+    `bench: ${failed.length} step(s) failed: ${failed.map((outcome) => outcome.name).join(', ')}`,
+  );
+  process.exitCode = 1;
 }
 
 /** `--only`: one benchmark, its section printed, its raw result left in a temporary file. */
 async function runOnly(section: OnlySection): Promise<void> {
-  const run =
-    section === 'secret-scanning'
-      ? async () => {
-          const { result, file } = await secretScanning();
-          return { text: secretScanningSection(result), file };
-        }
-      : section === 'authorizer'
-        ? async () => {
-            const { result, file } = await authorizer();
-            return { text: authorizerSection(result), file };
-          }
-        : async () => {
-            const { result, file } = await budgets();
-            return { text: budgetsSection(result), file };
-          };
-  const { text, file } = await run();
-  console.error(`bench: raw result in ${file} (bench/results and the README are left as they are)`);
-  console.log([measuredLine(date.slice(0, 10), machine()), '', text].join('\n'));
-  failIfChecksFailed();
-}
-
-let budgetChecksFailed: BudgetsBenchResult['checks'] = [];
-/** A budget threshold missed makes the run fail (after its figures are printed and written). */
-function failIfChecksFailed(): void {
-  for (const check of budgetChecksFailed) {
-    console.error(`bench: ✗ ${check.name}: ${check.value} (target ${check.target})`);
+  const steps: Record<OnlySection, () => Promise<StepOutcome<unknown>>> = {
+    'secret-scanning': () => runStep(secretScanningStep),
+    authorizer: () => runStep(authorizerStep),
+    budgets: () => runStep(budgetsStep),
+    'hot-keys': () => runStep(hotKeysStep),
+  };
+  const outcome = await steps[section]();
+  if (outcome.file) {
+    console.error(`bench: raw result in ${outcome.file} (bench/results and the README are left as they are)`);
   }
-  if (budgetChecksFailed.length > 0) process.exitCode = 1;
+  console.log([measuredLine(date.slice(0, 10), machine()), '', outcome.section].join('\n'));
+  reportFailures([outcome]);
 }
 
 if (only) {
   await runOnly(only);
 } else {
   mkdirSync(RESULTS_DIR, { recursive: true });
-  console.error('bench: cold start …');
-  const coldRuns = Number(process.env.BENCH_COLD_RUNS ?? 40);
-  const cold = await runColdStart(coldRuns);
-  const auth = await authorizer();
-  const budget = await budgets();
-  console.error('bench: request path …');
-  const pathFile = join(tmpdir(), `keygate-bench-request-path-${stamp}.json`);
-  await runChild('bench/request-path-main.ts', pathFile);
-  const scanning = await secretScanning();
+  const cold = await runStep(coldStartStep);
+  const auth = await runStep(authorizerStep);
+  const budget = await runStep(budgetsStep);
+  const hot = await runStep(hotKeysStep);
+  const path = await runStep(requestPathStep);
+  const scanning = await runStep(secretScanningStep);
+  const outcomes = [cold, auth, budget, hot, path, scanning];
 
-  const path = JSON.parse(readFileSync(pathFile, 'utf8')) as RequestPathResult;
   const host = machine();
   const result = {
     date,
     command: COMMAND,
     machine: host,
-    authorizer: auth.result,
-    budgets: budget.result,
-    request_path: path,
-    secret_scanning: scanning.result,
-    cold_start: cold,
+    authorizer: resultOf(auth),
+    budgets: resultOf(budget),
+    hot_keys: resultOf(hot),
+    request_path: resultOf(path),
+    secret_scanning: resultOf(scanning),
+    cold_start: resultOf(cold),
+    failed_steps: outcomes
+      .filter((outcome) => outcome.error !== undefined)
+      .map((outcome) => ({ step: outcome.name, error: outcome.error })),
   };
   writeFileSync(join(RESULTS_DIR, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
   writeFileSync(join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
-  for (const file of [auth.file, budget.file, pathFile, scanning.file]) rmSync(file, { force: true });
-  const section = markdown(date.slice(0, 10), host, auth.result, cold, path, scanning.result, budget.result);
+  for (const outcome of outcomes) if (outcome.file) rmSync(outcome.file, { force: true });
+  // The README's order: authorizer, request path, budgets, hot keys, secret scanning, cold start.
+  const section = markdown(
+    date.slice(0, 10),
+    host,
+    [auth, path, budget, hot, scanning, cold].map((outcome) => outcome.section),
+  );
   updateReadme(section);
   console.log(section);
-  failIfChecksFailed();
+  reportFailures(outcomes);
 }

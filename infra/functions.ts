@@ -75,7 +75,7 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
       {
         table: 'ApiKeys',
         actions: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'],
-        why: 'verify-and-count: one conditional UpdateItem per well-formed key; a sharded key\'s shards read once per container (BatchGetItem)',
+        why: "verify-and-count: one conditional UpdateItem per well-formed key; a sharded key's shards read once per container (BatchGetItem)",
       },
     ],
     invokesBrain: false,
@@ -111,8 +111,14 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
     tables: [
       {
         table: 'ApiKeys',
-        actions: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-        why: "create's Put (in the transaction), get/list/rotate/suspend reads, revoke/rotate/suspend updates",
+        actions: [
+          'dynamodb:BatchGetItem',
+          'dynamodb:DeleteItem',
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+        ],
+        why: "create's Put (in the transaction), get/list/rotate/suspend reads, revoke/rotate/suspend updates, re-sharding to fewer shards deleting the removed shard items",
       },
       {
         table: 'ApiKeys',

@@ -276,6 +276,11 @@ export function createApiGateway(options: ApiGatewayOptions): Server {
         );
       });
   });
+  // Idle connections are closed by the callers, never by this server: with Node's 5 s default a
+  // caller that keeps sockets alive (fetch, the OpenAI SDKs, Python's requests) can send on one
+  // just as the server closes it and get a reset for a call never read. The same race cost the
+  // local Invoke API 504s under a burst (local/lambda-server.ts, issue 23 (d)).
+  server.keepAliveTimeout = 0;
   server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
     // HTTP that cannot be parsed (CR/LF or NUL in a header, bad framing, headers over Node's
     // limit) reaches no handler; it still gets the envelope, as API Gateway's DEFAULT_4XX (400).

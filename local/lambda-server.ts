@@ -272,7 +272,7 @@ export function createInvokeServer(options: InvokeServerOptions): Server {
     );
   }
 
-  return createServer((request, response) => {
+  const server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
       log(`invoke API failure: ${error instanceof Error ? error.message : String(error)}`);
       sendError(
@@ -282,4 +282,14 @@ export function createInvokeServer(options: InvokeServerOptions): Server {
       );
     });
   });
+  // An idle connection is closed by its client, never by this server (issue 23 (d)). With Node's
+  // default (keepAliveTimeout 5 s, closed at 6 s, announced as `Keep-Alive: timeout=5`) the SDK's
+  // agent keeps an idle socket 4 s from when it *read* the answer, and the server counts 6 s from
+  // when it *wrote* it: under a burst the shared event loop lags by up to a second or more, so
+  // the agent sent an Invoke on a socket the server closed before reading it — `read
+  // ECONNRESET` or `socket hang up`, a 504 `brain_timeout` in doubt for a brain that never ran.
+  // 0 sends no hint and sets no idle timer: the clients (at most maxSockets each) close their
+  // own idle sockets, and stopping the stack closes every connection (closeServer).
+  server.keepAliveTimeout = 0;
+  return server;
 }

@@ -355,6 +355,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
           ...logs(fn),
           ...xray,
           `Allow dynamodb:BatchGetItem ${table('apiKeys')}`,
+          `Allow dynamodb:DeleteItem ${table('apiKeys')}`,
           `Allow dynamodb:GetItem ${table('apiKeys')}`,
           `Allow dynamodb:PutItem ${table('apiKeys')}`,
           `Allow dynamodb:UpdateItem ${table('apiKeys')}`,

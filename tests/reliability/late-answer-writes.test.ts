@@ -11,16 +11,17 @@
  *   own holder → the same request holds the claim; never 409 to itself;
  * - idempotency complete: not re-sent, the caller sees the error; the record is completed
  *   once and replays; a repeated complete changes nothing;
- * - budget hold: not retried, the caller fails closed; the hold is open once, a repeat of
- *   the same request keeps it, and an abandoned one comes back when its time passes;
- * - budget settle / release: retried by the ledger; the repeat finds the hold closed;
- *   spent = paid once, held back to 0;
+ * - budget hold: re-sent by the store, the re-send finds its own hold → held once; when every
+ *   send is lost the caller fails closed, and the hold comes back when its time passes;
+ * - budget settle / release: retried by the ledger; the repeat finds the hold closed before
+ *   its time and reports it settled (metric, log line) once; spent = paid once, held back to 0;
  * - key revoke: the caller sees an error, the key is revoked once; a repeat is refused and
  *   leaves revoked_at as the first write set it;
  * - rotation claim: the rotation gives its claim up and fails, nothing issued; the repeat rotates;
  * - rotation retire (named and all): re-read, the rotation delivers its new key; the old ones
  *   retired once;
- * - suspension stamp: the action answers incomplete; the repeat completes it, no key stamped twice.
+ * - suspension stamp: the key is read again, the stamp found there is counted; the action
+ *   completes, every key counted exactly once, none stamped twice.
  */
 import { randomUUID } from 'node:crypto';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
@@ -43,7 +44,14 @@ import { budgetItemOf, budgetStoreOn, ledgerOn, recordingTelemetry, refOf } from
 import { createTestTables, type TestTables } from '../support/dynamo.js';
 import type { DynamoDbProxy, ProxiedRequest, ProxyAction } from '../support/dynamodb-proxy.js';
 import { expectOk, keyStoreFor, type TestKeyStore, uniqueUserId } from '../support/keystore.js';
-import { clientPool, outcomesOf, requestLog, startLateProxy, updateOf } from '../support/late-answers.js';
+import {
+  clientPool,
+  keyStringOf,
+  outcomesOf,
+  requestLog,
+  startLateProxy,
+  updateOf,
+} from '../support/late-answers.js';
 
 /** The late clients' time limit, and a delay past it (DynamoDB Local answers in a few ms). */
 const TIME_LIMIT_MS = 600;
@@ -265,15 +273,44 @@ describe('budget holds and settlements (shared/adapters/dynamodb/budget-store.ts
   }
 
   it.each(LOSSES)(
-    'a hold whose answer was %s: the caller fails closed, the hold is open once; its repeat keeps it and settles once',
+    'a hold whose answer was %s: re-sent, the re-send finds its own hold; held once, settled once',
     async (loss) => {
       const item = await newBudget();
       const now = Date.now();
       loseNext(loss, holdWrite());
 
+      const outcome = await lateLedger().hold(refOf(item), 'req-1', now + 60_000, owner);
+
+      if (!outcome.ok) throw new Error('the hold was refused');
+      expect(outcome.hold).toMatchObject({ requestId: 'req-1', amount: HOLD, until: now + 60_000 });
+      // The re-send was refused (the hold is open); the ledger kept it as the call's own.
+      expect(await seen(holdWrite())).toEqual([lost('UpdateItem', loss), refused('UpdateItem')]);
+      const afterHold = await stored(item);
+      expect(afterHold.holds).toEqual({ 'req-1': { a: HOLD, u: now + 60_000 } });
+      expect(afterHold.held).toBe(HOLD);
+      expectConsistent(afterHold);
+
+      await directLedger().settle(outcome.hold, { actual_amount: 0.04, currency: 'USD' });
+      const settled = await stored(item);
+      expect(settled).toMatchObject({ spent: 40_000, held: 0, holds: {}, remaining: LIMIT - 40_000 });
+      expectConsistent(settled);
+    },
+  );
+
+  it.each(LOSSES)(
+    'a hold whose every send was %s: the caller fails closed, the hold is open once; its repeat keeps it and settles once',
+    async (loss) => {
+      const item = await newBudget();
+      const now = Date.now();
+      log.setRules([{ ...actionOf(loss), match: holdWrite(), times: 3 }]);
+
       await failureOf(lateLedger().hold(refOf(item), 'req-1', now + 60_000, owner));
 
-      expect(await seen()).toEqual([lost('UpdateItem', loss)]);
+      expect(await seen()).toEqual([
+        lost('UpdateItem', loss),
+        { ...refused('UpdateItem'), outcome: loss, answered: false },
+        { ...refused('UpdateItem'), outcome: loss, answered: false },
+      ]);
       const afterLost = await stored(item);
       expect(Object.keys(afterLost.holds)).toEqual(['req-1']);
       expect(afterLost.held).toBe(HOLD);
@@ -294,13 +331,14 @@ describe('budget holds and settlements (shared/adapters/dynamodb/budget-store.ts
     },
   );
 
-  it('a hold answered late whose caller never repeats it is given back once its time has passed', async () => {
+  it('a hold whose every send was answered late, never repeated, is given back once its time has passed', async () => {
     const item = await newBudget();
     let now = Date.now();
     const ledger = lateLedger(() => now);
-    loseNext('delayed', holdWrite());
+    log.setRules([{ ...actionOf('delayed'), match: holdWrite(), times: 3 }]);
 
     await failureOf(ledger.hold(refOf(item), 'req-lost', now + 1_000, owner));
+    log.setRules();
     now += 1_001;
     const next = await ledger.hold(refOf(item), 'req-next', now + 60_000, owner);
 
@@ -320,7 +358,7 @@ describe('budget holds and settlements (shared/adapters/dynamodb/budget-store.ts
   });
 
   it.each(LOSSES)(
-    'a settlement whose answer was %s: retried, found closed; spent = paid once, held back to 0',
+    'a settlement whose answer was %s: retried, found closed before its time; reported settled once, spent = paid once',
     async (loss) => {
       const item = await newBudget();
       const held = await directLedger().hold(refOf(item), 'req-1', Date.now() + 60_000, owner);
@@ -336,7 +374,8 @@ describe('budget holds and settlements (shared/adapters/dynamodb/budget-store.ts
       const settled = await stored(item);
       expect(settled).toMatchObject({ spent: 70_000, held: 0, holds: {}, remaining: LIMIT - 70_000 });
       expectConsistent(settled);
-      expect(reported.failed).toBe(0);
+      // The BudgetSpend metric (and the settle log line) count the payment once.
+      expect(reported).toMatchObject({ settled: 1, paid: 70_000, failed: 0 });
       // The caller repeating the settlement changes nothing.
       await directLedger().settle(held.hold, { actual_amount: 0.07, currency: 'USD' });
       expect(await stored(item)).toEqual(settled);
@@ -350,10 +389,13 @@ describe('budget holds and settlements (shared/adapters/dynamodb/budget-store.ts
       const held = await directLedger().hold(refOf(item), 'req-1', Date.now() + 60_000, owner);
       if (!held.ok) throw new Error('the hold was refused');
       loseNext(loss, settleWrite());
+      const { seen: reported, telemetry } = recordingTelemetry();
+      const ledger = ledgerOn(new DynamoBudgetStore(lateClient(), tables.names.budgets), { telemetry });
 
-      const status = await lateLedger().release(held.hold);
+      const status = await ledger.release(held.hold);
 
       expect(status).toMatchObject({ remaining: LIMIT });
+      expect(reported).toMatchObject({ settled: 1, paid: 0, failed: 0 });
       expect(await seen()).toEqual([lost('UpdateItem', loss), refused('UpdateItem')]);
       const released = await stored(item);
       expect(released).toMatchObject({ spent: 0, held: 0, holds: {}, remaining: LIMIT, unheld: LIMIT });
@@ -372,12 +414,12 @@ describe('key lifecycle writes (key-revocation.ts, key-lifecycle.ts through Dyna
     return Item as ApiKeyItem;
   };
 
-  async function userWithKeys(count: number) {
+  async function userWithKeys(count: number, shards?: number) {
     const userId = uniqueUserId('life');
     expectOk(await direct.service.createUser({ userId }));
     const keys = [];
     for (let index = 0; index < count; index += 1) {
-      const created = expectOk(await direct.service.createKey({ userId }));
+      const created = expectOk(await direct.service.createKey({ userId, ...(shards ? { shards } : {}) }));
       keys.push({ keyId: created.key.keyId, apiKey: created.apiKey, keyHash: hashKey(created.apiKey) });
     }
     return { userId, keys };
@@ -514,7 +556,7 @@ describe('key lifecycle writes (key-revocation.ts, key-lifecycle.ts through Dyna
   });
 
   it.each(LOSSES)(
-    'a suspension stamp whose answer was %s: the action answers incomplete, the repeat completes it, no key stamped twice',
+    'a suspension stamp whose answer was %s: found on the key, counted once; the action completes, no key stamped twice',
     async (loss) => {
       const KEYS = 3;
       const { userId, keys } = await userWithKeys(KEYS);
@@ -527,8 +569,9 @@ describe('key lifecycle writes (key-revocation.ts, key-lifecycle.ts through Dyna
         const first = expectOk(await service.setUserStatus({ userId, suspended }));
         const repeat = expectOk(await service.setUserStatus({ userId, suspended }));
 
-        expect(first.complete).toBe(false);
-        expect(repeat.complete).toBe(true);
+        // The key whose answer was lost was read again: its stamp is there, and counted here.
+        expect(first).toMatchObject({ complete: true, keysUpdated: KEYS });
+        expect(repeat).toMatchObject({ complete: true, keysUpdated: 0 });
         const items = await Promise.all(keys.map((key) => itemOf(key.keyHash)));
         const version = items[0]?.user_status_version;
         for (const item of items) {
@@ -536,12 +579,40 @@ describe('key lifecycle writes (key-revocation.ts, key-lifecycle.ts through Dyna
           expect(item.user_suspended === true).toBe(suspended);
         }
         const stamps = outcomesOf(await log.records(stamp));
-        // The first pass stamped every key (one answer lost); the repeat's stamps all found theirs done.
-        expect(stamps.slice(0, KEYS).filter((record) => record.applied)).toHaveLength(KEYS);
-        expect(stamps.slice(KEYS)).toEqual(Array(KEYS).fill(refused('UpdateItem')));
-        expect(first.keysUpdated + repeat.keysUpdated).toBeLessThanOrEqual(KEYS);
+        // Each key stamped by one write, none sent twice.
+        expect(stamps).toHaveLength(KEYS);
+        expect(stamps.filter((record) => record.applied)).toHaveLength(KEYS);
+        expect(stamps).toContainEqual(lost('UpdateItem', loss));
         for (const key of keys) expect(await verdictOf(key.apiKey)).toBe(suspended ? 'suspended' : 'ok');
       }
+    },
+  );
+
+  it.each(LOSSES)(
+    'a sharded key whose suspension stamp answer was %s: the repeat stamps every shard, and no shard admits a call',
+    async (loss) => {
+      const SHARDS = 4;
+      const { userId, keys } = await userWithKeys(1, SHARDS);
+      const [key] = keys as [(typeof keys)[number]];
+      const service = lateService();
+      // The key's own item only: its shards take the stamp through the versioned copy.
+      loseNext(
+        loss,
+        (request) =>
+          updateOf(tables.names.apiKeys, 'user_status_version = :version')(request) &&
+          keyStringOf(request, 'key_hash') === key.keyHash,
+      );
+
+      expectOk(await service.setUserStatus({ userId, suspended: true }));
+      const repeat = expectOk(await service.setUserStatus({ userId, suspended: true }));
+
+      // However the first answered, the repeat leaves it complete: every shard is stamped.
+      expect(repeat).toMatchObject({ complete: true });
+      const shardItems = await direct.keys.findShards(key.keyHash, SHARDS);
+      expect(shardItems).toHaveLength(SHARDS);
+      for (const shard of shardItems) expect(shard.user_suspended).toBe(true);
+      // Many calls through a fresh verifier: whichever shard each picks, suspended.
+      for (let call = 0; call < 12; call += 1) expect(await verdictOf(key.apiKey)).toBe('suspended');
     },
   );
 });

@@ -15,8 +15,19 @@ export interface TestTables {
   drop(): Promise<void>;
 }
 
-export async function createTestTables(label = 'test'): Promise<TestTables> {
-  const endpoint = inject('dynamodbEndpoint');
+/**
+ * A document client's own destroy() does nothing (lib-dynamodb): the keep-alive sockets are
+ * held by the request handler it shares with the DynamoDB client it wraps.
+ */
+export function destroyDocumentClient(doc: DynamoDBDocumentClient): void {
+  doc.config.requestHandler.destroy?.();
+}
+
+/** `endpoint`: the shared DynamoDB Local unless a test puts something in front of it. */
+export async function createTestTables(
+  label = 'test',
+  endpoint = inject('dynamodbEndpoint'),
+): Promise<TestTables> {
   const names = tableNamesFor(`${label}-${randomUUID().slice(0, 8)}`);
   const raw = localDynamoClient(endpoint);
   await createTables(raw, names);
@@ -30,7 +41,7 @@ export async function createTestTables(label = 'test'): Promise<TestTables> {
       for (const tableName of Object.values(names)) {
         await raw.send(new DeleteTableCommand({ TableName: tableName })).catch(() => undefined);
       }
-      doc.destroy();
+      destroyDocumentClient(doc);
       raw.destroy();
     },
   };

@@ -3,7 +3,9 @@
  * Every write is one conditional UpdateItem whose condition names the hold it moves, so an
  * SDK retry of a write that was applied but answered late finds its own effect and fails
  * the condition instead of applying twice; the domain reads the outcome from the item the
- * refused write returns.
+ * refused write returns. A hold (or its extension) whose outcome is unknown is sent again
+ * (docs/decisions/0011): a re-send refused because the hold is open hands the ledger the
+ * item with its own hold in it.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
@@ -24,9 +26,12 @@ import type {
   HoldPlan,
   Settlement,
 } from '../../domain/budgets/ports.js';
+import { outcomeUnknown } from './write-retries.js';
 
 /** BatchGetItem reads at most 100 keys per call. */
 const BATCH_GET_LIMIT = 100;
+/** Sends of a hold write while its outcome is unknown (as the idempotency claim's). */
+const HOLD_SENDS = 3;
 
 /** Not blocked in the period being held in (an overspend or foreign payment blocks its period). */
 const NOT_BLOCKED = '(attribute_not_exists(blocked_period) OR blocked_period <> :ps)';
@@ -131,12 +136,23 @@ export class DynamoBudgetStore implements BudgetStore {
     return found;
   }
 
+  /** A write that recognises its own first outcome, sent again while that outcome is unknown. */
+  private async resend(input: UpdateCommandInput): Promise<BudgetWrite> {
+    for (let send = 1; ; send += 1) {
+      try {
+        return await this.update(input);
+      } catch (error) {
+        if (send >= HOLD_SENDS || !outcomeUnknown(error)) throw error;
+      }
+    }
+  }
+
   hold(plan: HoldPlan): Promise<BudgetWrite> {
-    return this.update(holdInput(this.tableName, plan));
+    return this.resend(holdInput(this.tableName, plan));
   }
 
   extendHold(budgetId: string, requestId: string, until: number): Promise<BudgetWrite> {
-    return this.update({
+    return this.resend({
       TableName: this.tableName,
       Key: { budget_id: budgetId },
       ConditionExpression: 'attribute_exists(holds.#r)',

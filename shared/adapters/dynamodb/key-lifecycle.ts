@@ -5,6 +5,7 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { ApiKeyItem } from '../../domain/keys/model.js';
 import { KeyStateError, type RotationClaim } from '../../domain/keys/ports.js';
 import { copyToShards } from './key-shards.js';
@@ -160,13 +161,21 @@ export async function stampKeyUserStatus(
           ...(suspended ? { ':yes': true } : {}),
         },
         ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
     // A sharded key is stamped on every shard before the stamp counts as done.
     await copyToShards(client, tableName, Attributes as ApiKeyItem);
     return true;
   } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
+    if (error instanceof ConditionalCheckFailedException) {
+      // Stamped already with this version (an earlier send whose answer was lost, or a pass
+      // cut short): finish what that one may not have, the copy to every shard (versioned,
+      // so repeating it is harmless).
+      const current = error.Item ? (unmarshall(error.Item) as ApiKeyItem) : undefined;
+      if (current?.user_status_version === version) await copyToShards(client, tableName, current);
+      return false;
+    }
     throw error;
   }
 }

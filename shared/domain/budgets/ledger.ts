@@ -3,9 +3,10 @@
  * before the brain is invoked a call's hold is taken from what remains, in one conditional
  * write; when the call ends the hold is settled from the brain's payment or given back.
  * Expected outcomes are values; a store failure while holding throws (the caller fails closed,
- * the brain is not invoked). A settlement is retried a few times, because money the brain
- * paid must be counted; each write names its hold, so a retry that finds its own effect
- * changes nothing.
+ * the brain is not invoked; the store has already re-sent a hold whose outcome was unknown).
+ * A settlement is retried a few times, because money the brain paid must be counted; each
+ * write names its hold, so a retry that finds its own effect changes nothing more, and is
+ * reported (metric, log line) once.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { periodStartOf } from '../keys/limits.js';
@@ -39,6 +40,8 @@ export interface HeldBudget extends HoldOwner {
   budgetId: string;
   requestId: string;
   amount: Micros;
+  /** Epoch ms the hold stands until: before it, nobody but this call closes it. */
+  until: number;
 }
 
 export type HoldOutcome =
@@ -77,6 +80,11 @@ export interface BudgetLedgerOptions {
 /** Holds per call: the key's hint, a correction from the refused item, a rollover; a sweep adds one. */
 const MAX_HOLD_WRITES = 4;
 const DEFAULT_SETTLE_RETRY_DELAYS_MS = [50, 200, 800] as const;
+/**
+ * How far another container's clock may run ahead of this one's: a hold found closed this
+ * long before its `until` cannot have been swept (sweeps take only holds past their time).
+ */
+const SWEEP_CLOCK_MARGIN_MS = 1_000;
 const REMEMBERED_BUDGETS = 10_000;
 
 /** The budget named by a key item is missing: a broken reference, refused (fail closed). */
@@ -150,7 +158,13 @@ export function createBudgetLedger(options: BudgetLedgerOptions) {
     }
   }
 
-  function held(owner: HoldOwner, item: BudgetItem, requestId: string, now: Date): HoldOutcome {
+  function held(
+    owner: HoldOwner,
+    item: BudgetItem,
+    requestId: string,
+    until: number,
+    now: Date,
+  ): HoldOutcome {
     const entry = item.holds[requestId];
     return {
       ok: true,
@@ -159,51 +173,73 @@ export function createBudgetLedger(options: BudgetLedgerOptions) {
         budgetId: item.budget_id,
         requestId,
         amount: micros(entry ? entry.a : item.per_call_hold),
+        until: entry ? entry.u : until,
       },
       status: budgetStatusOf(item, now),
     };
   }
 
-  async function write(settlement: Settlement, owner: HoldOwner): Promise<BudgetStatus | undefined> {
+  /** The settlement counted: the metric and the one log line per settled call. */
+  function reportSettled(
+    settlement: Settlement,
+    owner: HoldOwner,
+    item: BudgetItem,
+    now: Date,
+  ): BudgetStatus {
+    known.set(settlement.budgetId, knownOf(item), Number.POSITIVE_INFINITY);
+    const state = budgetStateOf(item, now);
+    telemetry.settled(settlement.paid);
+    // One line per settled call: the dashboard's spend per key and the saved query read it.
+    logger.info('budget settled', {
+      request_id: settlement.requestId,
+      budget_id: settlement.budgetId,
+      key_id: owner.keyId,
+      user_id: owner.userId,
+      held_usd: formatUsd(settlement.held),
+      paid_usd: formatUsd(settlement.paid),
+      paid_micros: settlement.paid,
+      spent_usd: formatUsd(state.spent),
+      remaining_usd: formatUsd(state.remaining),
+    });
+    return budgetStatusOf(item, now);
+  }
+
+  async function write(settlement: Settlement, hold: HeldBudget): Promise<BudgetStatus | undefined> {
+    let earlierSendFailed = false;
     for (let attempt = 0; ; attempt += 1) {
       try {
         const written = await store.settle(settlement);
         const now = new Date(clock());
-        if (!written.ok) {
-          // Already closed: an earlier attempt of this settlement was applied (its answer was
-          // lost), or the hold's time passed and it was given back.
-          logger.warn('budget hold already closed', {
-            request_id: settlement.requestId,
-            budget_id: settlement.budgetId,
-            key_id: owner.keyId,
-          });
-          return written.current ? budgetStatusOf(written.current, now) : undefined;
+        if (written.ok) return reportSettled(settlement, hold, written.item, now);
+        const current = written.current;
+        // The hold is gone before its time, after a send of this settlement failed: only that
+        // send (applied, its answer late or lost) can have closed it, so it is counted here.
+        if (
+          earlierSendFailed &&
+          current &&
+          !current.holds[settlement.requestId] &&
+          now.getTime() < hold.until - SWEEP_CLOCK_MARGIN_MS
+        ) {
+          return reportSettled(settlement, hold, current, now);
         }
-        known.set(settlement.budgetId, knownOf(written.item), Number.POSITIVE_INFINITY);
-        const state = budgetStateOf(written.item, now);
-        telemetry.settled(settlement.paid);
-        // One line per settled call: the dashboard's spend per key and the saved query read it.
-        logger.info('budget settled', {
+        // Closed otherwise: its time passed and it was given back (perhaps after an earlier send
+        // of this settlement was applied, which can then no longer be told apart).
+        logger.warn('budget hold already closed', {
           request_id: settlement.requestId,
           budget_id: settlement.budgetId,
-          key_id: owner.keyId,
-          user_id: owner.userId,
-          held_usd: formatUsd(settlement.held),
-          paid_usd: formatUsd(settlement.paid),
-          paid_micros: settlement.paid,
-          spent_usd: formatUsd(state.spent),
-          remaining_usd: formatUsd(state.remaining),
+          key_id: hold.keyId,
         });
-        return budgetStatusOf(written.item, now);
+        return current ? budgetStatusOf(current, now) : undefined;
       } catch (error) {
+        earlierSendFailed = true;
         const delay = retryDelays[attempt];
         if (delay === undefined) {
           telemetry.settlementFailed();
           logger.error('budget settlement not recorded', {
             request_id: settlement.requestId,
             budget_id: settlement.budgetId,
-            key_id: owner.keyId,
-            user_id: owner.userId,
+            key_id: hold.keyId,
+            user_id: hold.userId,
             paid_usd: formatUsd(settlement.paid),
             error_name: error instanceof Error ? error.name : 'unknown',
           });
@@ -236,14 +272,16 @@ export function createBudgetLedger(options: BudgetLedgerOptions) {
         if (written.ok) {
           known.set(ref.budgetId, knownOf(written.item), Number.POSITIVE_INFINITY);
           const after = (await sweep(written.item, now.getTime(), requestId)) ?? written.item;
-          return held(owner, after, requestId, now);
+          return held(owner, after, requestId, until, now);
         }
         const current = written.current;
         if (!current) throw new BudgetMissingError(`budget ${ref.budgetId} does not exist`);
         known.set(ref.budgetId, knownOf(current), Number.POSITIVE_INFINITY);
         if (current.holds[requestId]) {
+          // Its own hold: a repeat's, or this very write's first send (re-sent by the store
+          // while its outcome was unknown, applied with its answer lost).
           const extended = await store.extendHold(ref.budgetId, requestId, until);
-          if (extended.ok) return held(owner, extended.item, requestId, now);
+          if (extended.ok) return held(owner, extended.item, requestId, until, now);
           if (!extended.current) throw new BudgetMissingError(`budget ${ref.budgetId} does not exist`);
           continue;
         }

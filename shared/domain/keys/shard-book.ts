@@ -122,6 +122,19 @@ export function createShardBook(options: ShardBookOptions) {
       books.set(keyHash, book, Number.POSITIVE_INFINITY);
     },
 
+    /** The shards as just read (a book grown stale): each taken as seen; pending writes stay. */
+    refresh(keyHash: string, items: readonly ApiKeyItem[], now: Date): void {
+      const book = books.get(keyHash, now.getTime());
+      if (!book) return;
+      for (const item of items)
+        if (item.shard !== undefined && item.shard < book.count) see(book, item.shard, item, now);
+    },
+
+    /** Whether shard `shard` was seen spent (and is left alone for now). */
+    isSpent(keyHash: string, shard: number, nowMs: number): boolean {
+      return (books.get(keyHash, nowMs)?.spentUntil[shard] ?? 0) > nowMs;
+    },
+
     /** The shard count this container knows for the key; undefined: not known as sharded. */
     countOf(keyHash: string, nowMs: number): number | undefined {
       return books.get(keyHash, nowMs)?.count;
@@ -148,7 +161,11 @@ export function createShardBook(options: ShardBookOptions) {
         return { kind: 'write', shard, plan: planFor(knownLimitsOf(seen), now, shard) };
       }
       if (book.pending.some((count) => count > 0)) return { kind: 'wait' };
-      if (book.throttledUntil.some((until) => until > nowMs)) return { kind: 'throttled' };
+      // A throttled shard may still have room, unless it was also seen spent: then it is no reason to fail.
+      const throttledWithRoom = book.throttledUntil.some(
+        (until, index) => until > nowMs && (book.spentUntil[index] ?? 0) <= nowMs,
+      );
+      if (throttledWithRoom) return { kind: 'throttled' };
       let spent: Extract<ShardChoice, { kind: 'spent' }> | undefined;
       for (const [index, item] of book.seen.entries()) {
         if (!item) continue;

@@ -10,19 +10,23 @@
  * When time runs short or a write fails, the answer is `complete: false` and the user
  * keeps its new status; a repeat resumes after the last recorded page. A suspension in
  * progress therefore only ever refuses more than before, and a repeat finishes it.
+ * A stamp that fails may have been applied (its answer late or lost, docs/decisions/0011):
+ * the key is read again before judging, and a stamp found on it (and on every shard) is
+ * counted here, since no later pass would see it as its own change.
  */
 import { mapConcurrently } from '../concurrency.js';
 import type { Clock, LogSink } from '../ports.js';
 import { toUserView, type UserView } from './metadata.js';
-import { keyStampingPending, statusVersionOf } from './model.js';
+import { type ApiKeyItem, keyStampingPending, statusVersionOf } from './model.js';
 import { type KeyStore, StoreConflictError, UserNotActiveError, type UserStore } from './ports.js';
 import { CONFLICT_REFUSAL, type Result, refuse, USER_REFUSALS } from './results.js';
+import { readAgain } from './rotation-recovery.js';
 
 /** Below this much time left, no new page is started (a page takes well under a second). */
 export const STAMPING_STOP_MARGIN_MS = 5_000;
 
 export interface UserStatusOptions {
-  keys: Pick<KeyStore, 'listRefs' | 'stampUserStatus'>;
+  keys: Pick<KeyStore, 'listRefs' | 'stampUserStatus' | 'findByHash' | 'findShards'>;
   users: Pick<UserStore, 'changeStatus' | 'recordStamping'>;
   logger: LogSink;
   clock: Clock;
@@ -43,6 +47,31 @@ export type UserStatusResult = Result<{ user: UserView; keysUpdated: number; com
 
 export function createUserStatusChange(options: UserStatusOptions) {
   const { keys, users, logger, clock, pageSize, concurrency } = options;
+
+  const carries = (item: ApiKeyItem | undefined, version: number) => item?.user_status_version === version;
+
+  /** Whether a stamp that failed was applied after all: on the key and, if sharded, on every shard. */
+  async function stampFound(keyHash: string, version: number): Promise<boolean> {
+    const read = await readAgain(async () => {
+      const item = await keys.findByHash(keyHash);
+      if (!carries(item, version)) return false;
+      const shards = item?.shards ?? 0;
+      if (shards < 2) return true;
+      const copies = await keys.findShards(keyHash, shards);
+      return copies.length === shards && copies.every((copy) => (copy.user_status_version ?? 0) >= version);
+    });
+    return read?.value === true;
+  }
+
+  /** True when this pass changed the key. */
+  async function stamp(keyHash: string, suspended: boolean, version: number): Promise<boolean> {
+    try {
+      return await keys.stampUserStatus(keyHash, suspended, version);
+    } catch (error) {
+      if (await stampFound(keyHash, version)) return true;
+      throw error;
+    }
+  }
 
   return async function setUserStatus(input: UserStatusInput): Promise<UserStatusResult> {
     const { userId, suspended } = input;
@@ -77,7 +106,7 @@ export function createUserStatusChange(options: UserStatusOptions) {
         }
         const page = await keys.listRefs(userId, pageSize, through);
         await mapConcurrently(page.refs, concurrency, async (ref) => {
-          if (await keys.stampUserStatus(ref.keyHash, suspended, version)) keysUpdated += 1;
+          if (await stamp(ref.keyHash, suspended, version)) keysUpdated += 1;
         });
         if (!page.lastKeyId) break;
         through = page.lastKeyId;

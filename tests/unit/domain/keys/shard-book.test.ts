@@ -111,6 +111,15 @@ describe('the shard book', () => {
     expect(book.choose('h', later, later.getTime())).toMatchObject({ kind: 'write', shard: 0 });
   });
 
+  it('answers spent, not throttled, when the throttled shards were seen spent too', () => {
+    const book = bookWith(shard(0, 1), shard(1, 0));
+    book.sent('h', 0, NOW_MS);
+    book.answered('h', 0, { item: shard(0, 0) }, NOW);
+    book.sent('h', 1, NOW_MS);
+    book.answered('h', 1, { throttledUntil: NOW_MS + 250 }, NOW);
+    expect(book.choose('h', NOW, NOW_MS)).toMatchObject({ kind: 'spent', reason: 'rate_limited' });
+  });
+
   it('probes a shard it has not seen with one write at a time', () => {
     const book = bookWith(shard(1, 0));
     expect(book.choose('h', NOW, NOW_MS)).toMatchObject({ kind: 'write', shard: 0 });
