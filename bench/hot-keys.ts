@@ -326,7 +326,7 @@ async function clearOfRollover(windowSeconds: number, marginMs: number): Promise
 }
 
 export async function runHotKeysBench(options: HotKeysOptions = {}): Promise<HotKeysBenchResult> {
-  const ceiling = options.ceiling ?? 6;
+  const ceiling = options.ceiling ?? 10;
   const seconds = options.seconds ?? 4;
   const containers = options.containers ?? 100;
   const dynamo = await startDynamoDbLocal();
