@@ -23,6 +23,7 @@ import { type KnownLimits, knownLimitsOf, planFor } from '../shared/domain/keys/
 import type { ApiKeyItem } from '../shared/domain/keys/model.js';
 import { createKeyVerifier } from '../shared/domain/keys/verify.js';
 import { createKeyServiceFor } from '../tests/support/keystore.js';
+import { authorizerEventFor } from './lib/authorizer-event.js';
 import { round, type Summary, summarize } from './lib/stats.js';
 
 export interface AuthorizerBenchResult {
@@ -58,23 +59,6 @@ subscribe('http.client.request.start', () => {
 });
 
 const silent = { info: () => {}, warn: () => {}, error: () => {} };
-
-function eventFor(key: string): APIGatewayRequestAuthorizerEvent {
-  return {
-    type: 'REQUEST',
-    methodArn: 'arn:aws:execute-api:us-east-1:123456789012:bench/dev/POST/api/v1/requests',
-    resource: '/api/v1/requests',
-    path: '/api/v1/requests',
-    httpMethod: 'POST',
-    headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
-    multiValueHeaders: { Authorization: [`Bearer ${key}`], 'Content-Type': ['application/json'] },
-    pathParameters: null,
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
-    stageVariables: null,
-    requestContext: {} as APIGatewayRequestAuthorizerEvent['requestContext'],
-  };
-}
 
 export async function runAuthorizerBench(
   iterations = 2000,
@@ -153,7 +137,7 @@ export async function runAuthorizerBench(
     const keyHash = hashKey(apiKey);
     const bare = () =>
       bareClient.send(new UpdateCommand(verifyAndCountInput(names.apiKeys, keyHash, new Date())));
-    const event = eventFor(apiKey);
+    const event = authorizerEventFor(apiKey);
     const authorize = async () => {
       const result = await handler(event, context);
       if (result.policyDocument.Statement[0]?.Effect !== 'Allow') throw new Error('bench key was refused');
@@ -181,7 +165,7 @@ export async function runAuthorizerBench(
       }
     }
 
-    const budgetedEvent = eventFor(budgetedCreated.apiKey);
+    const budgetedEvent = authorizerEventFor(budgetedCreated.apiKey);
     const budgetedBefore = httpRequests;
     for (let i = 0; i < iterations; i += 1) {
       const result = await handler(budgetedEvent, context);
@@ -210,7 +194,7 @@ export async function runAuthorizerBench(
       }
       throw new Error('bare limited write kept failing');
     };
-    const limitedEvent = eventFor(limitedCreated.apiKey);
+    const limitedEvent = authorizerEventFor(limitedCreated.apiKey);
     const authorizeLimited = async () => {
       const result = await handler(limitedEvent, context);
       if (result.policyDocument.Statement[0]?.Effect !== 'Allow' || result.context?.limited)
@@ -264,7 +248,7 @@ export async function runAuthorizerBench(
     const malformedEvents = Array.from({ length: 64 }, (_, i) => {
       const flipped = `${apiKey.slice(0, 10 + (i % 30))}${apiKey[10 + (i % 30)] === 'A' ? 'B' : 'A'}${apiKey.slice(11 + (i % 30))}`;
       const variants = [flipped, `sk-${apiKey.slice(8)}`, 'kg_test_short', `${apiKey}x`, 'x'.repeat(57)];
-      return eventFor(variants[i % variants.length] ?? flipped);
+      return authorizerEventFor(variants[i % variants.length] ?? flipped);
     });
     const requestsBefore = httpRequests;
     const floodStarted = performance.now();
@@ -276,7 +260,7 @@ export async function runAuthorizerBench(
     const dynamodbCalls = httpRequests - requestsBefore;
 
     // A flood of one revoked key: the first call learns it, the container remembers.
-    const revokedEvent = eventFor(revokedCreated.apiKey);
+    const revokedEvent = authorizerEventFor(revokedCreated.apiKey);
     await handler(revokedEvent, context);
     const revokedBefore = httpRequests;
     const revokedStarted = performance.now();

@@ -31,6 +31,7 @@ import type { KeyService } from '../shared/domain/keys/service.js';
 import { createKeyVerifier } from '../shared/domain/keys/verify.js';
 import { type DynamoDbProxy, startDynamoDbProxy } from '../tests/support/dynamodb-proxy.js';
 import { createKeyServiceFor } from '../tests/support/keystore.js';
+import { authorizerEventFor } from './lib/authorizer-event.js';
 import { round, type Summary, summarize } from './lib/stats.js';
 
 /** A threshold of SPEC §9 and whether this run met it. */
@@ -127,23 +128,6 @@ const LIMITED_WINDOW_SECONDS = 3600;
 
 const SILENT = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
-function eventFor(apiKey: string): APIGatewayRequestAuthorizerEvent {
-  return {
-    type: 'REQUEST',
-    methodArn: 'arn:aws:execute-api:us-east-1:123456789012:bench/dev/POST/api/v1/requests',
-    resource: '/api/v1/requests',
-    path: '/api/v1/requests',
-    httpMethod: 'POST',
-    headers: { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' },
-    multiValueHeaders: { Authorization: [`Bearer ${apiKey}`], 'Content-Type': ['application/json'] },
-    pathParameters: null,
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
-    stageVariables: null,
-    requestContext: {} as APIGatewayRequestAuthorizerEvent['requestContext'],
-  };
-}
-
 /** `admitted`, a limit's reason (an Allow carrying it, answered 429 downstream) or the Deny's reason. */
 function outcomeOf(result: APIGatewayAuthorizerResult): string {
   const effect = (result.policyDocument.Statement[0] as { Effect?: string } | undefined)?.Effect;
@@ -214,7 +198,7 @@ async function drive(
   perSecond: number,
   seconds: number,
 ): Promise<LoadPhase> {
-  const event = eventFor(key.apiKey);
+  const event = authorizerEventFor(key.apiKey);
   const idle = [...pool];
   const outcomes = new Map<string, number>();
   const admittedMs: number[] = [];
@@ -289,7 +273,7 @@ const WARM_UP_BATCH = 20;
 /** Each container's first call on each key, without the ceiling (a container learns a shard count then). */
 async function warmUp(pool: readonly Authorize[], keys: BenchKey[]): Promise<void> {
   for (const key of keys) {
-    const event = eventFor(key.apiKey);
+    const event = authorizerEventFor(key.apiKey);
     for (let start = 0; start < pool.length; start += WARM_UP_BATCH) {
       const batch = pool.slice(start, start + WARM_UP_BATCH);
       const outcomes = await Promise.all(batch.map(async (authorize) => outcomeOf(await authorize(event))));

@@ -39,7 +39,12 @@ import { newShardItems, totalsOf } from '../../shared/domain/keys/shards.js';
 import { createKeyVerifier } from '../../shared/domain/keys/verify.js';
 import { AUTH_MESSAGES } from '../../shared/errors.js';
 import { createTestTables, type TestTables } from '../support/dynamo.js';
-import type { DynamoDbProxy, ProxiedRequest, ProxyRule } from '../support/dynamodb-proxy.js';
+import {
+  type DynamoDbProxy,
+  type ProxiedRequest,
+  type ProxyRule,
+  seededRandom,
+} from '../support/dynamodb-proxy.js';
 import { authorizerEvent } from '../support/events.js';
 import { expectOk, keyStoreFor, type TestKeyStore, uniqueUserId } from '../support/keystore.js';
 import { clientPool, keyStringOf, startLateProxy } from '../support/late-answers.js';
@@ -403,18 +408,6 @@ describe('control: the SDK default retry on the same late answers', () => {
 });
 
 describe(`a sharded key (${SHARDS} shards) under late and lost answers`, () => {
-  /** mulberry32: the same shard choices on every run. */
-  function seeded(seed: number): () => number {
-    let state = seed >>> 0;
-    return () => {
-      state = (state + 0x6d2b79f5) >>> 0;
-      let t = state;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
   interface WarmShardedKey extends WarmKey {
     /** The rate window the burst counts in (epoch seconds). */
     window: number;
@@ -474,7 +467,7 @@ describe(`a sharded key (${SHARDS} shards) under late and lost answers`, () => {
         keys: new DynamoKeyVerificationStore(authorizerClient(), tables.names.apiKeys),
         environment: 'test',
         clock,
-        random: seeded(23),
+        random: seededRandom(23),
       }),
       logger: silentLogger,
       metrics: createMetrics('late-answers-test'),

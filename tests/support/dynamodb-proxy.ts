@@ -133,7 +133,7 @@ function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
 }
 
 /** mulberry32: small, fast, and the same sequence for the same seed on every platform. */
-function seededRandom(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
