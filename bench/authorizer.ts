@@ -11,6 +11,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { MAX_VERIFY_MS } from '../functions/authorizer/authorize.js';
 import { createTables, localDynamoClient, startDynamoDbLocal } from '../local/dynamodb.js';
 import { createDocumentClient } from '../shared/adapters/aws-clients.js';
 import {
@@ -131,7 +132,7 @@ export async function runAuthorizerBench(
     const bareClient = createDocumentClient({
       endpoint: dynamo.endpoint,
       connectionTimeoutMs: 500,
-      requestTimeoutMs: 1500,
+      requestTimeoutMs: MAX_VERIFY_MS,
       maxAttempts: 2,
     });
     const keyHash = hashKey(apiKey);

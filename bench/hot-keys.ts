@@ -20,7 +20,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import { createAuthorizer, MAX_VERIFY_MS } from '../functions/authorizer/authorize.js';
+import { createAuthorizer, decisionCounter, MAX_VERIFY_MS } from '../functions/authorizer/authorize.js';
 import { createTables, localDynamoClient, startDynamoDbLocal } from '../local/dynamodb.js';
 import { createDocumentClient } from '../shared/adapters/aws-clients.js';
 import { DynamoKeyVerificationStore } from '../shared/adapters/dynamodb/key-verification-store.js';
@@ -153,7 +153,7 @@ function containerOn(endpoint: string, tableName: string): Authorize {
     keys: createKeyVerifier({ keys: new DynamoKeyVerificationStore(client, tableName), environment: 'test' }),
     // Its refusals' log lines (one per failed-closed call) would flood the bench's stderr.
     logger: SILENT,
-    metrics: createMetrics('authorizer'),
+    countDecision: decisionCounter(createMetrics('authorizer')),
   });
   return (event) => authorize(event);
 }

@@ -9,11 +9,11 @@ import { createLogger } from '../../shared/adapters/observability/logger.js';
 import { createMetrics } from '../../shared/adapters/observability/metrics.js';
 import { loadTracing, tracingMiddleware } from '../../shared/adapters/observability/tracing.js';
 import { createKeyVerifier } from '../../shared/domain/keys/verify.js';
-import { createAuthorizer, MAX_VERIFY_MS } from './authorize.js';
+import { createAuthorizer, decisionCounter, MAX_VERIFY_MS } from './authorize.js';
 
 const config = loadConfig(authorizerConfigSpec);
 const logger = createLogger('authorizer');
-const metrics = createMetrics('authorizer');
+const countDecision = decisionCounter(createMetrics('authorizer'));
 const tracing = await loadTracing('authorizer');
 // A late answer is waited for within the invocation's time budget (verifyBudgetMs), never
 // retried: a verify write applied twice would count a call twice. Only a throttle or a
@@ -31,7 +31,7 @@ const authorize = createAuthorizer({
     environment: config.KEY_ENVIRONMENT,
   }),
   logger,
-  metrics,
+  countDecision,
 });
 
 export const handler = middy<APIGatewayRequestAuthorizerEvent | null, APIGatewayAuthorizerResult>()

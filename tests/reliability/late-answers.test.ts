@@ -27,7 +27,12 @@ import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { APIGatewayAuthorizerResult } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createAuthorizer, MAX_VERIFY_MS, verifyBudgetMs } from '../../functions/authorizer/authorize.js';
+import {
+  createAuthorizer,
+  decisionCounter,
+  MAX_VERIFY_MS,
+  verifyBudgetMs,
+} from '../../functions/authorizer/authorize.js';
 import { DynamoKeyVerificationStore } from '../../shared/adapters/dynamodb/key-verification-store.js';
 import { createMetrics } from '../../shared/adapters/observability/metrics.js';
 import type { BudgetSetting } from '../../shared/domain/budgets/admin.js';
@@ -142,7 +147,7 @@ async function warmKey(kind: KeyKind, client: DynamoDBDocumentClient = authorize
       clock: tickingClock(),
     }),
     logger: silentLogger,
-    metrics: createMetrics('late-answers-test'),
+    countDecision: decisionCounter(createMetrics('late-answers-test')),
   });
   const key = { apiKey: created.apiKey, keyHash: hashKey(created.apiKey), authorize };
   const first = await call(key);
@@ -470,7 +475,7 @@ describe(`a sharded key (${SHARDS} shards) under late and lost answers`, () => {
         random: seededRandom(23),
       }),
       logger: silentLogger,
-      metrics: createMetrics('late-answers-test'),
+      countDecision: decisionCounter(createMetrics('late-answers-test')),
     });
     const key = { apiKey, keyHash: hash, authorize };
     const first = await call(key);

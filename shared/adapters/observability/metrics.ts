@@ -3,7 +3,7 @@
  * Every metric carries the function (`service`) and the stage (`stage`) as dimensions, so two
  * stages in one account never share a graph or an alarm.
  */
-import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 
 export const METRICS_NAMESPACE = 'keygate';
 /** The environment variable that names the stage (`dev`, `staging`, `prod`, `local`). */
@@ -17,9 +17,16 @@ export function baseDimensions(service: string, stage: string): { service: strin
   return { service, stage };
 }
 
-export function createMetrics(serviceName: string, env: NodeJS.ProcessEnv = process.env): Metrics {
+/** Powertools Metrics, saying whether it writes at all (POWERTOOLS_METRICS_DISABLED), for createOutcomeCounter. */
+export class KeygateMetrics extends Metrics {
+  publishes(): boolean {
+    return !this.isDisabled();
+  }
+}
+
+export function createMetrics(serviceName: string, env: NodeJS.ProcessEnv = process.env): KeygateMetrics {
   const stage = env[STAGE_ENV_VAR];
-  return new Metrics({
+  return new KeygateMetrics({
     namespace: METRICS_NAMESPACE,
     serviceName,
     ...(stage ? { defaultDimensions: { stage } } : {}),
@@ -48,4 +55,41 @@ export function publishMetrics(
   if (options.alsoOverall) metrics.addDimensions({});
   for (const { name, unit, value } of values) metrics.addMetric(name, unit, value);
   metrics.publishStoredMetrics();
+}
+
+/** Counts one event under one dimension value (the authorizer's decision per call). */
+export type OutcomeCounter = (outcome: string) => void;
+
+/**
+ * `metricName` = 1 with `dimension` = outcome, as Powertools' own EMF line for it: serialized
+ * by `metrics` once per outcome, then written with only the Timestamp changed. Publishing
+ * through Powertools on every call cost the authorizer ~60 µs of a ~2 ms call (`npm run
+ * bench`, CPU profile): more than the rest of its own work. Disabled when `metrics` is
+ * (POWERTOOLS_METRICS_DISABLED).
+ */
+export function createOutcomeCounter(
+  metrics: KeygateMetrics,
+  metricName: string,
+  dimension: string,
+): OutcomeCounter {
+  /** Each outcome's line, split where its Timestamp goes. */
+  const lines = new Map<string, readonly [string, string]>();
+  function lineOf(outcome: string): readonly [string, string] {
+    metrics.addDimension(dimension, outcome);
+    metrics.addMetric(metricName, MetricUnit.Count, 1);
+    const emf = metrics.serializeMetrics();
+    metrics.clearMetrics();
+    metrics.clearDimensions();
+    const marker = `"Timestamp":${emf._aws.Timestamp}`;
+    const json = JSON.stringify(emf);
+    const at = json.indexOf(marker);
+    const parts = [json.slice(0, at + '"Timestamp":'.length), `${json.slice(at + marker.length)}\n`] as const;
+    lines.set(outcome, parts);
+    return parts;
+  }
+  return (outcome) => {
+    if (!metrics.publishes()) return;
+    const [head, tail] = lines.get(outcome) ?? lineOf(outcome);
+    process.stdout.write(`${head}${Date.now()}${tail}`);
+  };
 }

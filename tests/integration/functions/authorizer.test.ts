@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createAuthorizer } from '../../../functions/authorizer/authorize.js';
+import { createAuthorizer, decisionCounter } from '../../../functions/authorizer/authorize.js';
 import { freePort } from '../../../local/dynamodb.js';
 import { createMetrics } from '../../../shared/adapters/observability/metrics.js';
 import { generateKey, hashKey } from '../../../shared/domain/keys/format.js';
@@ -37,7 +37,7 @@ beforeAll(async () => {
   authorize = createAuthorizer({
     keys: createKeyServiceFor(counting.doc, tables.names, silentLogger),
     logger: silentLogger,
-    metrics: createMetrics('authorizer-test'),
+    countDecision: decisionCounter(createMetrics('authorizer-test')),
   });
 
   const store = keyStoreFor(tables);
@@ -275,7 +275,7 @@ describe('a flood of one refused key', () => {
     const fresh = createAuthorizer({
       keys: createKeyServiceFor(counting.doc, tables.names, silentLogger),
       logger: silentLogger,
-      metrics: createMetrics('authorizer-test'),
+      countDecision: decisionCounter(createMetrics('authorizer-test')),
     });
     const event = authorizerEvent({ 'X-API-Key': created.apiKey });
 
@@ -295,7 +295,7 @@ describe('what ops can find in the refusal lines (docs/operations.md)', () => {
     const logged = createAuthorizer({
       keys: createKeyServiceFor(counting.doc, tables.names, silentLogger),
       logger: recorded.logger,
-      metrics: createMetrics('authorizer-test'),
+      countDecision: decisionCounter(createMetrics('authorizer-test')),
     });
     const cases = [
       ['revoked', keys.revoked, true],
@@ -386,7 +386,7 @@ describe('when DynamoDB is unreachable', () => {
     const down = createAuthorizer({
       keys: createKeyServiceFor(closed.doc, tables.names, silentLogger),
       logger: silentLogger,
-      metrics: createMetrics('authorizer-test'),
+      countDecision: decisionCounter(createMetrics('authorizer-test')),
     });
 
     const result = await down(authorizerEvent({ Authorization: `Bearer ${keys.valid}` }));

@@ -4,9 +4,11 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { decisionCounter } from '../../../functions/authorizer/authorize.js';
 import { requestMetrics } from '../../../functions/requests/edge.js';
 import {
   createMetrics,
+  createOutcomeCounter,
   publishMetrics,
   STAGE_ENV_VAR,
 } from '../../../shared/adapters/observability/metrics.js';
@@ -99,6 +101,59 @@ describe('publishMetrics', () => {
       ],
       [['service', 'stage']],
     ]);
+  });
+});
+
+describe('createOutcomeCounter', () => {
+  it('writes, per outcome, the very line Powertools writes for it (only the Timestamp is now)', () => {
+    const powertools = createMetrics('authorizer', { [STAGE_ENV_VAR]: 'prod' });
+    const counter = createOutcomeCounter(
+      createMetrics('authorizer', { [STAGE_ENV_VAR]: 'prod' }),
+      'AuthDecision',
+      'outcome',
+    );
+    for (const outcome of ['allowed', 'revoked', 'allowed', 'rate_limited']) {
+      const before = Date.now();
+      const [expected] = emfLines(() => {
+        powertools.addDimension('outcome', outcome);
+        powertools.addMetric('AuthDecision', MetricUnit.Count, 1);
+        powertools.publishStoredMetrics();
+      });
+      const [line, extra] = emfLines(() => counter(outcome));
+      expect(extra).toBeUndefined();
+      const timestamp = (line?._aws as { Timestamp?: number } | undefined)?.Timestamp ?? 0;
+      expect(timestamp).toBeGreaterThanOrEqual(before);
+      expect(timestamp).toBeLessThanOrEqual(Date.now());
+      expect({ ...line, _aws: { ...line?._aws, Timestamp: 0 } }).toEqual({
+        ...expected,
+        _aws: { ...expected?._aws, Timestamp: 0 },
+      });
+    }
+  });
+
+  it('writes nothing while metrics are disabled (POWERTOOLS_METRICS_DISABLED)', () => {
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
+    const counter = decisionCounter(createMetrics('authorizer', { [STAGE_ENV_VAR]: 'prod' }));
+    capture = captureOutput();
+    counter('allowed');
+    capture.restore();
+    expect(capture.output()).toBe('');
+  });
+
+  it('counts the authorizer’s decisions as AuthDecision by outcome, the dimensions the alarms name', () => {
+    const counter = decisionCounter(createMetrics('authorizer', { [STAGE_ENV_VAR]: 'dev' }));
+    const [line] = emfLines(() => counter('unavailable'));
+    expect(line?._aws.CloudWatchMetrics[0]).toMatchObject({
+      Namespace: 'keygate',
+      Dimensions: [['service', 'stage', 'outcome']],
+      Metrics: [{ Name: 'AuthDecision', Unit: 'Count' }],
+    });
+    expect(line).toMatchObject({
+      service: 'authorizer',
+      stage: 'dev',
+      outcome: 'unavailable',
+      AuthDecision: 1,
+    });
   });
 });
 
