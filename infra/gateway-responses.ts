@@ -7,6 +7,8 @@ import {
   type ErrorCode,
   openAiTypeOf,
   SECURITY_HEADERS,
+  SHOULD_RETRY_HEADER,
+  shouldRetry,
   statusOf,
 } from '../shared/errors.js';
 
@@ -104,6 +106,10 @@ export function gatewayResponseHeaders(definition: GatewayResponseDefinition): R
   if (definition.code === 'unauthorized') headers['WWW-Authenticate'] = "'Bearer'";
   if (definition.retryAfterSeconds !== undefined)
     headers['Retry-After'] = `'${definition.retryAfterSeconds}'`;
+  // A Deny says itself whether a retry can help (only "could not be verified right now" can).
+  headers[SHOULD_RETRY_HEADER] = definition.messageFromAuthorizer
+    ? 'context.authorizer.shouldRetry'
+    : `'${shouldRetry(definition.code, definition.retryAfterSeconds !== undefined)}'`;
   return headers;
 }
 

@@ -22,6 +22,11 @@ export interface Route {
    * authenticates each call itself (and answers 405 to other methods without any check first).
    */
   authorized: boolean;
+  /**
+   * `STREAM`: API Gateway invokes the function with InvokeWithResponseStream and passes its
+   * answer on as it is written (SPEC §7, the handler streams); absent: buffered, as Invoke.
+   */
+  responseTransfer?: 'STREAM';
 }
 
 export const ROUTES: readonly Route[] = [

@@ -162,6 +162,22 @@ export const SECURITY_HEADERS = {
   'X-Content-Type-Options': 'nosniff',
 } as const;
 
+/**
+ * OpenAI's and Anthropic's SDKs retry 409, 429 and 5xx by themselves unless the answer says
+ * `x-should-retry: false` (SPEC §3b). Every error answer says which: `true` only where a retry
+ * is safe and can help — a 429 that names its wait (`Retry-After`), the brain throttled (503),
+ * a repeat of an Idempotency-Key still running (it replays the answer once there is one; the
+ * caller passes `true` for it) — and `false` everywhere else: a 502/504/500 after which the
+ * brain may have acted (a retry without an Idempotency-Key would make it act again), a 409 in
+ * doubt, and every refusal that no retry of the same request can change.
+ */
+export const SHOULD_RETRY_HEADER = 'x-should-retry';
+
+export function shouldRetry(code: ErrorCode, hasRetryAfter: boolean): boolean {
+  if (code === 'rate_limited' || code === 'quota_exceeded' || code === 'budget_exceeded') return hasRetryAfter;
+  return code === 'brain_unavailable';
+}
+
 /** Headers an error answer adds for its code: how to authenticate (401), what is allowed (405). */
 export function errorHeaders(code: ErrorCode): Record<string, string> {
   if (code === 'unauthorized') return { 'WWW-Authenticate': 'Bearer' };
@@ -181,13 +197,21 @@ export class HttpError extends Error {
     readonly code: ErrorCode,
     message: string = DEFAULT_MESSAGES[code],
     readonly details?: ErrorDetail[],
-    options?: { cause?: unknown; headers?: Record<string, string> },
+    options?: {
+      cause?: unknown;
+      headers?: Record<string, string>;
+      /** Overrides shouldRetry(code): a 409 whose repeat is safe and useful says so. */
+      shouldRetry?: boolean;
+    },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'HttpError';
     this.status = statusOf(code);
     this.expose = this.status < 500;
-    this.headers = options?.headers ?? {};
+    this.headers = {
+      ...(options?.headers ?? {}),
+      ...(options?.shouldRetry === undefined ? {} : { [SHOULD_RETRY_HEADER]: String(options.shouldRetry) }),
+    };
   }
 
   /** The caller-facing message: the real one for 4xx, the generic one for 5xx. */

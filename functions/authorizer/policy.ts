@@ -35,7 +35,11 @@ export function allowPolicy(
   };
 }
 
-/** The Deny carries the caller-facing message; the ACCESS_DENIED gateway response shows it. */
+/**
+ * The Deny carries the caller-facing message and whether a retry can help (`x-should-retry`):
+ * the ACCESS_DENIED gateway response shows both. Only a key that could not be verified right
+ * now may pass on a retry.
+ */
 export function denyPolicy(methodArn: string, reason: string, message: string): APIGatewayAuthorizerResult {
   return {
     principalId: 'anonymous',
@@ -43,6 +47,6 @@ export function denyPolicy(methodArn: string, reason: string, message: string): 
       Version: '2012-10-17',
       Statement: [{ Action: 'execute-api:Invoke', Effect: 'Deny', Resource: methodArn || '*' }],
     },
-    context: { reason, message },
+    context: { reason, message, shouldRetry: String(reason === 'unavailable') },
   };
 }

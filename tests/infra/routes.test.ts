@@ -77,4 +77,15 @@ describe('the route table and gateway responses', () => {
       expect('WWW-Authenticate' in headers).toBe(definition.code === 'unauthorized');
     },
   );
+
+  it('say x-should-retry (SPEC §3b): the throttle true, a Deny as its context says, every other false', () => {
+    const shouldRetryOf = (type: Parameters<typeof gatewayResponse>[0]) =>
+      gatewayResponseHeaders(gatewayResponse(type))['x-should-retry'];
+    expect(shouldRetryOf('THROTTLED')).toBe("'true'");
+    expect(shouldRetryOf('ACCESS_DENIED')).toBe('context.authorizer.shouldRetry');
+    for (const definition of GATEWAY_RESPONSES) {
+      if (definition.type === 'THROTTLED' || definition.type === 'ACCESS_DENIED') continue;
+      expect(shouldRetryOf(definition.type), definition.type).toBe("'false'");
+    }
+  });
 });

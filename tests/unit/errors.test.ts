@@ -8,6 +8,8 @@ import {
   errorEnvelope,
   HttpError,
   openAiTypeOf,
+  SHOULD_RETRY_HEADER,
+  shouldRetry,
   statusOf,
 } from '../../shared/errors.js';
 
@@ -106,5 +108,46 @@ describe('the envelope', () => {
   it('reads headers case-insensitively and tolerates a null map', () => {
     expect(getHeader({ 'content-TYPE': 'application/json' }, 'Content-Type')).toBe('application/json');
     expect(getHeader(null, 'Content-Type')).toBeUndefined();
+  });
+});
+
+describe('x-should-retry (SPEC §3b: what an SDK may retry by itself)', () => {
+  it('is true only for a 429 that names its wait and for 503', () => {
+    const retried = ERROR_CODES.filter((code) => shouldRetry(code, true));
+    expect(retried.sort()).toEqual([
+      'brain_unavailable',
+      'budget_exceeded',
+      'quota_exceeded',
+      'rate_limited',
+    ]);
+    expect(ERROR_CODES.filter((code) => shouldRetry(code, false))).toEqual(['brain_unavailable']);
+  });
+
+  it('is on every error answer, from its code and its Retry-After', () => {
+    for (const code of ERROR_CODES) {
+      expect(errorResponse(code, 'r').headers[SHOULD_RETRY_HEADER]).toBe(
+        String(code === 'brain_unavailable'),
+      );
+    }
+    expect(
+      errorResponse('rate_limited', 'r', undefined, undefined, { 'Retry-After': '3' }).headers,
+    ).toMatchObject({
+      [SHOULD_RETRY_HEADER]: 'true',
+    });
+    expect(errorResponse('brain_timeout', 'r').headers[SHOULD_RETRY_HEADER]).toBe('false');
+  });
+
+  it('can be overridden by the error (a 409 whose repeat replays the answer)', () => {
+    const error = new HttpError('idempotency_conflict', 'still running', undefined, {
+      headers: { 'Retry-After': '2' },
+      shouldRetry: true,
+    });
+    expect(
+      errorResponse(error.code, 'r', error.message, undefined, { ...error.headers }).headers,
+    ).toMatchObject({
+      [SHOULD_RETRY_HEADER]: 'true',
+      'Retry-After': '2',
+    });
+    expect(new HttpError('idempotency_conflict').headers).toEqual({});
   });
 });

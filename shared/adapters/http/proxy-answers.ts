@@ -8,6 +8,8 @@ import {
   errorEnvelope,
   errorHeaders,
   SECURITY_HEADERS,
+  SHOULD_RETRY_HEADER,
+  shouldRetry,
   statusOf,
 } from '../../errors.js';
 
@@ -45,6 +47,7 @@ export function errorResponse(
 ): ProxyAnswer {
   return jsonResponse(statusOf(code), errorEnvelope(code, requestId, message, details), requestId, {
     ...errorHeaders(code),
+    [SHOULD_RETRY_HEADER]: String(shouldRetry(code, 'Retry-After' in extraHeaders)),
     ...extraHeaders,
   });
 }

@@ -160,7 +160,8 @@ function idempotencyRefusal(
       'idempotency_conflict',
       `A request with this Idempotency-Key is still being processed; retry in ${seconds(wait)} (Retry-After).`,
       undefined,
-      { headers },
+      // A repeat then replays the first answer: safe, and the SDK's own retry gets it.
+      { headers, shouldRetry: true },
     );
   }
   return new HttpError(

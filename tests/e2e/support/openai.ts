@@ -1,8 +1,8 @@
 /**
  * The official `openai` npm package, unchanged, pointed at a local stack: base URL
  * `<apiUrl>/v1`, the stack's self-signed certificate trusted through undici's Agent (real
- * verification, no rejectUnauthorized:false) and the SDK's own retries off, so every refusal
- * reaches the test as the SDK's typed error. The requests it sends are recorded, headers
+ * verification, no rejectUnauthorized:false) and the SDK's own retries off (unless a test asks
+ * for them), so every refusal reaches the test as the SDK's typed error. The requests it sends are recorded, headers
  * included, so tests can show what the SDK put on the wire.
  */
 import OpenAI from 'openai';
@@ -20,6 +20,8 @@ export interface OpenAiClientOptions {
   defaultHeaders?: Record<string, string | null>;
   /** Receives every request the SDK sends (headers lower-cased). */
   sent?: SentRequest[];
+  /** Keep the SDK's own retries at its default (2); otherwise they are off. */
+  sdkDefaultRetries?: boolean;
 }
 
 export interface OpenAiTestClient {
@@ -52,7 +54,7 @@ export function openaiClient(
   const client = new OpenAI({
     baseURL: `${target.apiUrl}/v1`,
     apiKey,
-    maxRetries: 0,
+    ...(options.sdkDefaultRetries ? {} : { maxRetries: 0 }),
     timeout: 20_000,
     fetch: fetch as never,
     fetchOptions: { dispatcher } as never,

@@ -94,3 +94,12 @@ describe('policies', () => {
     expect(denyPolicy('', 'missing', 'm').policyDocument.Statement[0]).toMatchObject({ Resource: '*' });
   });
 });
+
+describe('a Deny says whether a retry can help (x-should-retry through ACCESS_DENIED)', () => {
+  it('true only when the key could not be verified right now', () => {
+    expect(denyPolicy(METHOD_ARN, 'unavailable', 'm').context).toMatchObject({ shouldRetry: 'true' });
+    for (const reason of ['missing', 'malformed', 'unknown', 'revoked', 'expired', 'suspended']) {
+      expect(denyPolicy(METHOD_ARN, reason, 'm').context).toMatchObject({ shouldRetry: 'false' });
+    }
+  });
+});

@@ -1,0 +1,103 @@
+/**
+ * The brain's streamed answer (SPEC §4, v3): invoked with InvokeWithResponseStream, a
+ * streaming brain writes newline-delimited JSON events — one `decision` first, then `delta`
+ * events (content and OpenAI-style tool-call deltas), then one `final` with the payment and
+ * the usage. Shared by the requests function (which reads them) and the reference brain
+ * (which writes them). A brain that answers one ordinary payload instead is still accepted:
+ * the requests function reads it as a decision, one delta and a final (see answerAsEvents).
+ */
+import * as z from '../zod.js';
+import { type BrainDecisionAnswer, decisionSchema, paymentSchema } from './contract.js';
+
+const index = () => z.number().check(z.int(), z.gte(0));
+const tokens = () => z.number().check(z.int(), z.gte(0));
+
+/** One piece of a tool call, as OpenAI streams it: `index` names the call, the rest arrives in parts. */
+export const toolCallDeltaSchema = z.object({
+  index: index(),
+  id: z.optional(z.string()),
+  type: z.optional(z.literal('function')),
+  function: z.optional(z.object({ name: z.optional(z.string()), arguments: z.optional(z.string()) })),
+});
+export type ToolCallDelta = z.infer<typeof toolCallDeltaSchema>;
+
+/** Token counts in OpenAI's words (the provider's own, as the brain reports them). */
+export const brainUsageSchema = z.object({
+  prompt_tokens: tokens(),
+  completion_tokens: tokens(),
+  total_tokens: z.optional(tokens()),
+});
+export type BrainUsage = z.infer<typeof brainUsageSchema>;
+
+export const decisionEventSchema = z.object({ type: z.literal('decision'), decision: decisionSchema });
+
+export const deltaEventSchema = z.object({
+  type: z.literal('delta'),
+  content: z.optional(z.string()),
+  tool_calls: z.optional(z.array(toolCallDeltaSchema)),
+});
+
+export const finalEventSchema = z.object({
+  type: z.literal('final'),
+  /** As in the ordinary answer: the brain's own flag (keygate's `success` is true only when approved). */
+  success: z.boolean(),
+  payment: z.nullable(paymentSchema),
+  usage: z.optional(brainUsageSchema),
+  /** `stop`, `tool_calls`, `length`, … as the provider said; absent: `tool_calls` if any were streamed, else `stop`. */
+  finish_reason: z.optional(z.string()),
+  message: z.string(),
+});
+
+export const brainStreamEventSchema = z.discriminatedUnion('type', [
+  decisionEventSchema,
+  deltaEventSchema,
+  finalEventSchema,
+]);
+
+export type DecisionEvent = z.infer<typeof decisionEventSchema>;
+export type DeltaEvent = z.infer<typeof deltaEventSchema>;
+export type FinalEvent = z.infer<typeof finalEventSchema>;
+export type BrainStreamEvent = z.infer<typeof brainStreamEventSchema>;
+
+/** A brain that answered one ordinary payload, read as the events a streaming brain would have written. */
+export function answerAsEvents(answer: BrainDecisionAnswer): [DecisionEvent, DeltaEvent, FinalEvent] {
+  const response = answer.response;
+  const record =
+    response !== null && typeof response === 'object' && !Array.isArray(response)
+      ? (response as Record<string, unknown>)
+      : undefined;
+  const content =
+    typeof response === 'string'
+      ? response
+      : typeof record?.content === 'string'
+        ? record.content
+        : typeof record?.text === 'string'
+          ? record.text
+          : undefined;
+  const toolCalls = Array.isArray(record?.tool_calls)
+    ? (record.tool_calls as Array<Record<string, unknown>>).map((call, position) => ({
+        index: position,
+        ...(typeof call.id === 'string' ? { id: call.id } : {}),
+        type: 'function' as const,
+        function: (call.function ?? {}) as { name?: string; arguments?: string },
+      }))
+    : undefined;
+  const usage = brainUsageSchema.safeParse(record?.usage);
+  const finishReason = typeof record?.finish_reason === 'string' ? record.finish_reason : undefined;
+  return [
+    { type: 'decision', decision: answer.decision },
+    {
+      type: 'delta',
+      ...(content !== undefined ? { content } : {}),
+      ...(toolCalls && toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+    },
+    {
+      type: 'final',
+      success: answer.success,
+      payment: answer.payment,
+      ...(usage.success ? { usage: usage.data } : {}),
+      ...(finishReason !== undefined ? { finish_reason: finishReason } : {}),
+      message: answer.message,
+    },
+  ];
+}
