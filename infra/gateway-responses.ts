@@ -11,6 +11,7 @@ import {
   shouldRetry,
   statusOf,
 } from '../shared/errors.js';
+import { routeList } from './routes.js';
 
 export type GatewayResponseType =
   | 'ACCESS_DENIED'
@@ -67,7 +68,10 @@ const response = (
 export const GATEWAY_RESPONSES: readonly GatewayResponseDefinition[] = [
   response('ACCESS_DENIED', 'unauthorized', { messageFromAuthorizer: true }),
   response('UNAUTHORIZED', 'unauthorized'),
-  response('MISSING_AUTHENTICATION_TOKEN', 'not_found'),
+  // API Gateway's answer to a path no route has: it names every route, so a wrong base URL is plain.
+  response('MISSING_AUTHENTICATION_TOKEN', 'not_found', {
+    message: `No such path. The API serves ${routeList()}.`,
+  }),
   // The stage's token bucket refills every second: one second is always enough to try again.
   response('THROTTLED', 'rate_limited', { retryAfterSeconds: 1 }),
   response('REQUEST_TOO_LARGE', 'payload_too_large'),

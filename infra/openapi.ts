@@ -1,6 +1,6 @@
 /**
  * JSON Schema and OpenAPI 3 for every route (POST /api/v1/requests, POST /v1/chat/completions,
- * POST /api/v1/secret-scanning/github),
+ * GET /v1/models, POST /api/v1/secret-scanning/github),
  * generated from the zod schemas (never hand-copied). `npm run openapi` writes
  * docs/openapi.json; a test keeps it current; the stack uses `requestBodyJsonSchema('draft-4', body)`
  * as each route's API Gateway model.
@@ -13,6 +13,7 @@ import {
   chatCompletionRequestSchema,
   chatCompletionSchema,
 } from '../shared/domain/requests/chat-completions.js';
+import { MODELS_PATH, modelListSchema } from '../shared/domain/requests/models.js';
 import { apiRequestSchema } from '../shared/domain/requests/schema.js';
 import { ERROR_CODES, errorEnvelopeSchema, statusOf } from '../shared/errors.js';
 import { type RequestBodyName, ROUTES } from './routes.js';
@@ -64,6 +65,15 @@ const RETRY_AFTER = {
   'Retry-After': integer('Whole seconds to wait before retrying; absent when waiting does not help.'),
 };
 
+/** On every error answer (SPEC §3b): whether an SDK may retry it by itself. */
+const SHOULD_RETRY = {
+  'x-should-retry': {
+    description:
+      'true where a retry is safe and can help (a 429 with Retry-After, 503, an Idempotency-Key still running); false where a retry could make the brain act twice or cannot succeed. OpenAI and Anthropic SDKs obey it.',
+    schema: { type: 'string', enum: ['true', 'false'] },
+  },
+};
+
 /** Each defined once under components.headers, referenced by the responses that carry it. */
 const refs = (headers: Record<string, unknown>) =>
   Object.fromEntries(Object.keys(headers).map((name) => [name, { $ref: `#/components/headers/${name}` }]));
@@ -88,6 +98,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           ...(UNAUTHENTICATED_STATUSES.has(status) ? {} : refs(LIMIT_HEADERS)),
           // 429: the key's limits; 409: an Idempotency-Key still running or in doubt (SPEC §3).
           ...(status === 429 || status === 409 ? refs(RETRY_AFTER) : {}),
+          ...refs(SHOULD_RETRY),
         },
         content: jsonContent(errorEnvelope),
       },
@@ -196,6 +207,22 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       },
     }),
   };
+  /** The routes read with GET (no body), by path. */
+  const readOperations: Record<string, () => Record<string, unknown>> = {
+    [MODELS_PATH]: () => ({
+      operationId: 'listModels',
+      summary: 'OpenAI-compatible model list: the brain’s catalogue, as far as this key’s scopes allow',
+      responses: {
+        '200': {
+          description:
+            'The models this key may use, ids written provider/model as the chat route takes them.',
+          headers: { ...STANDARD_HEADERS, ...refs(LIMIT_HEADERS) },
+          content: jsonContent(modelListSchema),
+        },
+        ...errorResponses,
+      },
+    }),
+  };
   return {
     openapi: '3.0.3',
     info: {
@@ -205,7 +232,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         'Call the agentic brain with an API key. Generated from the zod schemas by `npm run openapi`.',
     },
     components: {
-      headers: { ...LIMIT_HEADERS, ...RETRY_AFTER },
+      headers: { ...LIMIT_HEADERS, ...RETRY_AFTER, ...SHOULD_RETRY },
       securitySchemes: {
         bearer: {
           type: 'http',
@@ -216,6 +243,11 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       },
     },
     security: [{ bearer: [] }, { apiKeyHeader: [] }],
-    paths: Object.fromEntries(ROUTES.map((route) => [route.path, { post: operations[route.body]() }])),
+    paths: Object.fromEntries(
+      ROUTES.map((route) => [
+        route.path,
+        route.body ? { post: operations[route.body]() } : { get: readOperations[route.path]?.() },
+      ]),
+    ),
   };
 }

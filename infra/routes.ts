@@ -3,6 +3,7 @@
  * these and the local runtime emulates API Gateway from these (gateway responses: ./gateway-responses.ts).
  */
 import { CHAT_COMPLETIONS_PATH } from '../shared/domain/requests/chat-completions.js';
+import { MODELS_PATH } from '../shared/domain/requests/models.js';
 import type { FunctionName } from './functions.js';
 
 /** GitHub secret scanning's partner endpoint (SPEC §3c). */
@@ -13,7 +14,8 @@ export type RequestBodyName = 'requests' | 'chat-completions' | 'secret-scanning
 
 export interface Route {
   path: string;
-  body: RequestBodyName;
+  /** The JSON body its POST takes; absent for a route read with GET. */
+  body?: RequestBodyName;
   /** Methods the function implements; every other method is routed to it too and answered 405. */
   methods: readonly string[];
   handler: FunctionName;
@@ -39,6 +41,8 @@ export const ROUTES: readonly Route[] = [
     handler: 'requests',
     authorized: true,
   },
+  // OpenAI's model list (SPEC §3b): the brain's catalogue as this key may use it.
+  { path: MODELS_PATH, methods: ['GET'], handler: 'requests', authorized: true },
   // GitHub secret scanning reports leaked keys here (SPEC §3c): no API key, GitHub's ECDSA
   // signature over the body, which the function checks.
   {
@@ -49,6 +53,11 @@ export const ROUTES: readonly Route[] = [
     authorized: false,
   },
 ];
+
+/** Every route as `METHOD path`: what the 404 of an unknown path names. */
+export function routeList(routes: readonly Route[] = ROUTES): string {
+  return routes.map((route) => `${route.methods.join('|')} ${route.path}`).join(', ');
+}
 
 /** REQUEST authorizer: it reads either header, so no identity sources and no result cache. */
 export const AUTHORIZER = {

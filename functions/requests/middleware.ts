@@ -118,12 +118,19 @@ export function limitRefusalError(refusal: LimitRefusal, limits: LimitStatus): H
   });
 }
 
+/** What a route takes: its one method, and whether it has a JSON body. */
+export interface RouteGuard {
+  method: 'GET' | 'POST';
+  body: boolean;
+}
+
 /**
  * Authentication is API Gateway's first step; then the key's limits (429: a call over one is
  * admitted by the authorizer with the refusal in its context, answered here without reading
- * the body), then 405, 415, 413 in SPEC §3's order.
+ * the body), then 405, 415, 413 in SPEC §3's order. `guardOf`: the route's guard, by the
+ * event's `resource` (the route table's path).
  */
-export function requestGuards(options: { allowedMethod: string }): ProxyMiddleware {
+export function requestGuards(guardOf: (resource: string | undefined) => RouteGuard): ProxyMiddleware {
   return {
     before: async (request) => {
       const event = request.event;
@@ -132,7 +139,11 @@ export function requestGuards(options: { allowedMethod: string }): ProxyMiddlewa
         fail('unauthorized');
       const admission = admissionOfEvent(event);
       if (admission.refusal) throw limitRefusalError(admission.refusal, admission.limits);
-      if (event.httpMethod !== options.allowedMethod) fail('method_not_allowed');
+      const guard = guardOf(event.resource);
+      if (event.httpMethod !== guard.method) {
+        throw new HttpError('method_not_allowed', undefined, undefined, { headers: { Allow: guard.method } });
+      }
+      if (!guard.body) return;
       const contentType = getHeader(event.headers, 'content-type');
       if (!contentType || !JSON_MEDIA_TYPE.test(contentType)) fail('unsupported_media_type');
       const body = event.body;
@@ -141,6 +152,18 @@ export function requestGuards(options: { allowedMethod: string }): ProxyMiddlewa
         ? Buffer.from(body, 'base64').length
         : Buffer.byteLength(body, 'utf8');
       if (bytes > MAX_BODY_BYTES) fail('payload_too_large');
+    },
+  };
+}
+
+/** A body parser for the routes that take a body only (`guardOf` as for requestGuards). */
+export function jsonBodyOf(
+  parser: ProxyMiddleware,
+  guardOf: (resource: string | undefined) => RouteGuard,
+): ProxyMiddleware {
+  return {
+    before: async (request) => {
+      if (guardOf(request.event.resource).body) return parser.before?.(request);
     },
   };
 }

@@ -215,7 +215,7 @@ export class KeygateApi extends Construct {
         resource.addMethod(method, integration, {
           ...auth,
           requestValidator: validator,
-          requestModels: { 'application/json': models[route.body] },
+          ...(route.body ? { requestModels: { 'application/json': models[route.body] } } : {}),
         }),
       );
       // Every other method reaches the function too (after the authorizer, where there is one)

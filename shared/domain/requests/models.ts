@@ -1,0 +1,140 @@
+/**
+ * GET /v1/models (SPEC §3b, §4): OpenAI's model list of what a key may use. The brain's
+ * catalogue (`{"action": "list_models"}`), read at most once per container every 5 minutes,
+ * filtered by the key's provider and model scopes; ids written `provider/model`, as the chat
+ * route takes them. A brain without a catalogue leaves the list to what the key's scopes name
+ * exactly (a provider and a model without `*`).
+ */
+import type { KeyGrant } from '../keys/scopes.js';
+import { modelAllowed } from '../keys/scopes.js';
+import type { LogSink } from '../ports.js';
+import * as z from '../zod.js';
+
+/** OpenAI's path, under the base URL `https://<host>/v1`; the route table names it. */
+export const MODELS_PATH = '/v1/models';
+
+/** How long a container keeps the brain's catalogue (SPEC §4). */
+export const CATALOGUE_TTL_MS = 5 * 60_000;
+/** How long a failed read of the catalogue is not repeated: a brain down is not asked on every call. */
+export const CATALOGUE_RETRY_MS = 30_000;
+
+export const catalogueAnswerSchema = z.object({
+  models: z.array(
+    z.object({ provider: z.string().check(z.minLength(1)), model: z.string().check(z.minLength(1)) }),
+  ),
+});
+export type CatalogueModel = z.infer<typeof catalogueAnswerSchema>['models'][number];
+
+/** The brain's catalogue; `undefined` when the brain has none (it does not answer the action). */
+export type ReadCatalogue = () => Promise<readonly CatalogueModel[] | undefined>;
+
+export interface ModelObject {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+}
+
+export interface ModelList {
+  object: 'list';
+  data: ModelObject[];
+}
+
+/** The 200 answer of GET /v1/models (OpenAPI is generated from it). */
+export const modelListSchema = z.object({
+  object: z.literal('list'),
+  data: z.array(
+    z.object({
+      id: z.string(),
+      object: z.literal('model'),
+      created: z.number().check(z.int()),
+      owned_by: z.string(),
+    }),
+  ),
+});
+
+export interface ModelListDeps {
+  readCatalogue: ReadCatalogue;
+  logger: Pick<LogSink, 'error'>;
+  clock?: () => number;
+}
+
+interface CachedCatalogue {
+  models: readonly CatalogueModel[] | undefined;
+  /** When it was read (epoch seconds): the models' `created`. */
+  readAtSeconds: number;
+  until: number;
+}
+
+/** The models a key may use, from the catalogue (or, without one, from its exact scopes). */
+export function modelsForKey(
+  grant: Pick<KeyGrant, 'scopes'>,
+  catalogue: readonly CatalogueModel[] | undefined,
+): CatalogueModel[] {
+  const { providers, models } = grant.scopes ?? {};
+  const candidates =
+    catalogue ??
+    (providers ?? []).flatMap((provider) =>
+      (models ?? []).filter((model) => !model.endsWith('*')).map((model) => ({ provider, model })),
+    );
+  const seen = new Set<string>();
+  return candidates
+    .filter(
+      ({ provider, model }) =>
+        (!providers || providers.includes(provider)) && (!models || modelAllowed(model, models)),
+    )
+    .filter(({ provider, model }) => {
+      const id = `${provider}/${model}`;
+      if (seen.has(id)) return false;
+      seen.add(id);
+      return true;
+    })
+    .sort((a, b) => `${a.provider}/${a.model}`.localeCompare(`${b.provider}/${b.model}`));
+}
+
+export function createModelList(deps: ModelListDeps) {
+  const clock = deps.clock ?? Date.now;
+  let cached: CachedCatalogue | undefined;
+  /** One read at a time: concurrent calls of a container share it. */
+  let reading: Promise<CachedCatalogue> | undefined;
+
+  async function read(): Promise<CachedCatalogue> {
+    const now = clock();
+    try {
+      const models = await deps.readCatalogue();
+      return { models, readAtSeconds: Math.floor(now / 1000), until: now + CATALOGUE_TTL_MS };
+    } catch (error) {
+      deps.logger.error('brain catalogue not read; listing the key scopes only', {
+        error_name: error instanceof Error ? error.name : 'unknown',
+        error_message: error instanceof Error ? error.message.slice(0, 300) : String(error),
+      });
+      return { models: undefined, readAtSeconds: Math.floor(now / 1000), until: now + CATALOGUE_RETRY_MS };
+    }
+  }
+
+  async function catalogue(): Promise<CachedCatalogue> {
+    if (cached && clock() < cached.until) return cached;
+    reading ??= read().finally(() => {
+      reading = undefined;
+    });
+    cached = await reading;
+    return cached;
+  }
+
+  return {
+    async list(grant: Pick<KeyGrant, 'scopes'>): Promise<ModelList> {
+      const { models, readAtSeconds } = await catalogue();
+      return {
+        object: 'list',
+        data: modelsForKey(grant, models).map(({ provider, model }) => ({
+          id: `${provider}/${model}`,
+          object: 'model',
+          created: readAtSeconds,
+          owned_by: provider,
+        })),
+      };
+    },
+  };
+}
+
+export type ModelListService = ReturnType<typeof createModelList>;
