@@ -10,7 +10,7 @@ const SCALE_TESTS = ['tests/integration/domain/keys/scale.test.ts'];
 export default defineConfig({
   test: {
     globalSetup: ['tests/support/global-setup.ts'],
-    setupFiles: ['tests/support/log-capture.ts'],
+    setupFiles: ['tests/support/log-capture.ts', 'tests/support/lambda-runtime.ts'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,

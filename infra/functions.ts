@@ -44,7 +44,7 @@ export interface FunctionDescription {
   timeoutMs(stage: { brainTimeoutMs: number }): number;
   /** Its tables: each one's name arrives in the table's env var, with these grants. */
   tables: readonly TableGrant[];
-  /** Invokes the brain: gets BRAIN_FUNCTION_NAME, BRAIN_TIMEOUT_MS and BRAIN_MAX_DURATION_MS, and lambda:InvokeFunction on it. */
+  /** Invokes the brain: gets BRAIN_FUNCTION_NAME, BRAIN_TIMEOUT_MS and BRAIN_MAX_DURATION_MS, and lambda:InvokeFunction / lambda:InvokeWithResponseStream on it. */
   invokesBrain: boolean;
   /** Issues or verifies keys: gets KEY_ENVIRONMENT, the stage's key prefix (SPEC §5). */
   handlesKeys: boolean;

@@ -195,7 +195,7 @@ export class KeygateStack extends Stack {
     this.output(
       STACK_OUTPUTS.requestsRoleArn,
       this.requests.role.roleArn,
-      'Role of the requests function (grant it lambda:InvokeFunction on a brain in another account)',
+      'Role of the requests function (grant it lambda:InvokeFunction on a brain in another account; streamed calls use InvokeWithResponseStream, which that permission covers)',
     );
     this.output(STACK_OUTPUTS.apiKeysTableName, apiKeys.tableName, 'DynamoDB table of API keys');
     this.output(STACK_OUTPUTS.usersTableName, users.tableName, 'DynamoDB table of users');
@@ -278,7 +278,8 @@ export class KeygateStack extends Stack {
     }
     if (description.invokesBrain) {
       if (!brain) throw new Error(`${description.name} invokes the brain, but the stack has none`);
-      fn.allow(['lambda:InvokeFunction'], [brain.arn]);
+      // Plain calls Invoke the brain, streamed calls InvokeWithResponseStream it (SPEC §7).
+      fn.allow(['lambda:InvokeFunction', 'lambda:InvokeWithResponseStream'], [brain.arn]);
     }
     if (description.notifiesAlarmTopic) {
       if (!alarmTopic) throw new Error(`${description.name} notifies the alarm topic, but none was given`);

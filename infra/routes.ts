@@ -31,18 +31,18 @@ export interface Route {
   responseTransfer?: 'STREAM';
 }
 
+/**
+ * The requests function streams its answers (Lambda response streaming: a function streams or
+ * does not), so each of its routes is a STREAM integration; a plain answer is one JSON body.
+ */
+const REQUESTS_STREAM = { handler: 'requests', authorized: true, responseTransfer: 'STREAM' } as const;
+
 export const ROUTES: readonly Route[] = [
-  { path: '/api/v1/requests', body: 'requests', methods: ['POST'], handler: 'requests', authorized: true },
+  { path: '/api/v1/requests', body: 'requests', methods: ['POST'], ...REQUESTS_STREAM },
   // The same function and pipeline; only the body and the answer are OpenAI's (SPEC §3b).
-  {
-    path: CHAT_COMPLETIONS_PATH,
-    body: 'chat-completions',
-    methods: ['POST'],
-    handler: 'requests',
-    authorized: true,
-  },
+  { path: CHAT_COMPLETIONS_PATH, body: 'chat-completions', methods: ['POST'], ...REQUESTS_STREAM },
   // OpenAI's model list (SPEC §3b): the brain's catalogue as this key may use it.
-  { path: MODELS_PATH, methods: ['GET'], handler: 'requests', authorized: true },
+  { path: MODELS_PATH, methods: ['GET'], ...REQUESTS_STREAM },
   // GitHub secret scanning reports leaked keys here (SPEC §3c): no API key, GitHub's ECDSA
   // signature over the body, which the function checks.
   {

@@ -6,6 +6,7 @@
  * authorizer (Allow/Deny against the method ARN), integration (29 s) → proxy answer checks.
  * Each function call obeys Lambda's synchronous limits: an event over 6,291,456 bytes is not
  * sent, an answer over 6,291,556 bytes is a `Function.ResponseSizeTooLarge` function error.
+ * A route with `responseTransfer: 'STREAM'` streams the function's answer instead (./gateway-stream.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
@@ -25,6 +26,7 @@ import {
   type MatchedResource,
 } from './gateway-events.js';
 import { type HttpAnswer, renderGatewayResponse, validateProxyResult } from './gateway-responses.js';
+import { type StreamedAnswer, startStreamingIntegration } from './gateway-stream.js';
 import { oversizedSyncEvent, SYNC_PAYLOAD_LIMIT_BYTES, syncAnswer } from './invoke-request.js';
 import { type ThrottleSettings, TokenBucket } from './throttle.js';
 
@@ -36,19 +38,25 @@ export interface ApiGatewayOptions {
   throttle?: ThrottleSettings | false;
   maxPayloadBytes?: number;
   integrationTimeoutMs?: number;
+  /** The route table; default the stack's (infra/routes.ts). Tests serve their own. */
+  routes?: readonly Route[];
   /** One line per request (method, path, status, ms, key_id) and runtime notes. */
   log?: (line: string) => void;
 }
 
 interface Outcome {
-  answer: HttpAnswer;
+  answer: HttpAnswer | StreamedAnswer;
   keyId?: string;
 }
 
-function matchRoute(path: string): Route | undefined {
+function matchRoute(routes: readonly Route[], path: string): Route | undefined {
   // API Gateway resolves `/api/v1/requests/` to the same resource as `/api/v1/requests`.
   const normalised = path.length > 1 ? path.replace(/\/$/, '') : path;
-  return ROUTES.find((route) => route.path === normalised);
+  return routes.find((route) => route.path === normalised);
+}
+
+function isStreamed(answer: HttpAnswer | StreamedAnswer): answer is StreamedAnswer {
+  return 'pipe' in answer;
 }
 
 /** A short stable id per resource, like API Gateway's resource ids. */
@@ -115,6 +123,7 @@ export function createApiGateway(options: ApiGatewayOptions): Server {
   const bucket = options.throttle ? new TokenBucket(options.throttle) : undefined;
   const maxPayloadBytes = options.maxPayloadBytes ?? GATEWAY_LIMITS.maxPayloadBytes;
   const integrationTimeoutMs = options.integrationTimeoutMs ?? GATEWAY_LIMITS.integrationTimeoutMs;
+  const routes = options.routes ?? ROUTES;
 
   async function authorize(
     incoming: IncomingHttpRequest,
@@ -168,7 +177,7 @@ export function createApiGateway(options: ApiGatewayOptions): Server {
     incoming: IncomingHttpRequest,
     resource: MatchedResource,
     authorizer: IntegrationAuthorizerContext | undefined,
-  ): Promise<HttpAnswer> {
+  ): Promise<HttpAnswer | StreamedAnswer> {
     const requestId = incoming.requestId;
     const fn = options.functions[route.handler];
     // API Gateway's answer to a failed integration is a 502, rendered by the DEFAULT_5XX gateway response.
@@ -184,6 +193,22 @@ export function createApiGateway(options: ApiGatewayOptions): Server {
     if (eventSize !== undefined) {
       log(`integration ${route.handler}: ${eventTooLargeLine(eventSize)}`);
       return renderGatewayResponse('REQUEST_TOO_LARGE', { requestId });
+    }
+    if (route.responseTransfer === 'STREAM') {
+      const start = await startStreamingIntegration(fn, event, {
+        timeoutMs: integrationTimeoutMs,
+        region: options.api.region,
+        accountId: options.api.accountId,
+      });
+      if (start.kind === 'timeout') {
+        log(`integration ${route.handler} sent no stream prelude within ${integrationTimeoutMs} ms`);
+        return renderGatewayResponse('INTEGRATION_TIMEOUT', { requestId });
+      }
+      if (start.kind === 'refused') {
+        log(`integration ${route.handler}: malformed Lambda streaming response (${start.reason})`);
+        return badGateway();
+      }
+      return start.answer;
     }
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
@@ -219,7 +244,7 @@ export function createApiGateway(options: ApiGatewayOptions): Server {
 
   async function handle(request: IncomingMessage, incoming: IncomingHttpRequest): Promise<Outcome> {
     const requestId = incoming.requestId;
-    const route = matchRoute(incoming.path);
+    const route = matchRoute(routes, incoming.path);
     if (!route) {
       request.resume();
       return { answer: renderGatewayResponse('MISSING_AUTHENTICATION_TOKEN', { requestId }) };
@@ -267,13 +292,23 @@ export function createApiGateway(options: ApiGatewayOptions): Server {
         log(`local API failure: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
         return { answer: renderGatewayResponse('DEFAULT_5XX', { requestId: incoming.requestId }) };
       })
-      .then((outcome) => {
+      .then(async (outcome) => {
         if (!outcome) return;
-        writeAnswer(response, outcome.answer, incoming.requestId);
+        const { answer } = outcome;
+        let note = '';
+        if (isStreamed(answer)) {
+          // The client may leave mid-stream: the invocation still runs to its end (the function's business).
+          response.once('close', () => {
+            if (!response.writableFinished) note ||= ' client_gone';
+          });
+          const streamed = await answer.pipe(response, incoming.requestId);
+          if (!streamed.ok) note = ` stream_failed=${streamed.error.errorType}`;
+        } else {
+          writeAnswer(response, answer, incoming.requestId);
+        }
+        const status = isStreamed(answer) ? answer.head.statusCode : answer.statusCode;
         const ms = Math.round(performance.now() - started);
-        log(
-          `${incoming.method} ${incoming.path} ${outcome.answer.statusCode} ${ms}ms key_id=${outcome.keyId ?? '-'}`,
-        );
+        log(`${incoming.method} ${incoming.path} ${status} ${ms}ms key_id=${outcome.keyId ?? '-'}${note}`);
       });
   });
   // Idle connections are closed by the callers, never by this server: with Node's 5 s default a

@@ -2,11 +2,23 @@
  * The local Lambda runtime: loads the real handlers in-process (configuration through
  * process.env at import, as on Lambda), builds a proper `Context` for every invocation
  * and enforces each function's timeout. Errors are reported the way the Node.js runtime
- * reports them (`{errorType, errorMessage, trace}`).
+ * reports them (`{errorType, errorMessage, trace}`). Handlers marked by
+ * `awslambda.streamifyResponse` run as streaming handlers (./response-streaming.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { ClientContext, CognitoIdentity, Context } from 'aws-lambda';
 import type { FunctionName } from '../infra/functions.js';
+import { RESPONSE_TOO_LARGE_PAYLOAD, SYNC_RESPONSE_LIMIT_BYTES } from './invoke-request.js';
+import {
+  HANDLER_HIGHWATERMARK,
+  HANDLER_STREAMING,
+  highWaterMarkOf,
+  installAwsLambdaGlobal,
+  isStreamingHandler,
+  LambdaResponseStream,
+  runStreamingHandler,
+  type StreamingHandler,
+} from './response-streaming.js';
 
 export const LOCAL_REGION = 'us-east-1';
 export const LOCAL_ACCOUNT_ID = '123456789012';
@@ -31,8 +43,39 @@ export interface LambdaErrorPayload {
 }
 
 export type InvokeOutcome =
-  | { ok: true; requestId: string; result: unknown; durationMs: number }
+  | {
+      ok: true;
+      requestId: string;
+      result: unknown;
+      durationMs: number;
+      /** A streaming handler's answer: the bytes it wrote, which Invoke returns as they are. */
+      payload?: Uint8Array;
+    }
   | { ok: false; requestId: string; error: LambdaErrorPayload; durationMs: number };
+
+/** How a streamed invocation ended; its bytes went to `onChunk` as they were written. */
+export type StreamInvokeOutcome =
+  | { ok: true; requestId: string; durationMs: number; contentType: string }
+  | { ok: false; requestId: string; error: LambdaErrorPayload; durationMs: number; contentType: string };
+
+export interface StreamInvokeOptions extends InvokeOptions {
+  /**
+   * Receives each piece the handler writes, when it writes it (a buffered handler's JSON answer
+   * as one piece). Nothing arrives after the outcome (a timed-out handler writes into the void).
+   */
+  onChunk: (chunk: Uint8Array) => void;
+}
+
+/** Marks a handler as streaming, as `awslambda.streamifyResponse` does, typed for LocalFunction. */
+export function streamingLambdaHandler(
+  handler: StreamingHandler,
+  options: { highWaterMark?: number } = {},
+): LambdaHandler {
+  const marked = handler as StreamingHandler & Record<symbol, unknown>;
+  marked[HANDLER_STREAMING] = 'response';
+  if (options.highWaterMark !== undefined) marked[HANDLER_HIGHWATERMARK] = options.highWaterMark;
+  return marked as unknown as LambdaHandler;
+}
 
 export interface InvokeOptions {
   requestId?: string;
@@ -107,6 +150,20 @@ export async function invokeFunction(
   event: unknown,
   options: InvokeOptions = {},
 ): Promise<InvokeOutcome> {
+  if (isStreamingHandler(fn.handler)) {
+    // Invoke (not InvokeWithResponseStream) of a streaming function: its bytes, buffered.
+    const chunks: Uint8Array[] = [];
+    const outcome = await runStreaming(fn, event, { ...options, onChunk: (chunk) => chunks.push(chunk) });
+    if (!outcome.ok) return outcome;
+    const payload = Buffer.concat(chunks);
+    return {
+      ok: true,
+      requestId: outcome.requestId,
+      result: parseJsonOrUndefined(payload),
+      durationMs: outcome.durationMs,
+      payload,
+    };
+  }
   const requestId = options.requestId ?? randomUUID();
   const context = buildContext(fn, requestId, options);
   const started = Date.now();
@@ -140,6 +197,93 @@ export async function invokeFunction(
   }
 }
 
+function parseJsonOrUndefined(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs one invocation as InvokeWithResponseStream does: a streaming handler's bytes go to
+ * `onChunk` as it writes them; a buffered handler's answer is its JSON, in one piece (within
+ * the 6 MB synchronous answer limit). A function still running at its timeout is reported as
+ * `Sandbox.Timedout`; it keeps running, and what it writes later is dropped.
+ */
+export async function invokeFunctionStreaming(
+  fn: LocalFunction,
+  event: unknown,
+  options: StreamInvokeOptions,
+): Promise<StreamInvokeOutcome> {
+  if (isStreamingHandler(fn.handler)) return runStreaming(fn, event, options);
+  const outcome = await invokeFunction(fn, event, options);
+  const contentType = 'application/json';
+  if (!outcome.ok) return { ...outcome, contentType };
+  const json = JSON.stringify(outcome.result ?? null);
+  if (Buffer.byteLength(json) > SYNC_RESPONSE_LIMIT_BYTES) {
+    return {
+      ok: false,
+      requestId: outcome.requestId,
+      durationMs: outcome.durationMs,
+      contentType,
+      error: { ...RESPONSE_TOO_LARGE_PAYLOAD, trace: [] },
+    };
+  }
+  options.onChunk(new TextEncoder().encode(json));
+  return { ok: true, requestId: outcome.requestId, durationMs: outcome.durationMs, contentType };
+}
+
+async function runStreaming(
+  fn: LocalFunction,
+  event: unknown,
+  options: StreamInvokeOptions,
+): Promise<StreamInvokeOutcome> {
+  const requestId = options.requestId ?? randomUUID();
+  const context = buildContext(fn, requestId, options);
+  const started = Date.now();
+  let settled = false;
+  const highWaterMark = highWaterMarkOf(fn.handler);
+  const stream = new LambdaResponseStream({
+    onChunk: (chunk) => {
+      if (!settled) options.onChunk(chunk);
+    },
+    ...(highWaterMark !== undefined ? { highWaterMark } : {}),
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<StreamInvokeOutcome>((resolve) => {
+    timer = setTimeout(
+      () =>
+        resolve({
+          ok: false,
+          requestId,
+          error: timeoutPayload(requestId, fn.timeoutMs),
+          durationMs: Date.now() - started,
+          contentType: stream.contentType,
+        }),
+      fn.timeoutMs,
+    );
+    timer.unref();
+  });
+  const run = runStreamingHandler(
+    fn.handler as unknown as StreamingHandler,
+    viaJson(event),
+    stream,
+    context,
+  ).then((failure): StreamInvokeOutcome => {
+    const durationMs = Date.now() - started;
+    return failure === undefined
+      ? { ok: true, requestId, durationMs, contentType: stream.contentType }
+      : { ok: false, requestId, error: toErrorPayload(failure), durationMs, contentType: stream.contentType };
+  });
+  try {
+    return await Promise.race([run, timedOut]);
+  } finally {
+    settled = true;
+    clearTimeout(timer);
+  }
+}
+
 /** Loads handlers one at a time: each import sees only its own environment overlay. */
 let loading: Promise<unknown> = Promise.resolve();
 let instanceCounter = 0;
@@ -153,6 +297,8 @@ export async function loadHandler(
   moduleUrl: URL,
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<LambdaHandler> {
+  // The runtime sets the global before it imports the handler: modules read it at import (middy does).
+  installAwsLambdaGlobal();
   const load = async (): Promise<LambdaHandler> => {
     const saved = new Map<string, string | undefined>();
     for (const [name, value] of Object.entries(env)) {

@@ -23,6 +23,8 @@ export const EVENT_PAYLOAD_LIMIT_BYTES = 1_048_576;
 export const MAX_CLIENT_CONTEXT_BYTES = 3583;
 
 export const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations\/?$/;
+/** InvokeWithResponseStream's path (its own API version). */
+export const STREAM_INVOKE_PATH = /^\/2021-11-15\/functions\/([^/]+)\/response-streaming-invocations\/?$/;
 
 /** `127.0.0.1`, `localhost` or `[::1]`, each with an optional port. */
 const LOOPBACK_HOST = /^(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?$/i;
@@ -114,7 +116,11 @@ export type SyncAnswer =
  * delivered; Lambda reports `Function.ResponseSizeTooLarge` instead (a function error).
  */
 export function syncAnswer(outcome: InvokeOutcome): SyncAnswer {
-  const json = JSON.stringify(outcome.ok ? (outcome.result ?? null) : outcome.error);
+  // A streaming function's bytes are its answer as they are (Invoke buffers them).
+  const json =
+    outcome.ok && outcome.payload !== undefined
+      ? Buffer.from(outcome.payload).toString('utf8')
+      : JSON.stringify(outcome.ok ? (outcome.result ?? null) : outcome.error);
   const bytes = Buffer.byteLength(json);
   return bytes > SYNC_RESPONSE_LIMIT_BYTES
     ? { ok: false, bytes, error: RESPONSE_TOO_LARGE_PAYLOAD }
@@ -158,4 +164,12 @@ export function firstHeader(request: IncomingMessage, name: string): string | un
 
 export function isInvocationType(value: string): value is InvocationType {
   return (INVOCATION_TYPES as readonly string[]).includes(value);
+}
+
+/** InvokeWithResponseStream takes no `Event`: its ResponseStreamingInvocationType has only these. */
+export const STREAM_INVOCATION_TYPES = ['RequestResponse', 'DryRun'] as const;
+export type StreamInvocationType = (typeof STREAM_INVOCATION_TYPES)[number];
+
+export function isStreamInvocationType(value: string): value is StreamInvocationType {
+  return (STREAM_INVOCATION_TYPES as readonly string[]).includes(value);
 }

@@ -1,18 +1,23 @@
 /**
  * The local Lambda Invoke API (SPEC §8): `POST /2015-03-31/functions/{name}/invocations`
- * on the real wire protocol, so the AWS SDK, the AWS CLI, the ops CLI and the requests
- * function's brain client use it unchanged. It has no authentication, so it refuses anything
- * a browser could send: otherwise any web page could mint keys through keys-admin.
+ * (Invoke) and `POST /2021-11-15/functions/{name}/response-streaming-invocations`
+ * (InvokeWithResponseStream, event-stream framed) on the real wire protocol, so the AWS SDK,
+ * the AWS CLI, the ops CLI and the requests function's brain clients use it unchanged. It has
+ * no authentication, so it refuses anything a browser could send: otherwise any web page could
+ * mint keys through keys-admin.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { EVENT_STREAM_CONTENT_TYPE, invokeCompleteMessage, payloadChunkMessage } from './event-stream.js';
 import {
   functionArn,
   type InvokeOutcome,
   invokeFunction,
+  invokeFunctionStreaming,
   LOCAL_ACCOUNT_ID,
   LOCAL_REGION,
   type LocalFunction,
+  type StreamInvokeOutcome,
 } from './functions.js';
 import {
   browserRequestProblem,
@@ -23,9 +28,11 @@ import {
   INVOKE_PATH,
   type InvocationType,
   isInvocationType,
+  isStreamInvocationType,
   parseFunctionName,
   payloadLimit,
   readBody,
+  STREAM_INVOKE_PATH,
   SYNC_PAYLOAD_LIMIT_BYTES,
   SYNC_RESPONSE_LIMIT_BYTES,
   syncAnswer,
@@ -121,7 +128,9 @@ export function createInvokeServer(options: InvokeServerOptions): Server {
     }
 
     const url = new URL(request.url ?? '/', 'http://localhost');
-    const match = INVOKE_PATH.exec(url.pathname);
+    const streamMatch = STREAM_INVOKE_PATH.exec(url.pathname);
+    const streaming = streamMatch !== null;
+    const match = streamMatch ?? INVOKE_PATH.exec(url.pathname);
     if (!match?.[1] || request.method !== 'POST') {
       await refuse(
         request,
@@ -130,7 +139,7 @@ export function createInvokeServer(options: InvokeServerOptions): Server {
         serviceError(
           404,
           'UnknownOperationException',
-          'Unknown operation: this server only implements Invoke.',
+          'Unknown operation: this server only implements Invoke and InvokeWithResponseStream.',
         ),
       );
       return;
@@ -161,7 +170,9 @@ export function createInvokeServer(options: InvokeServerOptions): Server {
     }
 
     const invocationType = firstHeader(request, 'x-amz-invocation-type') ?? 'RequestResponse';
-    if (!isInvocationType(invocationType)) {
+    const validType = streaming ? isStreamInvocationType(invocationType) : isInvocationType(invocationType);
+    if (!validType || !isInvocationType(invocationType)) {
+      const allowed = streaming ? '[RequestResponse, DryRun]' : '[Event, RequestResponse, DryRun]';
       await refuse(
         request,
         response,
@@ -169,7 +180,7 @@ export function createInvokeServer(options: InvokeServerOptions): Server {
         serviceError(
           400,
           'InvalidParameterValueException',
-          `1 validation error detected: Value '${invocationType}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]`,
+          `1 validation error detected: Value '${invocationType}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: ${allowed}`,
           true,
         ),
       );
@@ -232,6 +243,10 @@ export function createInvokeServer(options: InvokeServerOptions): Server {
       send(response, 204, requestId, undefined);
       return;
     }
+    if (streaming) {
+      await streamAnswer(response, fn, event, requestId, clientContext);
+      return;
+    }
     const invoke = () =>
       invokeFunction(fn, event, {
         requestId,
@@ -262,6 +277,49 @@ export function createInvokeServer(options: InvokeServerOptions): Server {
       'X-Amz-Executed-Version': '$LATEST',
       ...(outcome.ok ? {} : { 'X-Amz-Function-Error': 'Unhandled' }),
     });
+  }
+
+  /**
+   * InvokeWithResponseStream: 200 at once, then each piece the function writes as a PayloadChunk
+   * event as soon as it is written, then InvokeComplete (ErrorCode: the error type,
+   * ErrorDetails: its message, for a function error). A client that goes away does not stop
+   * the invocation: Lambda lets it run to its end, and so does this server.
+   */
+  async function streamAnswer(
+    response: ServerResponse,
+    fn: LocalFunction,
+    event: unknown,
+    requestId: string,
+    clientContext: ReturnType<typeof decodeClientContext>,
+  ): Promise<void> {
+    response.writeHead(200, {
+      'Content-Type': EVENT_STREAM_CONTENT_TYPE,
+      'x-amzn-RequestId': requestId,
+      'X-Amz-Executed-Version': '$LATEST',
+    });
+    // The head goes out now: the caller learns that the invocation started before its first byte.
+    response.flushHeaders();
+    const write = (bytes: Uint8Array) => {
+      if (!response.writableEnded && !response.destroyed) response.write(bytes);
+    };
+    const outcome: StreamInvokeOutcome = await invokeFunctionStreaming(fn, event, {
+      requestId,
+      region,
+      accountId,
+      ...(clientContext && clientContext !== 'invalid' ? { clientContext } : {}),
+      onChunk: (chunk) => write(payloadChunkMessage(chunk)),
+    });
+    if (!outcome.ok) {
+      log(
+        `invoke ${fn.name} (InvokeWithResponseStream) failed after ${outcome.durationMs}ms: ${outcome.error.errorType}: ${outcome.error.errorMessage}`,
+      );
+    }
+    write(
+      invokeCompleteMessage(
+        outcome.ok ? {} : { ErrorCode: outcome.error.errorType, ErrorDetails: outcome.error.errorMessage },
+      ),
+    );
+    if (!response.writableEnded && !response.destroyed) response.end();
   }
 
   /** Only failures are logged: the API's request line already covers the brain call behind it. */

@@ -174,7 +174,8 @@ export const SECURITY_HEADERS = {
 export const SHOULD_RETRY_HEADER = 'x-should-retry';
 
 export function shouldRetry(code: ErrorCode, hasRetryAfter: boolean): boolean {
-  if (code === 'rate_limited' || code === 'quota_exceeded' || code === 'budget_exceeded') return hasRetryAfter;
+  if (code === 'rate_limited' || code === 'quota_exceeded' || code === 'budget_exceeded')
+    return hasRetryAfter;
   return code === 'brain_unavailable';
 }
 

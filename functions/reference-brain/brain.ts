@@ -7,10 +7,14 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type BrainAnswer,
+  type BrainCatalogue,
   type BrainRequest,
   brainRequestSchema,
+  listModelsRequestSchema,
 } from '../../shared/domain/brain/contract.js';
+import type { ToolCall } from '../../shared/domain/requests/openai-chat-schema.js';
 import { issuesToDetails } from '../../shared/domain/validation.js';
+import { TOOLS_TEST_MODEL, toolCallsFor, toolResultsAnswer } from './tools.js';
 
 export interface ModelPrice {
   /** USD per 1,000 input tokens. */
@@ -55,7 +59,20 @@ export const TEST_MODELS = [
   'test-incompressible',
   'test-overspend',
   'test-foreign-currency',
+  TOOLS_TEST_MODEL,
+  'test-stream-error',
 ] as const;
+
+/** Streamed, `test-stream-error` fails after its first delta (./events.ts); answered plainly, it approves. */
+export const STREAM_ERROR_TEST_MODEL = 'test-stream-error';
+
+/** Test models that approve and pay as provider/model `reference/reference` does. */
+const PRICED_AS_REFERENCE = new Set([
+  'test-overspend',
+  'test-foreign-currency',
+  TOOLS_TEST_MODEL,
+  STREAM_ERROR_TEST_MODEL,
+]);
 
 /**
  * Misbehaving payments, so the budget's overspend and currency alarms can be exercised: `test-overspend`
@@ -106,11 +123,21 @@ function priceOf(provider: string, model: string): ModelPrice | undefined {
 const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const round = (value: number) => Math.round(value * 1e6) / 1e6;
 
-/** ~4 characters per token, the usual rule of thumb for English text. */
+/** What an image costs at low detail in OpenAI's count (85 tokens), as characters of the estimate. */
+const IMAGE_CHARACTERS = 85 * 4;
+
+/** ~4 characters per token, the usual rule of thumb for English text; tools and tool calls count as their JSON. */
 export function estimateInputTokens(request: BrainRequest): number {
   const params = request.request_params;
   let characters = params.prompt?.length ?? 0;
-  for (const message of params.messages ?? []) characters += message.content.length + message.role.length;
+  for (const message of params.messages ?? []) {
+    characters += message.content.length + message.role.length;
+    if (message.tool_calls) characters += JSON.stringify(message.tool_calls).length;
+    for (const part of message.content_parts ?? []) {
+      if (part.type === 'image_url') characters += IMAGE_CHARACTERS;
+    }
+  }
+  if (params.tools) characters += JSON.stringify(params.tools).length;
   return Math.max(1, Math.ceil(characters / 4));
 }
 
@@ -143,17 +170,38 @@ function reject(request: BrainRequest, reasoning: string, checked: string[], vio
   };
 }
 
-function contentOf(request: BrainRequest, inputTokens: number): string {
+/** What the approved request is answered with: text, or (SPEC §4 v3) a call of one of its tools. */
+type Generated = { content: string } | { content: null; tool_calls: ToolCall[]; finish_reason: 'tool_calls' };
+
+function generate(request: BrainRequest, inputTokens: number): Generated {
   const length = request.request_params.max_tokens ?? DEFAULT_LARGE_ANSWER_CHARS;
-  if (request.api_provider === 'reference' && request.model_name === 'test-large')
-    return repetitiveText(length);
-  if (request.api_provider === 'reference' && request.model_name === 'test-incompressible') {
-    return incompressibleText(request.request_id, length);
+  if (request.api_provider === 'reference' && request.model_name === 'test-large') {
+    return { content: repetitiveText(length) };
   }
-  return `Reference brain answer for ${request.model_name}: request approved (about ${inputTokens} input tokens).`;
+  if (request.api_provider === 'reference' && request.model_name === 'test-incompressible') {
+    return { content: incompressibleText(request.request_id, length) };
+  }
+  // The caller ran the tools: answer from their output, rather than call them again.
+  const results = toolResultsAnswer(request);
+  if (results !== undefined) return { content: results };
+  const toolCalls = toolCallsFor(request);
+  if (toolCalls) return { content: null, tool_calls: toolCalls, finish_reason: 'tool_calls' };
+  return {
+    content: `Reference brain answer for ${request.model_name}: request approved (about ${inputTokens} input tokens).`,
+  };
+}
+
+/** The catalogue (SPEC §4 v3): every provider/model on the allow-list. */
+export function referenceCatalogue(): BrainCatalogue {
+  return {
+    models: Object.entries(PRICE_TABLE).flatMap(([provider, models]) =>
+      Object.keys(models).map((model) => ({ provider, model })),
+    ),
+  };
 }
 
 export async function referenceBrain(event: unknown, options: ReferenceBrainOptions = {}): Promise<unknown> {
+  if (listModelsRequestSchema.safeParse(event).success) return referenceCatalogue();
   const parsed = brainRequestSchema.safeParse(event);
   if (!parsed.success) {
     return {
@@ -188,12 +236,11 @@ export async function referenceBrain(event: unknown, options: ReferenceBrainOpti
   const largeAnswer =
     request.api_provider === 'reference' &&
     (request.model_name === 'test-large' || request.model_name === 'test-incompressible');
-  const misbehaving =
-    request.api_provider === 'reference' &&
-    (request.model_name === 'test-overspend' || request.model_name === 'test-foreign-currency');
+  const pricedAsReference =
+    request.api_provider === 'reference' && PRICED_AS_REFERENCE.has(request.model_name);
   const price = largeAnswer
     ? { input: 0, output: 0 }
-    : misbehaving
+    : pricedAsReference
       ? PRICE_TABLE.reference?.reference
       : priceOf(request.api_provider, request.model_name);
   if (!price) {
@@ -256,7 +303,7 @@ export async function referenceBrain(event: unknown, options: ReferenceBrainOpti
       provider: request.api_provider,
       model: request.model_name,
       operation_type: request.operation_type,
-      content: contentOf(request, inputTokens),
+      ...generate(request, inputTokens),
       usage: { input_tokens: inputTokens, output_tokens: usedOutputTokens },
     },
     payment: {

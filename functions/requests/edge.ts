@@ -4,14 +4,14 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { jsonResponse } from '../../shared/adapters/http/proxy-answers.js';
+import { jsonHeaders, jsonResponse } from '../../shared/adapters/http/proxy-answers.js';
 import { publishMetrics } from '../../shared/adapters/observability/metrics.js';
 import type { BudgetTelemetry } from '../../shared/domain/budgets/ledger.js';
 import { toUsd } from '../../shared/domain/budgets/money.js';
 import { DEFAULT_PROJECT_ID } from '../../shared/domain/keys/model.js';
 import type { ChatHeaders } from '../../shared/domain/requests/chat-completions.js';
 import type { RequestTelemetry } from '../../shared/domain/requests/ports.js';
-import type { RequestAnswer, RequestInput } from '../../shared/domain/requests/process.js';
+import type { ChatStream, RequestAnswer, RequestInput } from '../../shared/domain/requests/process.js';
 import type { CallerIdentity } from '../../shared/domain/requests/transform.js';
 import { admissionOfEvent } from './admission-of-event.js';
 import { getHeader } from './answers.js';
@@ -73,6 +73,14 @@ export function proxyAnswerOf(answer: RequestAnswer): APIGatewayProxyResult {
     answer.requestId,
     answer.replayed ? { 'Idempotent-Replayed': 'true' } : {},
   );
+}
+
+/** The headers of a streamed answer: server-sent events, never cached, the request id. */
+export function streamHeadersOf(stream: ChatStream): Record<string, string> {
+  return {
+    ...jsonHeaders(stream.requestId, stream.replayed ? { 'Idempotent-Replayed': 'true' } : {}),
+    'Content-Type': 'text/event-stream; charset=utf-8',
+  };
 }
 
 /**

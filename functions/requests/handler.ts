@@ -10,6 +10,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { createDocumentClient, createLambdaClient } from '../../shared/adapters/aws-clients.js';
 import { createBrainCatalogue } from '../../shared/adapters/brain-catalogue.js';
 import { createBrainClient } from '../../shared/adapters/brain-client.js';
+import { createBrainStreamClient } from '../../shared/adapters/brain-stream-client.js';
 import { loadConfig, requestsConfigSpec } from '../../shared/adapters/config.js';
 import { DynamoBudgetStore } from '../../shared/adapters/dynamodb/budget-store.js';
 import { DynamoIdempotencyStore } from '../../shared/adapters/dynamodb/idempotency-store.js';
@@ -27,6 +28,7 @@ import {
   proxyAnswerOf,
   requestInputOf,
   requestMetrics,
+  streamHeadersOf,
 } from './edge.js';
 import {
   errorAnswers,
@@ -36,6 +38,7 @@ import {
   requestGuards,
   requestIdOf,
 } from './middleware.js';
+import { streamingHandler, streamingResult } from './streaming.js';
 
 const config = loadConfig(requestsConfigSpec);
 const logger = createLogger('requests');
@@ -53,13 +56,16 @@ const lambda = createLambdaClient({
   instrumentation: tracing?.instrumentation,
 });
 
+const brainClientOptions = {
+  lambda,
+  functionName: config.BRAIN_FUNCTION_NAME,
+  timeoutMs: config.BRAIN_TIMEOUT_MS,
+  logger,
+};
+
 const processor = createRequestProcessor({
-  invokeBrain: createBrainClient({
-    lambda,
-    functionName: config.BRAIN_FUNCTION_NAME,
-    timeoutMs: config.BRAIN_TIMEOUT_MS,
-    logger,
-  }),
+  invokeBrain: createBrainClient(brainClientOptions),
+  invokeBrainStream: createBrainStreamClient(brainClientOptions),
   idempotency: new DynamoIdempotencyStore({ client: dynamo, tableName: config.IDEMPOTENCY_TABLE }),
   budgets: createBudgetLedger({
     store: new DynamoBudgetStore(dynamo, config.BUDGETS_TABLE),
@@ -89,7 +95,8 @@ const guardOf = (resource: string | undefined): RouteGuard =>
 // reads two spellings of the header); the option exists in the implementation, not its types.
 const jsonParserOptions = { disableContentTypeCheck: true, disableContentTypeError: false };
 
-export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>()
+/** The buffered pipeline: every route's answer as a proxy result (a streamed one carries its events). */
+export const answer = middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>()
   .use(tracingMiddleware(tracing))
   .use(injectLambdaContext(logger))
   // Its after/onError run after errorAnswers' onError: every answer, errors included, gets the headers.
@@ -109,9 +116,10 @@ export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error,
     const input = requestInputOf(event, event.body as unknown, context?.getRemainingTimeInMillis?.());
     // One function, one pipeline, two routes (infra/routes.ts): the OpenAI-compatible one only
     // translates its body in and its answer out (SPEC §3b).
-    return proxyAnswerOf(
-      event.resource === CHAT_COMPLETIONS_PATH
-        ? await processor.chat(input, chatHeadersOf(event))
-        : await processor.api(input),
-    );
+    if (event.resource !== CHAT_COMPLETIONS_PATH) return proxyAnswerOf(await processor.api(input));
+    const chat = await processor.chat(input, chatHeadersOf(event));
+    return 'stream' in chat ? streamingResult(chat, streamHeadersOf(chat)) : proxyAnswerOf(chat);
   });
+
+/** What Lambda runs: the answer written through response streaming (./streaming.ts). */
+export const handler = streamingHandler(answer);

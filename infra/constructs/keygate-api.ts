@@ -207,6 +207,10 @@ export class KeygateApi extends Construct {
       const integration = new apigw.LambdaIntegration(this.functionFor(props, route.handler), {
         proxy: true,
         allowTestInvoke: false,
+        // InvokeWithResponseStream: the answer passes on as the function writes it (SPEC §7).
+        ...(route.responseTransfer === 'STREAM'
+          ? { responseTransferMode: apigw.ResponseTransferMode.STREAM }
+          : {}),
       });
       const auth: apigw.MethodOptions = route.authorized
         ? { authorizer, authorizationType: apigw.AuthorizationType.CUSTOM }

@@ -5,15 +5,14 @@
  * so the caller retries sooner than it would re-read a catalogue.
  */
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { catalogueAnswerSchema, type ReadCatalogue } from '../domain/requests/models.js';
+import { brainCatalogueSchema, LIST_MODELS_ACTION } from '../domain/brain/contract.js';
+import type { ReadCatalogue } from '../domain/requests/ports.js';
 
 export interface BrainCatalogueOptions {
   lambda: LambdaClient;
   functionName: string;
   timeoutMs: number;
 }
-
-export const LIST_MODELS_ACTION = { action: 'list_models' } as const;
 
 export function createBrainCatalogue(options: BrainCatalogueOptions): ReadCatalogue {
   const decoder = new TextDecoder();
@@ -22,7 +21,7 @@ export function createBrainCatalogue(options: BrainCatalogueOptions): ReadCatalo
       new InvokeCommand({
         FunctionName: options.functionName,
         InvocationType: 'RequestResponse',
-        Payload: JSON.stringify(LIST_MODELS_ACTION),
+        Payload: JSON.stringify({ action: LIST_MODELS_ACTION }),
       }),
       { abortSignal: AbortSignal.timeout(options.timeoutMs) },
     );
@@ -33,7 +32,7 @@ export function createBrainCatalogue(options: BrainCatalogueOptions): ReadCatalo
     } catch {
       return undefined;
     }
-    const parsed = catalogueAnswerSchema.safeParse(payload);
+    const parsed = brainCatalogueSchema.safeParse(payload);
     return parsed.success ? parsed.data.models : undefined;
   };
 }

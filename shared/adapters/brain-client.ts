@@ -5,6 +5,7 @@
  */
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
 import { type BrainDecisionAnswer, type BrainRequest, brainAnswerSchema } from '../domain/brain/contract.js';
+import { answerOfEvents, brainStreamEventSchema } from '../domain/brain/stream.js';
 import type { LogSink } from '../domain/ports.js';
 import { BrainCallError, type InvokeBrain } from '../domain/requests/ports.js';
 
@@ -21,7 +22,19 @@ const TIMEOUT_NAMES = /timeout|timedout|aborterror/i;
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 const NOT_CONNECTED = /without establishing a connection|connect ECONNREFUSED/i;
 
-type BrainErrorCode = 'brain_error' | 'brain_unavailable' | 'brain_timeout';
+export type BrainErrorCode = 'brain_error' | 'brain_unavailable' | 'brain_timeout';
+
+/**
+ * The status a brain's function error gets from its error type (a brain reporting its
+ * provider's throttle is 503, a timeout 504), never whether the brain acted: it ran.
+ */
+export function functionErrorCode(errorType: string): BrainErrorCode {
+  return THROTTLE_NAMES.test(errorType)
+    ? 'brain_unavailable'
+    : TIMEOUT_NAMES.test(errorType)
+      ? 'brain_timeout'
+      : 'brain_error';
+}
 
 /**
  * Classifies an SDK/transport failure of the Invoke call itself, and whether the brain may
@@ -55,6 +68,24 @@ export function classifyInvokeFailure(error: unknown): BrainCallError {
     return new BrainCallError('brain_error', false, error);
   }
   return new BrainCallError('brain_error', true, error);
+}
+
+/**
+ * A streaming brain's NDJSON events read as its ordinary answer (decision, deltas, final, in
+ * that order); undefined when `text` is not such a stream (one ordinary JSON payload). Events
+ * out of order or outside the contract throw: the answer is outside the contract.
+ */
+export function answerOfStreamText(text: string): BrainDecisionAnswer | undefined {
+  const lines = text.split('\n').filter((line) => line.trim() !== '');
+  if (lines.length < 2) return undefined;
+  const events = lines.map((line) => brainStreamEventSchema.parse(JSON.parse(line)));
+  const [decision, ...rest] = events;
+  const final = rest.pop();
+  const deltas = rest.filter((event) => event.type === 'delta');
+  if (decision?.type !== 'decision' || final?.type !== 'final' || deltas.length !== rest.length) {
+    throw new Error('the brain stream is not one decision, its deltas and one final event');
+  }
+  return answerOfEvents(decision, deltas, final);
 }
 
 export function createBrainClient(options: BrainClientOptions): InvokeBrain {
@@ -93,13 +124,8 @@ export function createBrainClient(options: BrainClientOptions): InvokeBrain {
       } catch {
         // a non-JSON error payload is still a brain error
       }
-      // The type picks the status the caller sees (a brain reporting its provider's throttle is
-      // 503), never whether the brain acted.
-      const code: BrainErrorCode = THROTTLE_NAMES.test(errorType)
-        ? 'brain_unavailable'
-        : TIMEOUT_NAMES.test(errorType)
-          ? 'brain_timeout'
-          : 'brain_error';
+      // The type picks the status the caller sees, never whether the brain acted.
+      const code = functionErrorCode(errorType);
       logger.error('brain function error', {
         request_id: request.request_id,
         code,
@@ -115,7 +141,8 @@ export function createBrainClient(options: BrainClientOptions): InvokeBrain {
 
     let payload: unknown;
     try {
-      payload = JSON.parse(text);
+      // A streaming brain writes its events even when invoked plainly (Lambda buffers them).
+      payload = answerOfStreamText(text) ?? JSON.parse(text);
     } catch (error) {
       logger.error('brain answered non-JSON', {
         request_id: request.request_id,

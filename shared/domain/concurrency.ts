@@ -27,3 +27,47 @@ export async function mapConcurrently<T, R>(
   if (failure) throw failure.error;
   return results;
 }
+
+/**
+ * A producer's values for one consumer, in order, as an async iterable. The producer never
+ * waits for the consumer: a consumer that stops reading (a client gone mid-stream) leaves the
+ * producer to finish its work (settle a budget, store an answer), its later values dropped.
+ */
+export class AsyncQueue<T> implements AsyncIterable<T> {
+  private readonly values: T[] = [];
+  private ended = false;
+  private abandoned = false;
+  private wake: (() => void) | undefined;
+
+  push(value: T): void {
+    if (this.ended || this.abandoned) return;
+    this.values.push(value);
+    this.wake?.();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    try {
+      for (;;) {
+        const value = this.values.shift();
+        if (value !== undefined) {
+          yield value;
+          continue;
+        }
+        if (this.ended) return;
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        this.wake = undefined;
+      }
+    } finally {
+      // The consumer stopped (or finished): nothing more is kept for it.
+      this.abandoned = true;
+      this.values.length = 0;
+    }
+  }
+}

@@ -280,32 +280,22 @@ describe('errors, as the SDK types them', () => {
     expect(error.headers?.get('ratelimit-remaining')).toBe('0');
   });
 
-  it('BadRequestError (400) for stream: true, saying streaming is not supported', async () => {
+  it('BadRequestError (400) naming the deprecated functions field, which keygate refuses (tools replace it)', async () => {
     const calls = brainRequests.length;
     const error = await refusal(
-      client.chat.completions.create({ model: 'gpt-4o-mini', messages: HELLO, stream: true }),
+      client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: HELLO,
+        functions: [{ name: 'lookup', parameters: { type: 'object' } }],
+      }),
     );
 
     expect(brainRequests.length - calls).toBe(0);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect(error.type).toBe('invalid_request_error');
     expect(error.code).toBe('invalid_request');
-    expect(error.message).toMatch(/streaming is not supported/);
-    expect((error.error as SdkEnvelopeError).details?.map((detail) => detail.path)).toEqual(['stream']);
-  });
-
-  it('BadRequestError (400) naming tools, which keygate cannot honour', async () => {
-    const error = await refusal(
-      client.chat.completions.create({
-        model: 'gpt-4o-mini',
-        messages: HELLO,
-        tools: [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object' } } }],
-      }),
-    );
-
-    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
-    expect(error.message).toContain('tools');
-    expect((error.error as SdkEnvelopeError).details?.map((detail) => detail.path)).toEqual(['tools']);
+    expect(error.message).toContain('functions');
+    expect((error.error as SdkEnvelopeError).details?.map((detail) => detail.path)).toEqual(['functions']);
   });
 
   it('405 method_not_allowed in the envelope for GET with a valid key', async () => {

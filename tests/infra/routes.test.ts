@@ -16,22 +16,12 @@ function render(template: string, message: string): string {
 }
 
 describe('the route table and gateway responses', () => {
-  it('serves POST /api/v1/requests and POST /v1/chat/completions with the requests function behind the REQUEST authorizer without a result cache, and GitHub secret-scanning reports without it', () => {
+  it('serves POST /api/v1/requests, POST /v1/chat/completions and GET /v1/models with the requests function (streamed) behind the REQUEST authorizer without a result cache, and GitHub secret-scanning reports without it', () => {
+    const streamed = { handler: 'requests', authorized: true, responseTransfer: 'STREAM' };
     expect(ROUTES).toEqual([
-      {
-        path: '/api/v1/requests',
-        body: 'requests',
-        methods: ['POST'],
-        handler: 'requests',
-        authorized: true,
-      },
-      {
-        path: '/v1/chat/completions',
-        body: 'chat-completions',
-        methods: ['POST'],
-        handler: 'requests',
-        authorized: true,
-      },
+      { path: '/api/v1/requests', body: 'requests', methods: ['POST'], ...streamed },
+      { path: '/v1/chat/completions', body: 'chat-completions', methods: ['POST'], ...streamed },
+      { path: '/v1/models', methods: ['GET'], ...streamed },
       {
         path: '/api/v1/secret-scanning/github',
         body: 'secret-scanning',

@@ -19,6 +19,7 @@ import {
 import { requestBodyJsonSchema } from '../../infra/openapi.js';
 import { STACK_OUTPUTS, stackOutputKeysOf } from '../../infra/outputs.js';
 import { STAGE_NAMES, type StageConfig, type StageName, TLS_SECURITY_POLICY } from '../../infra/stages.js';
+import { invokeFunction } from '../../local/functions.js';
 import { API_KEYS_INDEX_ATTRIBUTES, USER_ID_INDEX } from '../../shared/adapters/dynamodb/tables.js';
 import { keyEnvironmentOfStage } from '../../shared/domain/keys/format.js';
 import { SECURITY_HEADERS } from '../../shared/errors.js';
@@ -175,15 +176,20 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
           policyDocument: { Statement: [{ Effect: 'Deny' }] },
           context: { reason: 'missing' },
         });
+        // The requests function streams: run it as the Lambda runtime runs a streaming handler.
         const requests = await load(stack().requests);
         const authorizerContext = { userId: 'u-1', keyId: 'key_1', projectId: 'default' };
-        expect(
-          await requests({
+        const streamed = await invokeFunction(
+          { name: 'requests', timeoutMs: 5_000, handler: requests as never },
+          {
             httpMethod: 'GET',
             headers: {},
             requestContext: { requestId: 'r-1', authorizer: authorizerContext },
-          }),
-        ).toMatchObject({ statusCode: 405 });
+          },
+        );
+        if (!streamed.ok) throw new Error(streamed.error.errorMessage);
+        const prelude = new TextDecoder().decode(streamed.payload).split('\u0000')[0] ?? '';
+        expect(JSON.parse(prelude)).toMatchObject({ statusCode: 405 });
         const keysAdmin = await load(stack().keysAdmin);
         expect(await keysAdmin({ action: 'nope' })).toMatchObject({ ok: false });
         const secretScanning = await load(stack().secretScanning);
@@ -191,7 +197,14 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
           await secretScanning({ httpMethod: 'GET', headers: {}, requestContext: { requestId: 'r-2' } }),
         ).toMatchObject({ statusCode: 405 });
         const brain = stack().referenceBrain;
-        if (brain) expect(await (await load(brain))({})).toMatchObject({ success: false });
+        if (brain) {
+          const answered = await invokeFunction(
+            { name: 'reference-brain', timeoutMs: 5_000, handler: (await load(brain)) as never },
+            {},
+          );
+          if (!answered.ok) throw new Error(answered.error.errorMessage);
+          expect(JSON.parse(new TextDecoder().decode(answered.payload))).toMatchObject({ success: false });
+        }
       } finally {
         vi.unstubAllEnvs();
       }
@@ -339,6 +352,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
           ...logs(fn),
           ...xray,
           `Allow lambda:InvokeFunction ${brain}`,
+          `Allow lambda:InvokeWithResponseStream ${brain}`,
           `Allow dynamodb:PutItem ${table('idempotency')}`,
           `Allow dynamodb:UpdateItem ${table('idempotency')}`,
           `Allow dynamodb:DeleteItem ${table('idempotency')}`,
@@ -469,23 +483,50 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
 
     it('puts the key routes behind the authorizer and sends them to the requests function', () => {
       const methods = Object.values(template().findResources('AWS::ApiGateway::Method'));
-      // POST and ANY (→ 405 after the authorizer, if any) on each of the three routes.
+      // Its method and ANY (→ 405 after the authorizer, if any) on each of the four routes.
       expect(methods.map((method) => method.Properties.HttpMethod).sort()).toEqual([
         'ANY',
         'ANY',
         'ANY',
+        'ANY',
+        'GET',
         'POST',
         'POST',
         'POST',
       ]);
       const authorizerId = Object.keys(template().findResources('AWS::ApiGateway::Authorizer'))[0];
-      const keyed = [...methodsOf('/api/v1/requests'), ...methodsOf('/v1/chat/completions')];
-      expect(keyed).toHaveLength(4);
+      const keyed = [
+        ...methodsOf('/api/v1/requests'),
+        ...methodsOf('/v1/chat/completions'),
+        ...methodsOf('/v1/models'),
+      ];
+      expect(keyed).toHaveLength(6);
       for (const method of keyed) {
         expect(method.Properties.AuthorizationType).toBe('CUSTOM');
         expect(method.Properties.AuthorizerId).toEqual({ Ref: authorizerId });
         expect(method.Properties.Integration.Type).toBe('AWS_PROXY');
         expect(render(method.Properties.Integration.Uri)).toContain(`${id(stack().requests.function)}.Arn`);
+      }
+    });
+
+    it('streams the requests function through API Gateway: STREAM integrations on InvokeWithResponseStream (SPEC §7)', () => {
+      const streamed = [
+        ...methodsOf('/api/v1/requests'),
+        ...methodsOf('/v1/chat/completions'),
+        ...methodsOf('/v1/models'),
+      ];
+      for (const method of streamed) {
+        expect(method.Properties.Integration.ResponseTransferMode).toBe('STREAM');
+        expect(render(method.Properties.Integration.Uri)).toMatch(
+          /\/2021-11-15\/functions\/.*\/response-streaming-invocations$/,
+        );
+      }
+      // GitHub's reports stay buffered (their function does not stream).
+      for (const method of methodsOf('/api/v1/secret-scanning/github')) {
+        expect(method.Properties.Integration.ResponseTransferMode).toBeUndefined();
+        expect(render(method.Properties.Integration.Uri)).toMatch(
+          /\/2015-03-31\/functions\/.*\/invocations$/,
+        );
       }
     });
 
@@ -515,7 +556,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       expect(acknowledgments(stack()).filter((ack) => ack.id === 'AwsSolutions-APIG4')).toHaveLength(2);
     });
 
-    it('routes exactly /api/v1/requests, /v1/chat/completions and /api/v1/secret-scanning/github (anything else is MISSING_AUTHENTICATION_TOKEN → 404)', () => {
+    it('routes exactly /api/v1/requests, /v1/chat/completions, /v1/models and /api/v1/secret-scanning/github (anything else is MISSING_AUTHENTICATION_TOKEN → 404)', () => {
       const resources = template().findResources('AWS::ApiGateway::Resource');
       const pathOf = (logicalId: string): string => {
         const resource = resources[logicalId];
@@ -531,6 +572,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
         '/api/v1/requests',
         '/api/v1/secret-scanning/github',
         '/v1/chat/completions',
+        '/v1/models',
       ]);
     });
 
@@ -544,12 +586,21 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
         expect(models).toHaveLength(3);
         const [modelId, model] = models.find(([, candidate]) => candidate.Properties.Name === name) ?? [];
         expect(model?.Properties.ContentType).toBe('application/json');
-        // The zod-generated schema, except the documented flattening of metadata's recursive $ref.
+        // The zod-generated schema, except the documented flattening of its recursive $refs
+        // (the JSON values inside metadata and inside tool schemas): each becomes any value.
         const { definitions: _definitions, ...expected } = requestBodyJsonSchema('draft-4', body);
-        const properties = asRecord(expected.properties);
+        const flattened = JSON.parse(JSON.stringify(expected), (_key, value: unknown) =>
+          value && typeof value === 'object' && '$ref' in value ? {} : value,
+        ) as Record<string, unknown>;
+        const properties = asRecord(flattened.properties);
+        const metadata = { type: 'object', additionalProperties: {} };
         expect(model?.Properties.Schema).toEqual({
-          ...expected,
-          properties: { ...properties, metadata: { type: 'object', additionalProperties: {} } },
+          ...flattened,
+          // The chat route takes null as absent (SPEC §3b).
+          properties: {
+            ...properties,
+            metadata: body === 'chat-completions' ? { anyOf: [metadata, { type: 'null' }] } : metadata,
+          },
         });
         template().hasResourceProperties('AWS::ApiGateway::Method', {
           HttpMethod: 'POST',

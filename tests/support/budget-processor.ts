@@ -15,6 +15,7 @@ import {
   type BrainRequest,
   brainDecisionAnswerSchema,
 } from '../../shared/domain/brain/contract.js';
+import { answerAsEvents, type BrainStreamEvent } from '../../shared/domain/brain/stream.js';
 import { type BudgetTelemetry, createBudgetLedger } from '../../shared/domain/budgets/ledger.js';
 import type { BudgetItem } from '../../shared/domain/budgets/model.js';
 import { type Micros, micros, paymentMicros } from '../../shared/domain/budgets/money.js';
@@ -37,9 +38,18 @@ import type { TestTables } from './dynamo.js';
  * - `fail`: the brain answered that it failed (did not act: 502, hold released);
  * - `throttle`: Lambda throttled the invoke (never ran: 503, hold released);
  * - `malformed`: an answer outside the contract after acting (502, in doubt);
- * - `hang`: never answers (the handler is abandoned while the brain works).
+ * - `hang`: never answers (the handler is abandoned while the brain works);
+ * - `cut` (streamed calls): the decision and a first delta, then the stream breaks off after paying.
  */
-export type BrainBehaviour = 'answer' | 'timeout' | 'lost' | 'fail' | 'throttle' | 'malformed' | 'hang';
+export type BrainBehaviour =
+  | 'answer'
+  | 'timeout'
+  | 'lost'
+  | 'fail'
+  | 'throttle'
+  | 'malformed'
+  | 'hang'
+  | 'cut';
 
 export interface BrainInvocation {
   request: BrainRequest;
@@ -49,6 +59,13 @@ export interface BrainInvocation {
 
 export interface PayingBrain {
   invoke(request: BrainRequest): Promise<BrainDecisionAnswer>;
+  /**
+   * The same brain invoked with InvokeWithResponseStream: its decision, the content in a few
+   * deltas, its final event with the payment (decided and paid once per request_id, as
+   * `invoke`). `cut` behaves as `answer` up to the first delta, then the stream breaks off
+   * (the brain has paid: in doubt); every other behaviour fails before the decision.
+   */
+  stream(request: BrainRequest): AsyncIterable<BrainStreamEvent>;
   readonly invocations: BrainInvocation[];
   /** What the brain paid, once per request_id (USD, micro-dollars). */
   readonly paid: Map<string, Micros>;
@@ -114,7 +131,33 @@ export function payingBrain(): PayingBrain {
           );
         case 'hang':
           return new Promise<BrainDecisionAnswer>(() => {});
+        case 'cut':
+          throw new Error('cut is a behaviour of streamed calls');
       }
+    },
+    async *stream(request) {
+      const behaviour = brain.script(request, invocations.length + 1);
+      if (behaviour !== 'answer' && behaviour !== 'cut') {
+        // Fails as the plain invocation fails, before any event.
+        await brain.invoke(request);
+        return;
+      }
+      const invocation: BrainInvocation = { request, behaviour };
+      invocations.push(invocation);
+      if (brain.gate) await brain.gate;
+      invocation.answer = await decide(request);
+      const [decision, delta, final] = answerAsEvents(invocation.answer);
+      yield decision;
+      const content = delta.content ?? '';
+      const third = Math.ceil(content.length / 3);
+      for (let start = 0; start < content.length; start += third) {
+        yield { type: 'delta', content: content.slice(start, start + third) };
+        if (behaviour === 'cut') {
+          throw new BrainCallError('brain_error', true, new Error('injected: the stream broke off'));
+        }
+        await sleep(1);
+      }
+      yield final;
     },
   };
   return brain;
@@ -158,6 +201,7 @@ export function budgetProcessorOn(tables: TestTables, options: BudgetProcessorOp
   const clock = options.clock ?? Date.now;
   return createRequestProcessor({
     invokeBrain: (request) => options.brain.invoke(request),
+    invokeBrainStream: (request) => options.brain.stream(request),
     idempotency: new DynamoIdempotencyStore({ client: tables.doc, tableName: tables.names.idempotency }),
     budgets: createBudgetLedger({
       store: options.store,

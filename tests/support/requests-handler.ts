@@ -29,7 +29,7 @@ export function requestsHandlerUnderTest(options: RequestsHandlerOptions = {}) {
     process.env.BRAIN_TIMEOUT_MS = '1000';
     // Thousands of generated requests: keep the run readable (tests/integration/domain/keys/logging.test.ts checks logs).
     process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
-    ({ handler: loaded } = await import('../../functions/requests/handler.js'));
+    ({ answer: loaded } = await import('../../functions/requests/handler.js'));
   });
   afterAll(() => {
     delete process.env.POWERTOOLS_LOG_LEVEL;

@@ -1,5 +1,6 @@
 /** The brain contract (SPEC §4), shared by the requests function and the reference brain. */
-import { MESSAGE_ROLES, OPERATION_TYPES } from '../requests/schema.js';
+import { brainMessageSchema, chatParamsShape } from '../requests/openai-chat-schema.js';
+import { OPERATION_TYPES } from '../requests/schema.js';
 import * as z from '../zod.js';
 
 const nonEmpty = () => z.string().check(z.minLength(1));
@@ -14,16 +15,14 @@ export const brainRequestSchema = z.strictObject({
   model_name: nonEmpty(),
   operation_type: z.enum(OPERATION_TYPES),
   request_params: z.strictObject({
-    messages: z.optional(
-      z.array(
-        // `name`: the participant's name an OpenAI chat-completions message may carry (SPEC §3b).
-        z.strictObject({ role: z.enum(MESSAGE_ROLES), content: z.string(), name: z.optional(z.string()) }),
-      ),
-    ),
+    // A message may carry what OpenAI's do (SPEC §3b): `name`, `tool_calls`, `tool_call_id`, image parts.
+    messages: z.optional(z.array(brainMessageSchema)),
     prompt: z.optional(z.string()),
     temperature: z.optional(z.number()),
     max_tokens: z.optional(z.number().check(z.int())),
     top_p: z.optional(z.number()),
+    // The other OpenAI chat-completions fields (SPEC §4 v3), under OpenAI's names, for the provider.
+    ...chatParamsShape,
   }),
   metadata: z.record(z.string(), z.json()),
   request_source: z.literal('api'),
@@ -60,10 +59,31 @@ export const paymentSchema = z.object({
   simulated: z.optional(z.boolean()),
 });
 
+/**
+ * The provider's answer, any JSON; when it is an object with `tool_calls` (SPEC §4 v3), they are
+ * OpenAI's: `[{id, type: "function", function: {name, arguments}}]`, `arguments` a JSON string.
+ */
+const answeredToolCallSchema = z.object({
+  id: nonEmpty(),
+  type: z.literal('function'),
+  function: z.object({ name: nonEmpty(), arguments: z.string() }),
+});
+
+export const brainResponseSchema = z.nullable(z.json()).check(
+  z.superRefine((response, ctx) => {
+    if (response === null || typeof response !== 'object' || Array.isArray(response)) return;
+    if (!Object.hasOwn(response, 'tool_calls')) return;
+    const toolCalls = z.array(answeredToolCallSchema).safeParse(response.tool_calls);
+    for (const issue of toolCalls.error?.issues ?? []) {
+      ctx.addIssue({ code: 'custom', path: ['tool_calls', ...issue.path], message: issue.message });
+    }
+  }),
+);
+
 export const brainDecisionAnswerSchema = z.object({
   success: z.boolean(),
   decision: decisionSchema,
-  response: z.nullable(z.json()),
+  response: brainResponseSchema,
   payment: z.nullable(paymentSchema),
   message: z.string(),
 });
@@ -80,6 +100,14 @@ export const brainAnswerSchema = z.union([brainDecisionAnswerSchema, brainFailur
 export type BrainDecisionAnswer = z.infer<typeof brainDecisionAnswerSchema>;
 export type BrainFailureAnswer = z.infer<typeof brainFailureAnswerSchema>;
 export type BrainAnswer = z.infer<typeof brainAnswerSchema>;
+
+/** The brain's catalogue (SPEC §4 v3): invoked with this instead of a request, it lists what it serves. */
+export const LIST_MODELS_ACTION = 'list_models';
+export const listModelsRequestSchema = z.strictObject({ action: z.literal(LIST_MODELS_ACTION) });
+export const brainCatalogueSchema = z.object({
+  models: z.array(z.object({ provider: nonEmpty(), model: nonEmpty() })),
+});
+export type BrainCatalogue = z.infer<typeof brainCatalogueSchema>;
 
 /** The public 200 body: the brain's decision plus our request id. */
 export const apiSuccessSchema = z.object({

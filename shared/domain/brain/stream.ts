@@ -46,6 +46,11 @@ export const finalEventSchema = z.object({
   /** `stop`, `tool_calls`, `length`, … as the provider said; absent: `tool_calls` if any were streamed, else `stop`. */
   finish_reason: z.optional(z.string()),
   message: z.string(),
+  /**
+   * The whole response, as the brain's ordinary answer would hold it (the reference brain sends
+   * it): what keygate stores and answers; without it, the deltas put together.
+   */
+  response: z.optional(z.json()),
 });
 
 export const brainStreamEventSchema = z.discriminatedUnion('type', [
@@ -58,6 +63,17 @@ export type DecisionEvent = z.infer<typeof decisionEventSchema>;
 export type DeltaEvent = z.infer<typeof deltaEventSchema>;
 export type FinalEvent = z.infer<typeof finalEventSchema>;
 export type BrainStreamEvent = z.infer<typeof brainStreamEventSchema>;
+
+/** A usage in OpenAI's words, also from Anthropic's (`input_tokens`/`output_tokens`, as the reference brain writes it). */
+function openAiUsageOf(usage: unknown): unknown {
+  if (usage === null || typeof usage !== 'object') return usage;
+  const counts = usage as Record<string, unknown>;
+  return {
+    prompt_tokens: counts.prompt_tokens ?? counts.input_tokens,
+    completion_tokens: counts.completion_tokens ?? counts.output_tokens,
+    ...(counts.total_tokens !== undefined ? { total_tokens: counts.total_tokens } : {}),
+  };
+}
 
 /** A brain that answered one ordinary payload, read as the events a streaming brain would have written. */
 export function answerAsEvents(answer: BrainDecisionAnswer): [DecisionEvent, DeltaEvent, FinalEvent] {
@@ -82,7 +98,7 @@ export function answerAsEvents(answer: BrainDecisionAnswer): [DecisionEvent, Del
         function: (call.function ?? {}) as { name?: string; arguments?: string },
       }))
     : undefined;
-  const usage = brainUsageSchema.safeParse(record?.usage);
+  const usage = brainUsageSchema.safeParse(openAiUsageOf(record?.usage));
   const finishReason = typeof record?.finish_reason === 'string' ? record.finish_reason : undefined;
   return [
     { type: 'decision', decision: answer.decision },
@@ -100,4 +116,69 @@ export function answerAsEvents(answer: BrainDecisionAnswer): [DecisionEvent, Del
       message: answer.message,
     },
   ];
+}
+
+interface AssembledToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/**
+ * The deltas of one stream put together as the response a plain answer carries:
+ * `{content, tool_calls?, usage?, finish_reason?}`. Tool calls are joined per `index` as OpenAI
+ * clients join them (id, type and name from the first piece, the arguments concatenated).
+ */
+export class StreamAssembler {
+  private content = '';
+  private readonly toolCalls = new Map<number, AssembledToolCall>();
+
+  add(delta: DeltaEvent): void {
+    if (delta.content !== undefined) this.content += delta.content;
+    for (const piece of delta.tool_calls ?? []) this.addToolCall(piece);
+  }
+
+  private addToolCall(piece: ToolCallDelta): void {
+    const call = this.toolCalls.get(piece.index) ?? {
+      id: '',
+      type: 'function' as const,
+      function: { name: '', arguments: '' },
+    };
+    if (piece.id !== undefined) call.id = piece.id;
+    if (piece.function?.name !== undefined) call.function.name += piece.function.name;
+    if (piece.function?.arguments !== undefined) call.function.arguments += piece.function.arguments;
+    this.toolCalls.set(piece.index, call);
+  }
+
+  /** The response of the whole answer, once the final event has come: the brain's own when it sent it. */
+  response(final: FinalEvent): BrainDecisionAnswer['response'] {
+    if (final.response !== undefined) return final.response;
+    const toolCalls = [...this.toolCalls.entries()].sort(([a], [b]) => a - b).map(([, call]) => call);
+    const response: Record<string, z.core.util.JSONType> = { content: this.content };
+    if (toolCalls.length > 0)
+      response.tool_calls = toolCalls.map((call) => ({ ...call, function: { ...call.function } }));
+    if (final.usage) response.usage = { ...final.usage };
+    if (final.finish_reason !== undefined) response.finish_reason = final.finish_reason;
+    return response;
+  }
+}
+
+/**
+ * A streaming brain's events (decision, deltas, final — in that order, as the stream client
+ * checks) as its ordinary answer: what a plain Invoke of a streaming brain returns, read.
+ */
+export function answerOfEvents(
+  decision: DecisionEvent,
+  deltas: readonly DeltaEvent[],
+  final: FinalEvent,
+): BrainDecisionAnswer {
+  const assembler = new StreamAssembler();
+  for (const delta of deltas) assembler.add(delta);
+  return {
+    success: final.success,
+    decision: decision.decision,
+    response: assembler.response(final),
+    payment: final.payment,
+    message: final.message,
+  };
 }

@@ -1,13 +1,27 @@
 /**
- * POST /v1/chat/completions (SPEC §3b): OpenAI's chat-completions request, validated strictly,
- * becomes the same brain request as POST /api/v1/requests (`operation_type: "chat"`), and the
- * brain's answer becomes a `chat.completion`. Only the translation lives here: auth, limits,
- * scopes, idempotency and the brain are the one pipeline of ./process.ts.
+ * POST /v1/chat/completions (SPEC §3b): OpenAI's chat-completions request, validated strictly
+ * (`null` for an optional field is "absent", as OpenAI takes it), becomes the same brain request
+ * as POST /api/v1/requests (`operation_type: "chat"`, OpenAI's other fields passed on in
+ * `request_params`, ./openai-chat-schema.ts), and the brain's answer becomes a `chat.completion`.
+ * Only the translation lives here: auth, limits, scopes, idempotency and the brain are the one
+ * pipeline of ./process.ts.
  */
 import { type ErrorDetail, HttpError } from '../../errors.js';
 import { type ApiSuccess, decisionSchema, paymentSchema } from '../brain/contract.js';
 import { maxStringLength } from '../validation.js';
 import * as z from '../zod.js';
+import {
+  brainMessageOf,
+  brainParamsOf,
+  CHAT_PARAM_FIELDS,
+  CHAT_ROLES,
+  chatMessageSchema,
+  nullish,
+  type ToolCall,
+  toolCallSchema,
+  type WireChatParams,
+  wireChatParamsShape,
+} from './openai-chat-schema.js';
 import { metadataSchema, PROVIDER_PATTERN, type RequestFields } from './schema.js';
 
 /** OpenAI's path, so OpenAI SDKs reach it with the base URL `https://<host>/v1`; the route table names it. */
@@ -17,34 +31,26 @@ export const CHAT_COMPLETIONS_PATH = '/v1/chat/completions';
 export const DEFAULT_CHAT_PROVIDER = 'openai';
 const CONTROL_OR_FORMAT = /[\p{Cc}\p{Cf}]/u;
 
-/** OpenAI request fields keygate cannot honour yet: named in the 400, never silently dropped. */
-export const UNSUPPORTED_CHAT_FIELDS = [
-  'tools',
-  'tool_choice',
-  'functions',
-  'function_call',
-  'response_format',
-  'logprobs',
-  'top_logprobs',
-  'audio',
-  'modalities',
-  'prediction',
-  'stop',
-  'seed',
-  'presence_penalty',
-  'frequency_penalty',
-  'logit_bias',
-] as const;
+/**
+ * OpenAI request fields keygate refuses, each with why: named in the 400, never silently
+ * dropped. `null` is still "absent" for them, as for every optional field of this route.
+ */
+export const REFUSED_CHAT_FIELDS = {
+  logprobs: 'is not supported by keygate; remove it',
+  top_logprobs: 'is not supported by keygate; remove it',
+  audio: 'is not supported by keygate (no audio output); remove it',
+  modalities: 'is not supported by keygate (text output only); remove it',
+  prediction: 'is not supported by keygate; remove it',
+  functions: 'is OpenAI\'s deprecated form and not supported; send "tools" instead',
+  function_call: 'is OpenAI\'s deprecated form and not supported; send "tool_choice" instead',
+} as const;
 
-export const CHAT_ROLES = ['system', 'developer', 'user', 'assistant', 'tool'] as const;
+export { CHAT_ROLES };
 
-const textPartSchema = z.strictObject({ type: z.literal('text'), text: z.string() });
-
-const chatMessageSchema = z.strictObject({
-  role: z.enum(CHAT_ROLES),
-  content: z.union([z.string(), z.array(textPartSchema).check(z.minLength(1))]),
-  name: z.optional(z.string().check(z.minLength(1), ...maxStringLength(64))),
-});
+/** The refused fields' names. */
+export const UNSUPPORTED_CHAT_FIELDS = Object.keys(
+  REFUSED_CHAT_FIELDS,
+) as (keyof typeof REFUSED_CHAT_FIELDS)[];
 
 const maxTokens = () => z.number().check(z.int(), z.gte(1), z.lte(Number.MAX_SAFE_INTEGER));
 
@@ -74,32 +80,32 @@ const modelSchema = z.string().check(
   }),
 );
 
+/** The refused fields: only their `null` ("absent") passes; any other value is named in the 400. */
+const refusedShape = Object.fromEntries(
+  UNSUPPORTED_CHAT_FIELDS.map((field) => [field, z.optional(z.null())]),
+) as Record<keyof typeof REFUSED_CHAT_FIELDS, z.ZodMiniOptional<z.ZodMiniNull>>;
+
 export const chatCompletionRequestSchema = z
   .strictObject({
     model: modelSchema,
     messages: z.array(chatMessageSchema).check(z.minLength(1), z.maxLength(256)),
-    temperature: z.optional(z.number().check(z.gte(0), z.lte(2))),
-    top_p: z.optional(z.number().check(z.gte(0), z.lte(1))),
-    max_tokens: z.optional(maxTokens()),
-    max_completion_tokens: z.optional(maxTokens()),
-    user: z.optional(z.string().check(z.minLength(1), ...maxStringLength(128))),
-    metadata: z.optional(metadataSchema),
-    n: z.optional(z.literal(1, 'only n: 1 is supported')),
-    stream: z.optional(z.boolean()),
+    temperature: nullish(z.number().check(z.gte(0), z.lte(2))),
+    top_p: nullish(z.number().check(z.gte(0), z.lte(1))),
+    max_tokens: nullish(maxTokens()),
+    max_completion_tokens: nullish(maxTokens()),
+    user: nullish(z.string().check(z.minLength(1), ...maxStringLength(128))),
+    metadata: nullish(metadataSchema),
+    n: nullish(z.literal(1, 'only n: 1 is supported')),
+    stream: nullish(z.boolean()),
+    stream_options: nullish(z.strictObject({ include_usage: nullish(z.boolean()) })),
+    ...wireChatParamsShape,
+    ...refusedShape,
   })
   .check(
     z.superRefine((body, ctx) => {
-      if (body.stream === true) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['stream'],
-          message: 'streaming is not supported yet; send stream: false or omit it',
-          input: body.stream,
-        });
-      }
       if (
-        body.max_tokens !== undefined &&
-        body.max_completion_tokens !== undefined &&
+        body.max_tokens != null &&
+        body.max_completion_tokens != null &&
         body.max_tokens !== body.max_completion_tokens
       ) {
         ctx.addIssue({
@@ -107,6 +113,28 @@ export const chatCompletionRequestSchema = z
           path: ['max_completion_tokens'],
           message: 'max_tokens and max_completion_tokens differ; send one of them',
           input: body.max_completion_tokens,
+        });
+      }
+      // OpenAI's rule: a tool choice other than none/auto needs the tools it chooses from.
+      const choice = body.tool_choice;
+      const tools = Array.isArray(body.tools) ? body.tools : [];
+      if ((choice === 'required' || typeof choice === 'object') && choice !== null && tools.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tool_choice'],
+          message: 'tool_choice needs "tools" to choose from',
+          input: choice,
+        });
+      } else if (
+        typeof choice === 'object' &&
+        choice !== null &&
+        !tools.some((tool) => tool?.function?.name === choice.function?.name)
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tool_choice', 'function', 'name'],
+          message: `names no function of "tools"`,
+          input: choice,
         });
       }
     }),
@@ -131,13 +159,24 @@ export interface ChatHeaders {
 
 const headerSchema = z.optional(z.string().check(z.minLength(1), ...maxStringLength(128)));
 
-/** The fields we cannot honour, each named, before the schema's own "unknown field". */
+/** The fields we refuse, each named (a `null` is "absent"), before the schema's own issues. */
 function unsupportedFields(body: unknown): ErrorDetail[] {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return [];
-  return UNSUPPORTED_CHAT_FIELDS.filter((field) => Object.hasOwn(body, field)).map((field) => ({
-    path: field,
-    message: `"${field}" is not supported by keygate yet; remove it`,
-  }));
+  const record = body as Record<string, unknown>;
+  return UNSUPPORTED_CHAT_FIELDS.filter(
+    (field) => Object.hasOwn(record, field) && record[field] !== null,
+  ).map((field) => ({ path: field, message: `"${field}" ${REFUSED_CHAT_FIELDS[field]}` }));
+}
+
+/** A valid body: the brain request's fields, the model as the caller wrote it, and how to answer. */
+export interface ParsedChatCompletion {
+  ok: true;
+  request: RequestFields;
+  model: string;
+  /** `stream: true`: answer with server-sent `chat.completion.chunk` events. */
+  stream: boolean;
+  /** `stream_options.include_usage` of a streamed call: a last chunk with the usage. */
+  includeUsage: boolean;
 }
 
 /**
@@ -147,22 +186,19 @@ function unsupportedFields(body: unknown): ErrorDetail[] {
 export function parseChatCompletion(
   body: unknown,
   headers: ChatHeaders,
-): { ok: true; request: RequestFields; model: string } | { ok: false; details: ErrorDetail[] } {
+): ParsedChatCompletion | { ok: false; details: ErrorDetail[] } {
   const details = unsupportedFields(body);
   const unsupported = new Set(details.map((detail) => detail.path));
   const parsed = chatCompletionRequestSchema.safeParse(body, { reportInput: true });
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const base = issue.path.map(String);
+      // A refused field is already named above, whatever the schema says of it.
+      if (base.length === 1 && unsupported.has(base[0] ?? '')) continue;
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) {
-          // Only a top-level field is one of OpenAI's we cannot honour (already named above).
-          if (base.length > 0 || !unsupported.has(key)) {
-            details.push({ path: [...base, key].join('.'), message: `unknown field "${key}"` });
-          }
+          details.push({ path: [...base, key].join('.'), message: `unknown field "${key}"` });
         }
-      } else if (issue.input === null && base.length > 0) {
-        details.push({ path: base.join('.'), message: 'null is not allowed; omit the field instead' });
       } else {
         details.push({ path: base.join('.'), message: issue.message });
       }
@@ -180,29 +216,32 @@ export function parseChatCompletion(
 
   const chat = parsed.data;
   const { provider, model } = splitModel(chat.model);
-  const maxTokensWanted = chat.max_completion_tokens ?? chat.max_tokens;
-  const agentId = headers.agentId ?? chat.user;
+  const maxTokensWanted = chat.max_completion_tokens ?? chat.max_tokens ?? undefined;
+  const agentId = headers.agentId ?? chat.user ?? undefined;
+  const passedOn = brainParamsOf(
+    Object.fromEntries(CHAT_PARAM_FIELDS.map((field) => [field, chat[field]])) as WireChatParams,
+  );
   const request: RequestFields = {
     provider,
     model,
     operation_type: 'chat',
-    messages: chat.messages.map((message) => ({
-      // OpenAI's `developer` role is the newer name of `system`.
-      role: message.role === 'developer' ? 'system' : message.role,
-      content:
-        typeof message.content === 'string'
-          ? message.content
-          : message.content.map((part) => part.text).join('\n'),
-      ...(message.name === undefined ? {} : { name: message.name }),
-    })),
-    ...(chat.temperature === undefined ? {} : { temperature: chat.temperature }),
-    ...(chat.top_p === undefined ? {} : { top_p: chat.top_p }),
+    messages: chat.messages.map(brainMessageOf),
+    ...(chat.temperature == null ? {} : { temperature: chat.temperature }),
+    ...(chat.top_p == null ? {} : { top_p: chat.top_p }),
     ...(maxTokensWanted === undefined ? {} : { max_tokens: maxTokensWanted }),
+    ...passedOn,
     ...(headers.projectId === undefined ? {} : { project_id: headers.projectId }),
     ...(agentId === undefined ? {} : { agent_id: agentId }),
-    ...(chat.metadata === undefined ? {} : { metadata: chat.metadata }),
+    ...(chat.metadata == null ? {} : { metadata: chat.metadata }),
   };
-  return { ok: true, request, model: chat.model };
+  const stream = chat.stream === true;
+  return {
+    ok: true,
+    request,
+    model: chat.model,
+    stream,
+    includeUsage: stream && chat.stream_options?.include_usage === true,
+  };
 }
 
 /** Scope refusals name the request's fields; on this route they are the model and a header. */
@@ -213,7 +252,8 @@ export function chatPathOf(path: string): string {
   return path;
 }
 
-interface ChatUsage {
+/** Token counts of a `chat.completion`. */
+export interface ChatUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
@@ -225,7 +265,7 @@ const count = (value: unknown) =>
   typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : 0;
 
 /** The brain's own usage in OpenAI's words (`input_tokens`/`output_tokens` as the reference brain and Anthropic write them). */
-function usageOf(response: unknown): ChatUsage {
+export function chatUsageOf(response: unknown): ChatUsage {
   const usage = isRecord(response) && isRecord(response.usage) ? response.usage : {};
   const prompt = count(usage.prompt_tokens ?? usage.input_tokens);
   const completion = count(usage.completion_tokens ?? usage.output_tokens);
@@ -244,6 +284,56 @@ function contentOf(response: unknown): string {
     if (typeof response.text === 'string') return response.text;
   }
   return response === null || response === undefined ? '' : JSON.stringify(response);
+}
+
+/** The response's tool calls in OpenAI's form (arguments always a JSON string), or none. */
+function toolCallsOf(response: unknown): ToolCall[] {
+  if (!isRecord(response) || !Array.isArray(response.tool_calls)) return [];
+  return response.tool_calls.flatMap((call, index): ToolCall[] => {
+    const fn = isRecord(call) && isRecord(call.function) ? call.function : undefined;
+    if (!isRecord(call) || typeof fn?.name !== 'string') return [];
+    const args = fn.arguments;
+    return [
+      {
+        id: typeof call.id === 'string' && call.id.length > 0 ? call.id : `call_${index}`,
+        type: 'function',
+        function: {
+          name: fn.name,
+          arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}),
+        },
+      },
+    ];
+  });
+}
+
+/** The assistant message of a `chat.completion` (and of the chunks a stream assembles into). */
+export interface ChatAssistantMessage {
+  role: 'assistant';
+  content: string | null;
+  tool_calls?: ToolCall[];
+}
+
+/**
+ * A brain's response (a plain answer's, a stored one, or one assembled from a stream's deltas
+ * as `{content, tool_calls, finish_reason}`) as one choice's message and finish reason, so plain
+ * and streamed answers agree: a response that calls tools → its calls, `content` its text or
+ * null, `finish_reason` "tool_calls"; otherwise its text and the provider's reason or "stop".
+ */
+export function chatChoiceOf(response: unknown): { message: ChatAssistantMessage; finish_reason: string } {
+  const providerReason =
+    isRecord(response) && typeof response.finish_reason === 'string' ? response.finish_reason : undefined;
+  const toolCalls = toolCallsOf(response);
+  if (toolCalls.length > 0) {
+    const text = isRecord(response) && typeof response.content === 'string' ? response.content : '';
+    return {
+      message: { role: 'assistant', content: text.length > 0 ? text : null, tool_calls: toolCalls },
+      finish_reason: 'tool_calls',
+    };
+  }
+  return {
+    message: { role: 'assistant', content: contentOf(response) },
+    finish_reason: providerReason ?? 'stop',
+  };
 }
 
 /**
@@ -265,14 +355,14 @@ export function toChatCompletion(
   const choices =
     isRecord(response) && Array.isArray(response.choices)
       ? response.choices
-      : [{ index: 0, message: { role: 'assistant', content: contentOf(response) }, finish_reason: 'stop' }];
+      : [{ index: 0, ...chatChoiceOf(response) }];
   return {
     id: `chatcmpl-${answer.request_id}`,
     object: 'chat.completion',
     created,
     model,
     choices,
-    usage: usageOf(response),
+    usage: chatUsageOf(response),
     keygate: { request_id: answer.request_id, decision: answer.decision, payment: answer.payment },
   };
 }
@@ -286,7 +376,11 @@ export const chatCompletionSchema = z.object({
   choices: z.array(
     z.object({
       index: z.number().check(z.int()),
-      message: z.object({ role: z.literal('assistant'), content: z.nullable(z.string()) }),
+      message: z.object({
+        role: z.literal('assistant'),
+        content: z.nullable(z.string()),
+        tool_calls: z.optional(z.array(toolCallSchema)),
+      }),
       finish_reason: z.nullable(z.string()),
     }),
   ),

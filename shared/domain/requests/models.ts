@@ -5,10 +5,12 @@
  * route takes them. A brain without a catalogue leaves the list to what the key's scopes name
  * exactly (a provider and a model without `*`).
  */
+import type { BrainCatalogue } from '../brain/contract.js';
 import type { KeyGrant } from '../keys/scopes.js';
 import { modelAllowed } from '../keys/scopes.js';
 import type { LogSink } from '../ports.js';
 import * as z from '../zod.js';
+import type { ReadCatalogue } from './ports.js';
 
 /** OpenAI's path, under the base URL `https://<host>/v1`; the route table names it. */
 export const MODELS_PATH = '/v1/models';
@@ -18,15 +20,7 @@ export const CATALOGUE_TTL_MS = 5 * 60_000;
 /** How long a failed read of the catalogue is not repeated: a brain down is not asked on every call. */
 export const CATALOGUE_RETRY_MS = 30_000;
 
-export const catalogueAnswerSchema = z.object({
-  models: z.array(
-    z.object({ provider: z.string().check(z.minLength(1)), model: z.string().check(z.minLength(1)) }),
-  ),
-});
-export type CatalogueModel = z.infer<typeof catalogueAnswerSchema>['models'][number];
-
-/** The brain's catalogue; `undefined` when the brain has none (it does not answer the action). */
-export type ReadCatalogue = () => Promise<readonly CatalogueModel[] | undefined>;
+export type CatalogueModel = BrainCatalogue['models'][number];
 
 export interface ModelObject {
   id: string;

@@ -4,10 +4,18 @@
  * pass fakes. The claim's states and who moves them: docs/decisions/0003-idempotency.md.
  */
 import { type ErrorCode, HttpError } from '../../errors.js';
-import type { BrainDecisionAnswer, BrainRequest } from '../brain/contract.js';
+import type { BrainCatalogue, BrainDecisionAnswer, BrainRequest } from '../brain/contract.js';
+import type { BrainStreamEvent } from '../brain/stream.js';
 
 /** Invokes the brain once; throws a BrainCallError for every way it can fail. */
 export type InvokeBrain = (request: BrainRequest) => Promise<BrainDecisionAnswer>;
+
+/**
+ * Invokes the brain once with InvokeWithResponseStream: its events in order — one decision,
+ * deltas, one final — as they arrive; every way it can fail (before or during the stream) is
+ * thrown as a BrainCallError. Leaving the iteration early releases the stream.
+ */
+export type InvokeBrainStream = (request: BrainRequest) => AsyncIterable<BrainStreamEvent>;
 
 /**
  * A failed brain call, and whether the brain may have acted on it (decided, paid): `false`
@@ -24,6 +32,9 @@ export class BrainCallError extends HttpError {
     this.name = 'BrainCallError';
   }
 }
+
+/** The brain's model catalogue (SPEC §4); `undefined` when the brain has none (it does not answer the action). */
+export type ReadCatalogue = () => Promise<BrainCatalogue['models'] | undefined>;
 
 export interface StoredAnswer {
   statusCode: number;

@@ -8,19 +8,42 @@
 
 import { DEFAULT_MESSAGES, type ErrorDetail, HttpError } from '../../errors.js';
 import type { ApiSuccess, BrainRequest } from '../brain/contract.js';
+import {
+  type BrainStreamEvent,
+  type DecisionEvent,
+  type DeltaEvent,
+  type FinalEvent,
+  StreamAssembler,
+} from '../brain/stream.js';
 import type { BudgetLedger, HeldBudget } from '../budgets/ledger.js';
 import { formatUsd, toUsd } from '../budgets/money.js';
 import type { BudgetStatus } from '../budgets/state.js';
+import { AsyncQueue } from '../concurrency.js';
 import { type ScopeViolation, scopeViolations } from '../keys/scopes.js';
 import type { LogSink } from '../ports.js';
 import { issuesToDetails } from '../validation.js';
-import { type ChatHeaders, chatPathOf, parseChatCompletion, toChatCompletion } from './chat-completions.js';
+import {
+  type ChatHeaders,
+  chatChoiceOf,
+  chatPathOf,
+  parseChatCompletion,
+  toChatCompletion,
+} from './chat-completions.js';
+import {
+  type ChunkContext,
+  closingChunks,
+  deltaChunk,
+  errorEvent,
+  openingChunk,
+  replayedStream,
+} from './chat-stream.js';
 import {
   type BeginOutcome,
   BrainCallError,
   type IdempotencyClaim,
   type IdempotencyStore,
   type InvokeBrain,
+  type InvokeBrainStream,
   type RequestTelemetry,
 } from './ports.js';
 import { apiRequestSchema, MAX_IDEMPOTENCY_KEY_LENGTH, type RequestFields } from './schema.js';
@@ -29,6 +52,8 @@ import { type CallerIdentity, toBrainRequest } from './transform.js';
 /** Deeper than any valid body (metadata allows 4 levels inside it); checked iteratively so hostile nesting cannot exhaust the stack. */
 export const MAX_BODY_DEPTH = 12;
 const MAX_DETAILS = 100;
+/** The OpenAI fields that carry JSON Schemas (tool parameters, response formats) nest deeper. */
+const SCHEMA_FIELD_DEPTH = { tools: 40, response_format: 40 } as const;
 
 export interface RequestInput {
   /** From the authorizer only, never from the body. */
@@ -53,6 +78,18 @@ export interface RequestAnswer {
   replayed: boolean;
 }
 
+/** A streamed answer (SPEC §3b): its server-sent events, and when the call is settled. */
+export interface ChatStream {
+  /** The events as they come; a failure after the first is an error event, never a throw. */
+  stream: AsyncIterable<string>;
+  /** The request id the chunks carry (the first attempt's for a retried Idempotency-Key). */
+  requestId: string;
+  /** Resolves once the payment is counted and the answer stored (or the failure settled); never rejects. */
+  settled: Promise<void>;
+  /** A stored answer replayed for a repeated Idempotency-Key. */
+  replayed?: boolean;
+}
+
 /** How long a brain call may last, as the stage configures it. */
 export interface BrainTimeLimits {
   /** How long the requests function waits for the brain's answer (BRAIN_TIMEOUT_MS). */
@@ -63,6 +100,8 @@ export interface BrainTimeLimits {
 
 export interface RequestProcessorDeps {
   invokeBrain: InvokeBrain;
+  /** The brain with InvokeWithResponseStream, for streamed calls. */
+  invokeBrainStream?: InvokeBrainStream;
   idempotency: IdempotencyStore;
   brainLimits: BrainTimeLimits;
   logger: Pick<LogSink, 'info' | 'error'>;
@@ -94,12 +133,16 @@ export function idempotencyFingerprint(
   return { key_id: caller.keyId, project_id: request.project_id ?? caller.projectId, request };
 }
 
-export function deepestField(value: unknown, maxDepth: number): string | undefined {
+export function deepestField(
+  value: unknown,
+  maxDepth: number,
+  deeperFields: Readonly<Record<string, number>> = {},
+): string | undefined {
   const stack: Array<{ value: unknown; depth: number; field: string }> = [{ value, depth: 0, field: '' }];
   while (stack.length > 0) {
     const next = stack.pop();
     if (!next || next.value === null || typeof next.value !== 'object') continue;
-    if (next.depth >= maxDepth) return next.field;
+    if (next.depth >= (deeperFields[next.field] ?? maxDepth)) return next.field;
     for (const [key, child] of Object.entries(next.value)) {
       const field = next.depth === 0 && !Array.isArray(next.value) ? key : next.field;
       stack.push({ value: child, depth: next.depth + 1, field });
@@ -189,7 +232,7 @@ function budgetRefusal(
 }
 
 export function createRequestProcessor(deps: RequestProcessorDeps) {
-  const { invokeBrain, idempotency, brainLimits, logger, telemetry, budgets } = deps;
+  const { invokeBrain, invokeBrainStream, idempotency, brainLimits, logger, telemetry, budgets } = deps;
   const clock = deps.clock ?? Date.now;
 
   /** The brain did not act and will not: the Idempotency-Key may be used again at once. */
@@ -301,7 +344,7 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
         { path: 'Idempotency-Key', message: `must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters` },
       ]);
     }
-    const tooDeep = deepestField(body, MAX_BODY_DEPTH);
+    const tooDeep = deepestField(body, MAX_BODY_DEPTH, SCHEMA_FIELD_DEPTH);
     if (tooDeep !== undefined) {
       throw invalid([
         { path: tooDeep, message: `nests deeper than any valid request (${MAX_BODY_DEPTH} levels)` },
@@ -309,12 +352,15 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     }
   }
 
-  /** The one pipeline of every route: the key's grant, the Idempotency-Key, the brain. */
-  async function run(
+  /**
+   * Before the brain, for every route (SPEC §3 order): the key's grant, then the
+   * Idempotency-Key — a replay of its stored answer, or the claim this attempt holds.
+   */
+  async function admit(
     input: RequestInput,
     request: RequestFields,
     pathOf: (path: string) => string,
-  ): Promise<RequestAnswer> {
+  ): Promise<{ replay: RequestAnswer } | { claim: IdempotencyClaim | undefined; brainRequestId: string }> {
     const { caller, requestId, idempotencyKey } = input;
     // The key's grant (SPEC §3 order): after the body is valid, before anything is claimed or paid.
     const violations = scopeViolations(caller, request);
@@ -330,129 +376,265 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
       throw forbidden(violations, pathOf);
     }
     // Every attempt of one Idempotency-Key sends the brain the first attempt's request id.
-    let brainRequestId = requestId;
-    let claim: IdempotencyClaim | undefined;
-    if (idempotencyKey !== undefined) {
-      const now = clock();
-      // The validated fields, not the raw body: the same request however a route spelled it.
-      const outcome = await idempotency.begin(
-        caller.userId,
-        idempotencyKey,
-        idempotencyFingerprint(caller, request),
-        requestId,
-        {
-          now,
-          expectedBy: now + brainLimits.waitMs,
-          // A holder that dies can have started the brain call at the latest at its own deadline.
-          settlesBy:
-            (input.deadline ?? now + brainLimits.waitMs) + brainLimits.maxDurationMs + SETTLE_MARGIN_MS,
-        },
-      );
-      if (outcome.kind === 'replay') {
-        logger.info('idempotent replay', {
-          request_id: requestId,
-          original_request_id: outcome.answer.requestId,
-          key_id: caller.keyId,
-        });
-        return {
+    if (idempotencyKey === undefined) return { claim: undefined, brainRequestId: requestId };
+    const now = clock();
+    // The validated fields, not the raw body: the same request however a route spelled it.
+    const outcome = await idempotency.begin(
+      caller.userId,
+      idempotencyKey,
+      idempotencyFingerprint(caller, request),
+      requestId,
+      {
+        now,
+        expectedBy: now + brainLimits.waitMs,
+        // A holder that dies can have started the brain call at the latest at its own deadline.
+        settlesBy:
+          (input.deadline ?? now + brainLimits.waitMs) + brainLimits.maxDurationMs + SETTLE_MARGIN_MS,
+      },
+    );
+    if (outcome.kind === 'replay') {
+      logger.info('idempotent replay', {
+        request_id: requestId,
+        original_request_id: outcome.answer.requestId,
+        key_id: caller.keyId,
+      });
+      return {
+        replay: {
           statusCode: outcome.answer.statusCode,
           body: JSON.parse(outcome.answer.body),
           requestId: outcome.answer.requestId,
           replayed: true,
-        };
-      }
-      if (outcome.kind !== 'claimed') {
-        logger.info('idempotency key refused', {
-          request_id: requestId,
-          key_id: caller.keyId,
-          reason: outcome.kind === 'busy' ? outcome.state : outcome.kind,
-        });
-        throw idempotencyRefusal(outcome, now);
-      }
-      claim = outcome.claim;
-      brainRequestId = claim.requestId;
-      if (claim.attempt > 1) {
-        logger.info('idempotency key retried as the same request', {
-          request_id: requestId,
-          brain_request_id: brainRequestId,
-          attempt: claim.attempt,
-          key_id: caller.keyId,
-        });
-      }
+        },
+      };
     }
+    if (outcome.kind !== 'claimed') {
+      logger.info('idempotency key refused', {
+        request_id: requestId,
+        key_id: caller.keyId,
+        reason: outcome.kind === 'busy' ? outcome.state : outcome.kind,
+      });
+      throw idempotencyRefusal(outcome, now);
+    }
+    const claim = outcome.claim;
+    if (claim.attempt > 1) {
+      logger.info('idempotency key retried as the same request', {
+        request_id: requestId,
+        brain_request_id: claim.requestId,
+        attempt: claim.attempt,
+        key_id: caller.keyId,
+      });
+    }
+    return { claim, brainRequestId: claim.requestId };
+  }
 
+  /** One brain call on its way: what its end settles. */
+  interface BrainCall {
+    input: RequestInput;
+    request: RequestFields;
+    brainRequestId: string;
+    claim: IdempotencyClaim | undefined;
+    hold: HeldBudget | undefined;
+    started: number;
+  }
+
+  /** The claim and the hold taken, the brain request built: everything up to the brain itself. */
+  async function prepare(
+    input: RequestInput,
+    request: RequestFields,
+    admitted: { claim: IdempotencyClaim | undefined; brainRequestId: string },
+  ): Promise<{ call: Omit<BrainCall, 'started'>; brainRequest: BrainRequest }> {
+    const { claim, brainRequestId } = admitted;
     // After idempotency (a replay takes no hold), right before the brain (SPEC §3 order).
     const hold = await holdBudget(input, brainRequestId, claim);
     const brainRequest: BrainRequest = {
-      ...toBrainRequest(request, caller, brainRequestId),
+      ...toBrainRequest(request, input.caller, brainRequestId),
       ...(hold ? { spend_limit: { amount: toUsd(hold.amount), currency: 'USD' as const } } : {}),
     };
-    const started = clock();
-    let answer: ApiSuccess;
-    try {
-      const decision = await invokeBrain(brainRequest);
-      // SPEC §3: `success` is true only when approved, whatever the brain's own flag says.
-      const success = decision.success && decision.decision.outcome === 'approved';
-      answer = { ...decision, success, request_id: brainRequestId };
-      telemetry.brainOutcome(decision.decision.outcome, clock() - started);
-    } catch (error) {
-      const code = error instanceof HttpError ? error.code : 'internal_error';
-      const brainMs = clock() - started;
-      telemetry.brainOutcome(code, brainMs);
-      // The same fields as an answered call, so one query ranks slow calls whatever their end.
-      logger.info('brain call failed', {
-        ...brainCallFields(input, request, brainRequestId),
-        code,
-        brain_ms: brainMs,
-      });
-      if (hold && budgets) {
-        const mayHaveActed = !(error instanceof BrainCallError) || error.brainMayHaveActed;
-        if (mayHaveActed) {
-          // In doubt: the brain may have paid. The hold stands until the brain has surely
-          // stopped; a repeat of the Idempotency-Key then settles it, or it is given back.
-          logger.info('budget hold kept while the call is in doubt', {
-            request_id: requestId,
-            budget_id: hold.budgetId,
-            key_id: caller.keyId,
-          });
-        } else {
-          reportBudget(input, await budgets.release(hold));
-        }
-      }
-      if (claim) await settleFailure(claim, error, started, requestId);
-      throw error;
-    }
+    return { call: { input, request, brainRequestId, claim, hold }, brainRequest };
+  }
 
-    // Money first: the payment is counted before the answer is stored or sent (never throws).
+  /**
+   * A brain call failed: the hold kept while the brain may have acted (else given back), the
+   * claim in doubt or released; then the failure goes on to the caller.
+   */
+  async function brainFailed(call: BrainCall, error: unknown): Promise<never> {
+    const { input, request, brainRequestId, claim, hold, started } = call;
+    const code = error instanceof HttpError ? error.code : 'internal_error';
+    const brainMs = clock() - started;
+    telemetry.brainOutcome(code, brainMs);
+    // The same fields as an answered call, so one query ranks slow calls whatever their end.
+    logger.info('brain call failed', {
+      ...brainCallFields(input, request, brainRequestId),
+      code,
+      brain_ms: brainMs,
+    });
+    if (hold && budgets) {
+      const mayHaveActed = !(error instanceof BrainCallError) || error.brainMayHaveActed;
+      if (mayHaveActed) {
+        // In doubt: the brain may have paid. The hold stands until the brain has surely
+        // stopped; a repeat of the Idempotency-Key then settles it, or it is given back.
+        logger.info('budget hold kept while the call is in doubt', {
+          request_id: input.requestId,
+          budget_id: hold.budgetId,
+          key_id: input.caller.keyId,
+        });
+      } else {
+        reportBudget(input, await budgets.release(hold));
+      }
+    }
+    if (claim) await settleFailure(claim, error, started, input.requestId);
+    throw error;
+  }
+
+  /** The brain answered: money first (the payment counted), then the answer stored for repeats. */
+  async function brainAnswered(call: BrainCall, answer: ApiSuccess): Promise<void> {
+    const { input, request, brainRequestId, claim, hold, started } = call;
+    telemetry.brainOutcome(answer.decision.outcome, clock() - started);
     if (hold && budgets) reportBudget(input, await budgets.settle(hold, answer.payment));
     logger.info('request answered', {
       ...brainCallFields(input, request, brainRequestId),
       outcome: answer.decision.outcome,
       brain_ms: clock() - started,
     });
-    if (claim) {
-      try {
-        const stored = await idempotency.complete(claim, {
-          statusCode: 200,
-          body: JSON.stringify(answer),
-          requestId: brainRequestId,
-        });
-        if (stored === 'unreplayable') {
-          logger.info('idempotent answer too large to store: repeats get 409', {
-            request_id: requestId,
-            key_id: caller.keyId,
-          });
-        }
-      } catch (error) {
-        // The caller still gets its answer; a repeat sees 409 until the claim settles, then
-        // retries the same request id, which the brain treats as the same request (SPEC §4).
-        logger.error('idempotency record not stored', {
-          request_id: requestId,
-          error_name: error instanceof Error ? error.name : 'unknown',
+    if (!claim) return;
+    try {
+      const stored = await idempotency.complete(claim, {
+        statusCode: 200,
+        body: JSON.stringify(answer),
+        requestId: brainRequestId,
+      });
+      if (stored === 'unreplayable') {
+        logger.info('idempotent answer too large to store: repeats get 409', {
+          request_id: input.requestId,
+          key_id: input.caller.keyId,
         });
       }
+    } catch (error) {
+      // The caller still gets its answer; a repeat sees 409 until the claim settles, then
+      // retries the same request id, which the brain treats as the same request (SPEC §4).
+      logger.error('idempotency record not stored', {
+        request_id: input.requestId,
+        error_name: error instanceof Error ? error.name : 'unknown',
+      });
     }
-    return { statusCode: 200, body: answer, requestId: brainRequestId, replayed: false };
+  }
+
+  /** The one pipeline of every route: the key's grant, the Idempotency-Key, the brain. */
+  async function run(
+    input: RequestInput,
+    request: RequestFields,
+    pathOf: (path: string) => string,
+  ): Promise<RequestAnswer> {
+    const admitted = await admit(input, request, pathOf);
+    if ('replay' in admitted) return admitted.replay;
+    const { call: prepared, brainRequest } = await prepare(input, request, admitted);
+    const call: BrainCall = { ...prepared, started: clock() };
+    let decision: Awaited<ReturnType<InvokeBrain>>;
+    try {
+      decision = await invokeBrain(brainRequest);
+    } catch (error) {
+      return brainFailed(call, error);
+    }
+    // SPEC §3: `success` is true only when approved, whatever the brain's own flag says.
+    const success = decision.success && decision.decision.outcome === 'approved';
+    const answer: ApiSuccess = { ...decision, success, request_id: call.brainRequestId };
+    await brainAnswered(call, answer);
+    return { statusCode: 200, body: answer, requestId: call.brainRequestId, replayed: false };
+  }
+
+  /**
+   * The same pipeline with the brain streaming (SPEC §3b "Streaming"): refusals and brain
+   * failures before the decision throw, as on every route. A decision other than approved is
+   * read to its end and answered as the plain call would be. An approved one returns at once
+   * with the stream of its chunks; the stream is read from the brain to its end whether or not
+   * anyone reads `events` (a client gone mid-stream), and `settled` resolves when the payment
+   * is counted and the answer stored — or the failure settled, shown as an error event.
+   */
+  async function runStream(
+    input: RequestInput,
+    request: RequestFields,
+    pathOf: (path: string) => string,
+    chunkContextOf: (requestId: string) => ChunkContext,
+  ): Promise<{ answer: RequestAnswer } | ChatStream> {
+    if (!invokeBrainStream) throw new Error('a streamed call reached a processor without a streaming brain');
+    const admitted = await admit(input, request, pathOf);
+    if ('replay' in admitted) return { answer: admitted.replay };
+    const { call: prepared, brainRequest } = await prepare(input, request, admitted);
+    const call: BrainCall = { ...prepared, started: clock() };
+    const events = invokeBrainStream(brainRequest)[Symbol.asyncIterator]();
+    const next = async (): Promise<BrainStreamEvent> => {
+      const result = await events.next();
+      if (result.done)
+        throw new BrainCallError(
+          'brain_error',
+          true,
+          new Error('the brain stream ended before its final event'),
+        );
+      return result.value;
+    };
+    let decision: DecisionEvent['decision'];
+    try {
+      const first = await next();
+      if (first.type !== 'decision')
+        throw new BrainCallError('brain_error', true, new Error(`the brain stream began with ${first.type}`));
+      decision = first.decision;
+    } catch (error) {
+      return brainFailed(call, error);
+    }
+    const assembler = new StreamAssembler();
+    const answerOf = (final: FinalEvent): ApiSuccess => ({
+      success: final.success && decision.outcome === 'approved',
+      decision,
+      response: assembler.response(final),
+      payment: final.payment,
+      message: final.message,
+      request_id: call.brainRequestId,
+    });
+    /** Reads the brain to its final event; every delta to `onDelta`. */
+    const readToFinal = async (onDelta: (delta: DeltaEvent) => void): Promise<ApiSuccess> => {
+      for (;;) {
+        const event = await next();
+        if (event.type === 'final') return answerOf(event);
+        if (event.type !== 'delta')
+          throw new BrainCallError('brain_error', true, new Error('a second decision in the brain stream'));
+        assembler.add(event);
+        onDelta(event);
+      }
+    };
+    if (decision.outcome !== 'approved') {
+      let answer: ApiSuccess;
+      try {
+        answer = await readToFinal(() => {});
+      } catch (error) {
+        return brainFailed(call, error);
+      }
+      await brainAnswered(call, answer);
+      return { answer: { statusCode: 200, body: answer, requestId: call.brainRequestId, replayed: false } };
+    }
+
+    const context = chunkContextOf(call.brainRequestId);
+    const queue = new AsyncQueue<string>();
+    queue.push(openingChunk(context));
+    const settled = (async () => {
+      try {
+        const answer = await readToFinal((delta) => {
+          const chunk = deltaChunk(context, delta);
+          if (chunk) queue.push(chunk);
+        });
+        await brainAnswered(call, answer);
+        queue.push(closingChunks(context, chatChoiceOf(answer.response).finish_reason, answer.response));
+      } catch (error) {
+        await events.return?.().catch(() => undefined);
+        const failure = await brainFailed(call, error).catch((settledError: unknown) => settledError);
+        const code = failure instanceof HttpError ? failure.code : 'internal_error';
+        queue.push(
+          errorEvent(code, failure instanceof HttpError ? failure.publicMessage() : DEFAULT_MESSAGES[code]),
+        );
+      } finally {
+        queue.end();
+      }
+    })();
+    return { stream: queue, requestId: call.brainRequestId, settled };
   }
 
   return {
@@ -464,16 +646,35 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
       return run(input, parsed.data, (path) => path);
     },
 
-    /** POST /v1/chat/completions: an OpenAI body in, a `chat.completion` out (SPEC §3b). */
-    async chat(input: RequestInput, headers: ChatHeaders): Promise<RequestAnswer> {
+    /**
+     * POST /v1/chat/completions: an OpenAI body in, a `chat.completion` out — or, with
+     * `stream: true`, its chunks as server-sent events (SPEC §3b).
+     */
+    async chat(input: RequestInput, headers: ChatHeaders): Promise<RequestAnswer | ChatStream> {
       precheck(input);
       const parsed = parseChatCompletion(input.body, headers);
       if (!parsed.ok) throw invalid(parsed.details, sdkMessageOf(parsed.details));
-      const answer = await run(input, parsed.request, chatPathOf);
-      return {
+      const created = Math.floor(clock() / 1000);
+      const present = (answer: RequestAnswer): RequestAnswer => ({
         ...answer,
-        body: toChatCompletion(answer.body as ApiSuccess, parsed.model, Math.floor(clock() / 1000)),
-      };
+        body: toChatCompletion(answer.body as ApiSuccess, parsed.model, created),
+      });
+      if (!parsed.stream) return present(await run(input, parsed.request, chatPathOf));
+      const contextOf = (requestId: string): ChunkContext => ({
+        id: `chatcmpl-${requestId}`,
+        created,
+        model: parsed.model,
+        includeUsage: parsed.includeUsage,
+      });
+      const outcome = await runStream(input, parsed.request, chatPathOf, contextOf);
+      if ('stream' in outcome) return outcome;
+      // A decision other than approved (403), or a replay: a finished call's answer, as a stream.
+      const { answer } = outcome;
+      present(answer);
+      const stream = new AsyncQueue<string>();
+      stream.push(replayedStream(answer.body as ApiSuccess, contextOf(answer.requestId)));
+      stream.end();
+      return { stream, requestId: answer.requestId, settled: Promise.resolve(), replayed: answer.replayed };
     },
   };
 }

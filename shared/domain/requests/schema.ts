@@ -1,6 +1,8 @@
 /** The public request body of POST /api/v1/requests (SPEC §3), strict everywhere. */
+
 import { maxStringLength } from '../validation.js';
 import * as z from '../zod.js';
+import type { BrainMessage, ChatParams } from './openai-chat-schema.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
@@ -116,8 +118,10 @@ export type ApiRequest = z.infer<typeof apiRequestSchema>;
 
 /**
  * The fields of one brain request, whichever route they came from: a valid /api/v1/requests
- * body, or an OpenAI chat-completions body translated (whose messages may carry a `name`).
+ * body, or an OpenAI chat-completions body translated (whose messages may carry a `name`,
+ * tool calls and image parts, and which may carry OpenAI's other fields, `ChatParams`). The
+ * Idempotency-Key's fingerprint is built from these, so every field here is fingerprinted.
  */
-export interface RequestFields extends Omit<ApiRequest, 'messages'> {
-  messages?: Array<{ role: (typeof MESSAGE_ROLES)[number]; content: string; name?: string }>;
+export interface RequestFields extends Omit<ApiRequest, 'messages'>, ChatParams {
+  messages?: BrainMessage[];
 }

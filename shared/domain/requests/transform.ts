@@ -3,6 +3,7 @@
 import type { BrainRequest } from '../brain/contract.js';
 import type { KeyBudgetRef } from '../budgets/model.js';
 import type { KeyGrant } from '../keys/scopes.js';
+import { CHAT_PARAM_FIELDS } from './openai-chat-schema.js';
 import type { RequestFields } from './schema.js';
 
 /**
@@ -23,6 +24,10 @@ export function toBrainRequest(body: RequestFields, caller: CallerIdentity, requ
   if (body.temperature !== undefined) requestParams.temperature = body.temperature;
   if (body.max_tokens !== undefined) requestParams.max_tokens = body.max_tokens;
   if (body.top_p !== undefined) requestParams.top_p = body.top_p;
+  // OpenAI's other fields (only POST /v1/chat/completions has them), under their own names.
+  for (const field of CHAT_PARAM_FIELDS) {
+    if (body[field] !== undefined) Object.assign(requestParams, { [field]: body[field] });
+  }
   return {
     request_id: requestId,
     user_id: caller.userId,

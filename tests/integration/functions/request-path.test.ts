@@ -75,7 +75,7 @@ beforeAll(async () => {
     POWERTOOLS_LOG_LEVEL: 'SILENT',
   });
   ({ handler: authorizer } = await import('../../../functions/authorizer/handler.js'));
-  ({ handler: requests } = await import('../../../functions/requests/handler.js'));
+  ({ answer: requests } = await import('../../../functions/requests/handler.js'));
 });
 afterAll(async () => {
   delete process.env.POWERTOOLS_LOG_LEVEL;
@@ -325,7 +325,7 @@ describe('when the brain is unreachable', () => {
     const { apiKey } = await newCaller();
     process.env.LAMBDA_ENDPOINT = `http://127.0.0.1:${await freePort()}`;
     vi.resetModules();
-    const { handler: down } = await import('../../../functions/requests/handler.js');
+    const { answer: down } = await import('../../../functions/requests/handler.js');
     process.env.LAMBDA_ENDPOINT = server.endpoint;
     const auth = await authorizer(authorizerEvent({ 'X-API-Key': apiKey }), lambdaContext());
     const event = proxyEvent({ body: JSON.stringify(BODY), authorizer: integrationContextOf(auth) });

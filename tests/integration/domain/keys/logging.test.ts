@@ -42,7 +42,7 @@ beforeAll(async () => {
   process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG';
   ({ handler: keysAdmin } = await import('../../../../functions/keys-admin/handler.js'));
   ({ handler: authorizer } = await import('../../../../functions/authorizer/handler.js'));
-  ({ handler: requests } = await import('../../../../functions/requests/handler.js'));
+  ({ answer: requests } = await import('../../../../functions/requests/handler.js'));
 });
 afterAll(async () => {
   delete process.env.POWERTOOLS_LOG_LEVEL;

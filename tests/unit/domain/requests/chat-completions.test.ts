@@ -16,8 +16,10 @@ import {
 import {
   CHAT_ROLES,
   type ChatHeaders,
+  chatChoiceOf,
   chatCompletionSchema,
   chatPathOf,
+  chatUsageOf,
   DEFAULT_CHAT_PROVIDER,
   parseChatCompletion,
   splitModel,
@@ -67,6 +69,8 @@ describe('parseChatCompletion: the brain request fields', () => {
     expect(parsed).toEqual({
       ok: true,
       model: 'gpt-4o-mini',
+      stream: false,
+      includeUsage: false,
       request: {
         provider: 'openai',
         model: 'gpt-4o-mini',
@@ -127,7 +131,7 @@ describe('parseChatCompletion: the brain request fields', () => {
           name: 'alice',
         },
         { role: 'assistant', content: [{ type: 'text', text: 'only' }] },
-        { role: 'tool', content: '42' },
+        { role: 'tool', content: '42', tool_call_id: 'call_1' },
       ],
     });
 
@@ -136,15 +140,15 @@ describe('parseChatCompletion: the brain request fields', () => {
       { role: 'system', content: 'Be kind.' },
       { role: 'user', content: 'first\nsecond', name: 'alice' },
       { role: 'assistant', content: 'only' },
-      { role: 'tool', content: '42' },
+      { role: 'tool', content: '42', tool_call_id: 'call_1' },
     ]);
   });
 
   it.each([
     ['an unknown role', { role: 'function', content: 'x' }, 'messages.0.role'],
     [
-      'an image part',
-      { role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] },
+      'an audio part',
+      { role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'x', format: 'wav' } }] },
       'messages.0.content',
     ],
     ['an empty parts array', { role: 'user', content: [] }, 'messages.0.content'],
@@ -157,8 +161,8 @@ describe('parseChatCompletion: the brain request fields', () => {
     ['a name over 64 characters', { role: 'user', content: 'x', name: 'n'.repeat(65) }, 'messages.0.name'],
     [
       'an unknown message field',
-      { role: 'tool', content: 'x', tool_call_id: 'c1' },
-      'messages.0.tool_call_id',
+      { role: 'tool', content: 'x', tool_call_id: 'c1', refusal: 'no' },
+      'messages.0.refusal',
     ],
   ])('refuses a message with %s, naming %s', (_case, message, path) => {
     expect(pathsOf(refused({ ...VALID, messages: [message] }))).toEqual([path]);
@@ -330,31 +334,27 @@ describe('parseChatCompletion: what keygate cannot honour', () => {
     expect(pathsOf(refused({ ...VALID, n: 2 }))).toEqual(['n']);
   });
 
-  it('accepts stream: false and refuses stream: true, naming stream and saying streaming is not supported', () => {
-    expect(accepted({ ...VALID, stream: false })).not.toHaveProperty('stream');
+  it('accepts stream: false and stream: true, and says which on the parse result, never to the brain', () => {
+    const plain = parseChatCompletion({ ...VALID, stream: false }, {});
+    const streamed = parseChatCompletion({ ...VALID, stream: true }, {});
 
-    const details = refused({ ...VALID, stream: true });
-
-    expect(pathsOf(details)).toEqual(['stream']);
-    expect(details[0]?.message).toMatch(/streaming is not supported/);
-  });
-
-  it('names stream:true along with other problems in the body', () => {
-    const details = refused({ ...VALID, stream: true, temperature: 3, typo: 1 });
-
-    expect(pathsOf(details).sort()).toEqual(['stream', 'temperature', 'typo']);
+    expect(plain).toMatchObject({ ok: true, stream: false, includeUsage: false });
+    expect(streamed).toMatchObject({ ok: true, stream: true, includeUsage: false });
+    expect(accepted({ ...VALID, stream: true })).not.toHaveProperty('stream');
   });
 
   it.each(UNSUPPORTED_CHAT_FIELDS)('refuses %s as not supported, never as an unknown field', (field) => {
-    const details = refused({ ...VALID, [field]: field === 'stop' ? ['\n'] : {} });
+    const details = refused({ ...VALID, [field]: {} });
 
     expect(details).toEqual([{ path: field, message: expect.stringMatching(/not supported/) }]);
   });
 
-  it.each(UNSUPPORTED_CHAT_FIELDS)('refuses %s: null as not supported too', (field) => {
-    expect(refused({ ...VALID, [field]: null })).toEqual([
-      { path: field, message: expect.stringMatching(/not supported/) },
-    ]);
+  it.each(UNSUPPORTED_CHAT_FIELDS)('takes %s: null as absent, as OpenAI does', (field) => {
+    expect(accepted({ ...VALID, [field]: null })).toEqual(accepted(VALID));
+  });
+
+  it.each([false, 0, '', []])('refuses logprobs %j: any value but null is named', (value) => {
+    expect(pathsOf(refused({ ...VALID, logprobs: value }))).toEqual(['logprobs']);
   });
 
   it('names every unsupported field at once, each once', () => {
@@ -366,7 +366,7 @@ describe('parseChatCompletion: what keygate cannot honour', () => {
     expect(details.every((detail) => /not supported/.test(detail.message))).toBe(true);
   });
 
-  it.each(['temprature', 'user_id', 'provider', 'operation_type', 'prompt', 'store'])(
+  it.each(['temprature', 'user_id', 'provider', 'operation_type', 'prompt', 'best_of'])(
     'refuses the unknown field %s',
     (field) => {
       expect(refused({ ...VALID, [field]: 'x' })).toEqual([
@@ -376,26 +376,35 @@ describe('parseChatCompletion: what keygate cannot honour', () => {
   );
 
   it.each(['temperature', 'top_p', 'max_tokens', 'max_completion_tokens', 'user', 'metadata', 'stream', 'n'])(
-    'refuses null for the optional field %s',
+    'takes null for the optional field %s as absent (OpenAI SDKs send nulls)',
     (field) => {
-      expect(refused({ ...VALID, [field]: null })).toEqual([
-        { path: field, message: 'null is not allowed; omit the field instead' },
-      ]);
+      expect(parseChatCompletion({ ...VALID, [field]: null }, {})).toEqual(parseChatCompletion(VALID, {}));
     },
   );
 
+  it.each([
+    ['model', { messages: MESSAGES, model: null }],
+    ['messages', { model: 'gpt-4o', messages: null }],
+  ])('refuses null for the required field %s', (field, body) => {
+    expect(pathsOf(refused(body))).toEqual([field]);
+  });
+
   it('names an unsupported field inside a message as unknown there, besides the top-level one', () => {
-    const details = refused({ ...VALID, stop: ['a'], messages: [{ role: 'user', content: 'x', stop: 1 }] });
+    const details = refused({
+      ...VALID,
+      logprobs: true,
+      messages: [{ role: 'user', content: 'x', logprobs: 1 }],
+    });
 
     expect(details).toEqual([
-      { path: 'stop', message: expect.stringMatching(/not supported/) },
-      { path: 'messages.0.stop', message: 'unknown field "stop"' },
+      { path: 'logprobs', message: expect.stringMatching(/not supported/) },
+      { path: 'messages.0.logprobs', message: 'unknown field "logprobs"' },
     ]);
   });
 
-  it('refuses a message name of null', () => {
-    expect(refused({ ...VALID, messages: [{ role: 'user', content: 'x', name: null }] })).toEqual([
-      { path: 'messages.0.name', message: 'null is not allowed; omit the field instead' },
+  it('takes a message name of null as absent', () => {
+    expect(accepted({ ...VALID, messages: [{ role: 'user', content: 'x', name: null }] }).messages).toEqual([
+      { role: 'user', content: 'x' },
     ]);
   });
 
@@ -435,10 +444,15 @@ const content = fc.oneof(
 );
 
 const chatMessages = fc.array(
-  fc.record(
-    { role: fc.constantFrom(...CHAT_ROLES), content, name: text(64) },
-    { requiredKeys: ['role', 'content'] },
-  ),
+  fc
+    .record(
+      { role: fc.constantFrom(...CHAT_ROLES), content, name: text(64), tool_call_id: text(64) },
+      { requiredKeys: ['role', 'content', 'tool_call_id'] },
+    )
+    // A tool message answers a call and names it; no other message carries the id.
+    .map(({ tool_call_id, ...message }) =>
+      message.role === 'tool' ? { ...message, tool_call_id } : message,
+    ),
   { minLength: 1, maxLength: 4 },
 );
 
@@ -492,7 +506,7 @@ describe('property: every valid body becomes a request the brain contract accept
     .tuple(validChats, tokenFields, chatHeaders)
     .map(([chat, tokens, headers]) => ({ body: { ...chat, ...tokens }, tokens, headers }));
 
-  it('is a /api/v1/requests body (names of messages aside) the brain contract accepts, and nothing more', () => {
+  it('is a /api/v1/requests body (names and tool call ids of messages aside) the brain contract accepts, and nothing more', () => {
     fc.assert(
       fc.property(valid, ({ body, headers }) => {
         const request = accepted(body, headers);
@@ -527,6 +541,7 @@ describe('property: every valid body becomes a request the brain contract accept
           // A role both vocabularies share is never renamed.
           if ((MESSAGE_ROLES as readonly string[]).includes(sent.role)) expect(message.role).toBe(sent.role);
           expect(message.name).toBe(sent.name);
+          expect(message.tool_call_id).toBe('tool_call_id' in sent ? sent.tool_call_id : undefined);
           if (typeof sent.content === 'string') {
             expect(message.content).toBe(sent.content);
           } else {
@@ -747,6 +762,88 @@ describe('toChatCompletion', () => {
     };
 
     expect(() => toChatCompletion(answer, 'gpt-4o', CREATED)).toThrow(/escalated/);
+  });
+});
+
+describe('toChatCompletion and chatChoiceOf: tool calls', () => {
+  const CREATED = 1_760_000_000;
+  const CALL = {
+    id: 'call_abc',
+    type: 'function',
+    function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+  };
+
+  it('answers the reference brain’s tool call as OpenAI’s message with content null and finish_reason tool_calls', async () => {
+    const answer = await brainAnswer({
+      api_provider: 'reference',
+      model_name: 'test-tools',
+      request_params: {
+        messages: [{ role: 'user', content: 'Weather?' }],
+        tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }],
+      },
+    });
+
+    const completion = toChatCompletion(answer, 'reference/test-tools', CREATED);
+
+    expect(chatCompletionSchema.safeParse(completion).success).toBe(true);
+    const toolCalls = (answer.response as { tool_calls: unknown[] }).tool_calls;
+    expect(completion.choices).toEqual([
+      {
+        index: 0,
+        message: { role: 'assistant', content: null, tool_calls: toolCalls },
+        finish_reason: 'tool_calls',
+      },
+    ]);
+    expect(toolCalls).toEqual([
+      {
+        id: expect.stringMatching(/^call_/),
+        type: 'function',
+        function: { name: 'get_weather', arguments: '{}' },
+      },
+    ]);
+  });
+
+  it('keeps text beside tool calls, and says tool_calls whatever the provider’s reason', () => {
+    expect(chatChoiceOf({ content: 'Looking it up.', tool_calls: [CALL], finish_reason: 'stop' })).toEqual({
+      message: { role: 'assistant', content: 'Looking it up.', tool_calls: [CALL] },
+      finish_reason: 'tool_calls',
+    });
+  });
+
+  it('writes arguments given as an object as their JSON, and an id missing as call_<index>', () => {
+    const choice = chatChoiceOf({ tool_calls: [{ function: { name: 'f', arguments: { a: 1 } } }] });
+
+    expect(choice.message.tool_calls).toEqual([
+      { id: 'call_0', type: 'function', function: { name: 'f', arguments: '{"a":1}' } },
+    ]);
+  });
+
+  it.each([
+    ['no tool calls', { content: 'hi' }, 'stop'],
+    ['the provider’s reason', { content: 'hi', finish_reason: 'length' }, 'length'],
+    ['an empty tool calls list', { content: 'hi', tool_calls: [] }, 'stop'],
+  ])('answers %s with its text and finish_reason %s', (_case, response, reason) => {
+    expect(chatChoiceOf(response)).toEqual({
+      message: { role: 'assistant', content: 'hi' },
+      finish_reason: reason,
+    });
+  });
+
+  it('agrees with toChatCompletion for any response without choices', async () => {
+    const approved = await brainAnswer();
+    const responses: ApiSuccess['response'][] = [
+      'text',
+      { content: 'c', tool_calls: [CALL] },
+      { text: 't' },
+      null,
+      { other: 1 },
+    ];
+    for (const response of responses) {
+      const completion = toChatCompletion({ ...approved, response }, 'gpt-4o', CREATED);
+
+      expect(completion.choices).toEqual([{ index: 0, ...chatChoiceOf(response) }]);
+      expect(completion.usage).toEqual(chatUsageOf(response));
+    }
   });
 });
 

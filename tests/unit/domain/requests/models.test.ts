@@ -51,7 +51,7 @@ describe('modelsForKey', () => {
 });
 
 describe('createModelList', () => {
-  function listWith(read: () => Promise<readonly CatalogueModel[] | undefined>) {
+  function listWith(read: () => Promise<CatalogueModel[] | undefined>) {
     let now = 1_800_000_000_000;
     let reads = 0;
     const list = createModelList({

@@ -7,11 +7,15 @@ import {
   estimateInputTokens,
   PRICE_TABLE,
   referenceBrain,
+  referenceCatalogue,
   TooManyRequestsException,
 } from '../../../../functions/reference-brain/brain.js';
+import { invokeFunction } from '../../../../local/functions.js';
+import { answerOfStreamText } from '../../../../shared/adapters/brain-client.js';
 import {
   type BrainRequest,
   brainAnswerSchema,
+  brainCatalogueSchema,
   brainDecisionAnswerSchema,
   brainFailureAnswerSchema,
 } from '../../../../shared/domain/brain/contract.js';
@@ -264,23 +268,45 @@ describe('the reference brain test models', () => {
     expect((thrown as Error).name).toBe('TooManyRequestsException');
   });
 
-  it('the Lambda handler stalls test-timeout until just before its own timeout', async () => {
+  /** The handler run as Lambda runs a streaming function, Invoke'd plainly: the bytes it wrote. */
+  async function invokeHandler(event: unknown, timeoutMs = 5_000) {
     const { handler } = await import('../../../../functions/reference-brain/handler.js');
+    const outcome = await invokeFunction(
+      { name: 'reference-brain', timeoutMs, handler: handler as never },
+      event,
+    );
+    if (!outcome.ok) throw new Error(outcome.error.errorMessage);
+    return new TextDecoder().decode(outcome.payload);
+  }
+
+  it('the Lambda handler stalls test-timeout until just before its own timeout', async () => {
     const started = Date.now();
 
-    await handler(testModel('test-timeout'), lambdaContext({ getRemainingTimeInMillis: () => 300 }));
+    await invokeHandler(testModel('test-timeout'), 300);
 
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(190);
     expect(elapsed).toBeLessThan(1000);
   });
 
-  it('the Lambda handler answers an approved decision inside the contract', async () => {
-    const { handler } = await import('../../../../functions/reference-brain/handler.js');
+  it('the Lambda handler streams an approved decision as NDJSON events that read as the plain answer', async () => {
+    const text = await invokeHandler(brainRequest());
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string });
 
-    const answer = await handler(brainRequest(), lambdaContext());
+    expect(lines[0]?.type).toBe('decision');
+    expect(lines.at(-1)?.type).toBe('final');
+    expect(lines.slice(1, -1).every((line) => line.type === 'delta')).toBe(true);
+    const answer = brainDecisionAnswerSchema.parse(answerOfStreamText(text));
+    expect(answer.decision.outcome).toBe('approved');
+    expect(answer).toEqual(brainDecisionAnswerSchema.parse(await referenceBrain(brainRequest())));
+  });
 
-    expect(brainDecisionAnswerSchema.parse(answer).decision.outcome).toBe('approved');
+  it('the Lambda handler answers an answer without a decision (the catalogue) as one JSON payload', async () => {
+    const text = await invokeHandler({ action: 'list_models' });
+    expect(JSON.parse(text)).toEqual(referenceCatalogue());
   });
 });
 
@@ -383,5 +409,20 @@ describe('the reference brain and the spend limit (SPEC §4, §5b)', () => {
       const answer = await referenceBrain({ ...priced(), spend_limit });
       expect(brainFailureAnswerSchema.parse(answer).error).toMatchObject({ code: 'invalid_request' });
     }
+  });
+});
+
+describe('the reference brain catalogue (SPEC §4 v3)', () => {
+  it('answers {"action":"list_models"} with every provider/model of its price table, inside the contract', async () => {
+    const answer = brainCatalogueSchema.parse(await referenceBrain({ action: 'list_models' }));
+
+    expect(answer.models).toEqual(allowedModels);
+    expect(answer.models).toContainEqual({ provider: 'openai', model: 'gpt-4o-mini' });
+  });
+
+  it('keeps answering anything else as before: another action is a request outside the contract', async () => {
+    const answer = await referenceBrain({ action: 'list_everything' });
+
+    expect(brainFailureAnswerSchema.parse(answer).error).toMatchObject({ code: 'invalid_request' });
   });
 });

@@ -189,22 +189,12 @@ describe('refusals on the chat route', () => {
     expect(brainRequests()).toHaveLength(1);
   });
 
-  it('answers 400 naming stream for stream: true, without calling the brain', async () => {
-    const answer = await send({ json: { ...VALID, stream: true } });
-
-    expect(answer.status).toBe(400);
-    expect(answer.error?.code).toBe('invalid_request');
-    expect(detailPaths(answer)).toEqual(['stream']);
-    expect(answer.error?.details?.[0]?.message).toMatch(/streaming is not supported/);
-    expect(lambdaMock.calls()).toHaveLength(0);
-  });
-
   it('answers 400 naming an unsupported field and an unknown one', async () => {
-    const answer = await send({ json: { ...VALID, tools: [], temprature: 1 } });
+    const answer = await send({ json: { ...VALID, logprobs: true, temprature: 1 } });
 
     expect(answer.status).toBe(400);
     expect(answer.error?.details).toEqual([
-      { path: 'tools', message: expect.stringMatching(/not supported/) },
+      { path: 'logprobs', message: expect.stringMatching(/not supported|keygate/) },
       { path: 'temprature', message: 'unknown field "temprature"' },
     ]);
   });
