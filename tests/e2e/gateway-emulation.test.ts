@@ -9,6 +9,7 @@ import type { Server } from 'node:https';
 import type { APIGatewayProxyEvent, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GATEWAY_RESPONSES } from '../../infra/gateway-responses.js';
+import { ROUTES, type Route } from '../../infra/routes.js';
 import { type ApiGatewayOptions, createApiGateway } from '../../local/api-gateway.js';
 import { arnMatches } from '../../local/authorizer-policy.js';
 import { ensureCertificate, type LocalCertificate } from '../../local/cert.js';
@@ -74,6 +75,12 @@ const ok = fn('requests', (event) => ({
 }));
 
 /** Starts the emulated gateway with stand-in functions; calls go over HTTPS to it. */
+/**
+ * The route table with every integration buffered: these tests pin API Gateway's Lambda proxy
+ * (buffered) semantics; STREAM integrations are tests/integration/local/gateway-streaming.test.ts.
+ */
+const BUFFERED_ROUTES: readonly Route[] = ROUTES.map(({ responseTransfer: _stream, ...route }) => route);
+
 async function gateway(
   functions: ApiGatewayOptions['functions'],
   options: Partial<ApiGatewayOptions> = {},
@@ -83,6 +90,7 @@ async function gateway(
     api: API,
     functions,
     throttle: false,
+    routes: BUFFERED_ROUTES,
     ...options,
   });
   server = started;

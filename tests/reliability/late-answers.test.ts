@@ -280,7 +280,11 @@ describe(`${N} parallel calls on one key, some verify answers lost (reset) and s
       // Every call whose answer was lost, and no other, is refused: our Deny, never an Allow.
       expect(countOf(calls, 'denied:unavailable')).toBe(dropped + hung);
       for (const entry of calls.filter((each) => each.decision === 'denied:unavailable')) {
-        expect(entry.result.context).toEqual({ reason: 'unavailable', message: AUTH_MESSAGES.unavailable });
+        expect(entry.result.context).toEqual({
+          reason: 'unavailable',
+          message: AUTH_MESSAGES.unavailable,
+          shouldRetry: 'true',
+        });
       }
       expect(1 + countOf(calls, 'admitted') + countOf(calls, 'limited') + dropped + hung).toBe(1 + N);
       expect(admitted).toBeLessThanOrEqual(mostAdmitted(kind));
@@ -356,7 +360,11 @@ describe('the time budget', () => {
       const refused = await call(key, remainingMs);
       await proxy.settled();
 
-      expect(refused.result.context).toEqual({ reason: 'unavailable', message: AUTH_MESSAGES.unavailable });
+      expect(refused.result.context).toEqual({
+        reason: 'unavailable',
+        message: AUTH_MESSAGES.unavailable,
+        shouldRetry: 'true',
+      });
       expect(refused.result.policyDocument.Statement[0]?.Effect).toBe('Deny');
       expect(refused.ms).toBeGreaterThanOrEqual(budget - 5);
       expect(refused.ms).toBeLessThan(budget + SLACK_MS);
@@ -536,7 +544,11 @@ describe(`a sharded key (${SHARDS} shards) under late and lost answers`, () => {
     // A dropped write is its call's last: never re-sent, so each drop is one refused call.
     expect(countOf(calls, 'denied:unavailable')).toBe(stats.byOutcome.dropped);
     for (const entry of calls.filter((each) => each.decision === 'denied:unavailable')) {
-      expect(entry.result.context).toEqual({ reason: 'unavailable', message: AUTH_MESSAGES.unavailable });
+      expect(entry.result.context).toEqual({
+        reason: 'unavailable',
+        message: AUTH_MESSAGES.unavailable,
+        shouldRetry: 'true',
+      });
     }
     expect(countOf(calls, 'admitted') + countOf(calls, 'limited') + stats.byOutcome.dropped).toBe(N);
     expect(admitted).toBeLessThanOrEqual(L);

@@ -10,9 +10,17 @@
  * of that request_id answer at once, unless a test holds them (`holdRepeats`) to keep a retry
  * running while concurrent repeats arrive.
  */
+
+import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from 'aws-lambda';
-import { handlerModule, type LambdaHandler, loadHandler } from '../../local/functions.js';
+import {
+  handlerModule,
+  type LambdaHandler,
+  loadHandler,
+  streamingLambdaHandler,
+} from '../../local/functions.js';
+import { answerOfStreamText } from '../../shared/adapters/brain-client.js';
 
 export const SLOW_ONCE_AGENT = 'slow-once';
 
@@ -56,7 +64,9 @@ export async function countingBrain(options: { slowFirstMs: number }): Promise<C
   const seen = new Map<string, number>();
   const holds = new Map<string, { released: Promise<void>; maxMs: number }>();
 
-  const handler: LambdaHandler = async (event: unknown, context: Context) => {
+  // The reference brain streams (its events, or one payload): run it as such, keeping what it wrote.
+  const streamed = real as unknown as (event: unknown, stream: Writable, context: Context) => Promise<void>;
+  const handler: LambdaHandler = streamingLambdaHandler(async (event, responseStream, context) => {
     const fields = (event ?? {}) as BrainEvent;
     const requestId = String(fields.request_id);
     const userId = String(fields.user_id);
@@ -79,15 +89,22 @@ export async function countingBrain(options: { slowFirstMs: number }): Promise<C
       if (call.agentId === SLOW_ONCE_AGENT && nth === 1) await sleep(options.slowFirstMs);
       const hold = holds.get(userId);
       if (hold && nth > 1) await Promise.race([hold.released, sleep(hold.maxMs)]);
-      call.answer = await real(event, context);
-      return call.answer;
+      const written: Buffer[] = [];
+      const write = responseStream.write.bind(responseStream) as (...args: unknown[]) => boolean;
+      responseStream.write = ((chunk: unknown, ...rest: unknown[]) => {
+        written.push(Buffer.from(chunk as Uint8Array));
+        return write(chunk, ...rest);
+      }) as typeof responseStream.write;
+      await streamed(event, responseStream, context);
+      const text = Buffer.concat(written).toString('utf8');
+      call.answer = answerOfStreamText(text) ?? JSON.parse(text);
     } catch (error) {
       call.error = error;
       throw error;
     } finally {
       finish();
     }
-  };
+  });
 
   return {
     handler,

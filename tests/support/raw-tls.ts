@@ -18,6 +18,21 @@ export interface RawAnswer {
   closedByServer: boolean;
 }
 
+/** A chunked body (a streamed answer has no Content-Length) put back together; a cut-off one as far as it came. */
+function dechunked(bytes: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  while (offset < bytes.length) {
+    const lineEnd = bytes.indexOf('\r\n', offset, 'latin1');
+    if (lineEnd === -1) break;
+    const size = Number.parseInt(bytes.subarray(offset, lineEnd).toString('latin1'), 16);
+    if (!Number.isFinite(size) || size === 0) break;
+    parts.push(bytes.subarray(lineEnd + 2, lineEnd + 2 + size));
+    offset = lineEnd + 2 + size + 2;
+  }
+  return Buffer.concat(parts);
+}
+
 function parse(raw: Buffer, connected: boolean, closedByServer: boolean): RawAnswer {
   const text = raw.toString('latin1');
   const end = text.indexOf('\r\n\r\n');
@@ -31,7 +46,13 @@ function parse(raw: Buffer, connected: boolean, closedByServer: boolean): RawAns
   }
   const declared = Number(headers['content-length'] ?? Number.NaN);
   const bodyBytes = end === -1 ? Buffer.alloc(0) : raw.subarray(Buffer.byteLength(head, 'latin1') + 4);
-  const body = (Number.isFinite(declared) ? bodyBytes.subarray(0, declared) : bodyBytes).toString('utf8');
+  const body = (
+    headers['transfer-encoding']?.toLowerCase() === 'chunked'
+      ? dechunked(bodyBytes)
+      : Number.isFinite(declared)
+        ? bodyBytes.subarray(0, declared)
+        : bodyBytes
+  ).toString('utf8');
   return { status: match ? Number(match[1]) : undefined, headers, body, connected, closedByServer };
 }
 

@@ -188,7 +188,7 @@ describe('the authorizer denies, with the caller-facing message', () => {
     const { result, calls } = await authorizeCounting(authorizerEvent(headers()));
 
     expect(effectOf(result)).toBe('Deny');
-    expect(result.context).toEqual({ reason, message: AUTH_MESSAGES[reason] });
+    expect(result.context).toEqual({ reason, message: AUTH_MESSAGES[reason], shouldRetry: 'false' });
     expect(calls).toHaveLength(dynamoCalls);
     expect(result.policyDocument.Statement[0]).toMatchObject({ Resource: METHOD_ARN });
   });
@@ -393,7 +393,11 @@ describe('when DynamoDB is unreachable', () => {
     closed.doc.destroy();
 
     expect(effectOf(result)).toBe('Deny');
-    expect(result.context).toEqual({ reason: 'unavailable', message: AUTH_MESSAGES.unavailable });
+    expect(result.context).toEqual({
+      reason: 'unavailable',
+      message: AUTH_MESSAGES.unavailable,
+      shouldRetry: 'true',
+    });
     expect(closed.calls).toEqual(['UpdateItemCommand']);
   });
 
