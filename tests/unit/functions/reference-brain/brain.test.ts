@@ -21,7 +21,6 @@ import {
 } from '../../../../shared/domain/brain/contract.js';
 import { MESSAGE_ROLES, OPERATION_TYPES } from '../../../../shared/domain/requests/schema.js';
 import { brainRequest } from '../../../support/brain.js';
-import { lambdaContext } from '../../../support/lambda.js';
 
 const decisionOf = async (request: BrainRequest) =>
   brainDecisionAnswerSchema.parse(await referenceBrain(request));
