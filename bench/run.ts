@@ -16,8 +16,10 @@ import type { AuthorizerBenchResult } from './authorizer.js';
 import type { BudgetsBenchResult } from './budgets.js';
 import { type ColdStartRow, runColdStart } from './cold-start.js';
 import type { HotKeysBenchResult, KeyCount, LoadPhase } from './hot-keys.js';
+import { table } from './lib/markdown.js';
 import type { RequestPathResult } from './request-path.js';
 import type { SecretScanningBenchResult } from './secret-scanning.js';
+import { type StreamingBenchResult, streamingSection } from './streaming.js';
 
 const RESULTS_DIR = 'bench/results';
 const README = 'README.md';
@@ -25,7 +27,7 @@ const START_MARKER = '<!-- bench:start -->';
 const END_MARKER = '<!-- bench:end -->';
 const COMMAND = 'npm run bench';
 /** Sections `--only` can run alone. */
-const ONLY_SECTIONS = ['secret-scanning', 'authorizer', 'budgets', 'hot-keys'] as const;
+const ONLY_SECTIONS = ['secret-scanning', 'authorizer', 'budgets', 'hot-keys', 'streaming'] as const;
 type OnlySection = (typeof ONLY_SECTIONS)[number];
 
 function onlyArgument(argv: readonly string[]): OnlySection | undefined {
@@ -87,11 +89,6 @@ function machine() {
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
   };
-}
-
-function table(header: string[], rows: (string | number)[][]): string {
-  const line = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
 const kb = (bytes: number) => `${Math.round(bytes / 1024)} KB`;
@@ -518,6 +515,13 @@ const requestPathStep: Step<RequestPathResult> = {
   run: () => childStep('request path', 'bench/request-path-main.ts', 'request-path'),
   section: requestPathSection,
 };
+const streamingStep: Step<StreamingBenchResult> = {
+  name: 'streaming',
+  title: 'Streaming',
+  run: () => childStep('streaming (time to first byte)', 'bench/streaming-main.ts', 'streaming'),
+  section: streamingSection,
+  checks: (result) => result.checks,
+};
 const secretScanningStep: Step<SecretScanningBenchResult> = {
   name: 'secret-scanning',
   title: 'GitHub secret-scanning report',
@@ -542,6 +546,7 @@ async function runOnly(section: OnlySection): Promise<void> {
     authorizer: () => runStep(authorizerStep),
     budgets: () => runStep(budgetsStep),
     'hot-keys': () => runStep(hotKeysStep),
+    streaming: () => runStep(streamingStep),
   };
   const outcome = await steps[section]();
   if (outcome.file) {
@@ -560,8 +565,9 @@ if (only) {
   const budget = await runStep(budgetsStep);
   const hot = await runStep(hotKeysStep);
   const path = await runStep(requestPathStep);
+  const streaming = await runStep(streamingStep);
   const scanning = await runStep(secretScanningStep);
-  const outcomes = [cold, auth, budget, hot, path, scanning];
+  const outcomes = [cold, auth, budget, hot, path, streaming, scanning];
 
   const host = machine();
   const result = {
@@ -572,6 +578,7 @@ if (only) {
     budgets: resultOf(budget),
     hot_keys: resultOf(hot),
     request_path: resultOf(path),
+    streaming: resultOf(streaming),
     secret_scanning: resultOf(scanning),
     cold_start: resultOf(cold),
     failed_steps: outcomes
@@ -581,11 +588,11 @@ if (only) {
   writeFileSync(join(RESULTS_DIR, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
   writeFileSync(join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
   for (const outcome of outcomes) if (outcome.file) rmSync(outcome.file, { force: true });
-  // The README's order: authorizer, request path, budgets, hot keys, secret scanning, cold start.
+  // The README's order: authorizer, request path, streaming, budgets, hot keys, secret scanning, cold start.
   const section = markdown(
     date.slice(0, 10),
     host,
-    [auth, path, budget, hot, scanning, cold].map((outcome) => outcome.section),
+    [auth, path, streaming, budget, hot, scanning, cold].map((outcome) => outcome.section),
   );
   updateReadme(section);
   console.log(section);
