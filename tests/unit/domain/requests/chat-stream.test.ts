@@ -239,6 +239,20 @@ describe('a streamed chat completion', () => {
     ).toBe(contentOf(firstEvents));
   });
 
+  it('a repeat while the streamed call still runs is 409 with Retry-After, the brain not asked again', async () => {
+    const { processor, streamed } = processorWith(referenceStream);
+    const first = asStream(await processor.chat(input({ ...CHAT, stream: true }, 'idem-running'), {}));
+    const repeat = await processor.chat(input({ ...CHAT, stream: true }, 'idem-running'), {}).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect((repeat as HttpError).code).toBe('idempotency_conflict');
+    expect((repeat as HttpError).headers['Retry-After']).toMatch(/^\d+$/);
+    await eventsOf(first);
+    await first.settled;
+    expect(streamed).toHaveLength(1);
+  });
+
   it('SSE_DONE is the literal OpenAI end marker', () => {
     expect(SSE_DONE).toBe('data: [DONE]\n\n');
   });
