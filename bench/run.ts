@@ -99,7 +99,7 @@ function markdown(date: string, host: ReturnType<typeof machine>, sections: read
 
 function requestPathSection(path: RequestPathResult): string {
   return [
-    '**Request path** — POST /api/v1/requests through the local HTTPS API to the reference brain:',
+    "**Request path** — POST /api/v1/requests through the local HTTPS API to the reference brain, its deltas unpaced (`REFERENCE_BRAIN_STREAM_PACE_MS=0`: what is measured is the path, not the brain's simulated generation time):",
     '',
     table(
       ['authorizer', 'concurrency', 'req/s', 'median ms', 'p90 ms', 'p99 ms', 'non-2xx'],

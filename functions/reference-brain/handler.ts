@@ -27,6 +27,7 @@ async function* answerLines(event: unknown, context: Context): AsyncGenerator<st
   try {
     for await (const brainEvent of referenceBrainEvents(event, {
       maxCostUsd: config.REFERENCE_BRAIN_MAX_COST_USD,
+      paceMs: config.REFERENCE_BRAIN_STREAM_PACE_MS,
       stallMs,
     })) {
       if (brainEvent.type === 'decision') {

@@ -109,9 +109,14 @@ export const secretScanningConfigSpec = {
   DYNAMODB_ENDPOINT: optionalUrl(),
 } satisfies ConfigSpec;
 
-/** The reference brain: an optional per-request cost ceiling in USD (default in its code). */
+/**
+ * The reference brain: an optional per-request cost ceiling in USD (default in its code), and
+ * the pause between two streamed deltas in ms (0 answers at once, e.g. for a bench that
+ * measures everything but the brain's simulated generation time).
+ */
 export const referenceBrainConfigSpec = {
   REFERENCE_BRAIN_MAX_COST_USD: optionalPositiveNumber(),
+  REFERENCE_BRAIN_STREAM_PACE_MS: integer({ min: 0, max: 10_000, fallback: 40 }),
 } satisfies ConfigSpec;
 
 export type AuthorizerConfig = ConfigOf<typeof authorizerConfigSpec>;

@@ -13,51 +13,59 @@ const index = () => z.number().check(z.int(), z.gte(0));
 const tokens = () => z.number().check(z.int(), z.gte(0));
 
 /** One piece of a tool call, as OpenAI streams it: `index` names the call, the rest arrives in parts. */
-export const toolCallDeltaSchema = z.object({
-  index: index(),
-  id: z.optional(z.string()),
-  type: z.optional(z.literal('function')),
-  function: z.optional(z.object({ name: z.optional(z.string()), arguments: z.optional(z.string()) })),
-});
+export const toolCallDeltaSchema = z.lazy(() =>
+  z.object({
+    index: index(),
+    id: z.optional(z.string()),
+    type: z.optional(z.literal('function')),
+    function: z.optional(z.object({ name: z.optional(z.string()), arguments: z.optional(z.string()) })),
+  }),
+);
 export type ToolCallDelta = z.infer<typeof toolCallDeltaSchema>;
 
 /** Token counts in OpenAI's words (the provider's own, as the brain reports them). */
-export const brainUsageSchema = z.object({
-  prompt_tokens: tokens(),
-  completion_tokens: tokens(),
-  total_tokens: z.optional(tokens()),
-});
+export const brainUsageSchema = z.lazy(() =>
+  z.object({
+    prompt_tokens: tokens(),
+    completion_tokens: tokens(),
+    total_tokens: z.optional(tokens()),
+  }),
+);
 export type BrainUsage = z.infer<typeof brainUsageSchema>;
 
-export const decisionEventSchema = z.object({ type: z.literal('decision'), decision: decisionSchema });
+export const decisionEventSchema = z.lazy(() =>
+  z.object({ type: z.literal('decision'), decision: decisionSchema }),
+);
 
-export const deltaEventSchema = z.object({
-  type: z.literal('delta'),
-  content: z.optional(z.string()),
-  tool_calls: z.optional(z.array(toolCallDeltaSchema)),
-});
+export const deltaEventSchema = z.lazy(() =>
+  z.object({
+    type: z.literal('delta'),
+    content: z.optional(z.string()),
+    tool_calls: z.optional(z.array(toolCallDeltaSchema)),
+  }),
+);
 
-export const finalEventSchema = z.object({
-  type: z.literal('final'),
-  /** As in the ordinary answer: the brain's own flag (keygate's `success` is true only when approved). */
-  success: z.boolean(),
-  payment: z.nullable(paymentSchema),
-  usage: z.optional(brainUsageSchema),
-  /** `stop`, `tool_calls`, `length`, … as the provider said; absent: `tool_calls` if any were streamed, else `stop`. */
-  finish_reason: z.optional(z.string()),
-  message: z.string(),
-  /**
-   * The whole response, as the brain's ordinary answer would hold it (the reference brain sends
-   * it): what keygate stores and answers; without it, the deltas put together.
-   */
-  response: z.optional(z.json()),
-});
+export const finalEventSchema = z.lazy(() =>
+  z.object({
+    type: z.literal('final'),
+    /** As in the ordinary answer: the brain's own flag (keygate's `success` is true only when approved). */
+    success: z.boolean(),
+    payment: z.nullable(paymentSchema),
+    usage: z.optional(brainUsageSchema),
+    /** `stop`, `tool_calls`, `length`, … as the provider said; absent: `tool_calls` if any were streamed, else `stop`. */
+    finish_reason: z.optional(z.string()),
+    message: z.string(),
+    /**
+     * The whole response, as the brain's ordinary answer would hold it (the reference brain sends
+     * it): what keygate stores and answers; without it, the deltas put together.
+     */
+    response: z.optional(z.json()),
+  }),
+);
 
-export const brainStreamEventSchema = z.discriminatedUnion('type', [
-  decisionEventSchema,
-  deltaEventSchema,
-  finalEventSchema,
-]);
+export const brainStreamEventSchema = z.lazy(() =>
+  z.discriminatedUnion('type', [decisionEventSchema, deltaEventSchema, finalEventSchema]),
+);
 
 export type DecisionEvent = z.infer<typeof decisionEventSchema>;
 export type DeltaEvent = z.infer<typeof deltaEventSchema>;

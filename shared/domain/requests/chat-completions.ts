@@ -55,29 +55,34 @@ export const UNSUPPORTED_CHAT_FIELDS = Object.keys(
 const maxTokens = () => z.number().check(z.int(), z.gte(1), z.lte(Number.MAX_SAFE_INTEGER));
 
 /** `provider/model`, or a bare model of provider openai; each part as /api/v1/requests requires. */
-const modelSchema = z.string().check(
-  z.minLength(1),
-  ...maxStringLength(193),
-  z.refine((value) => !CONTROL_OR_FORMAT.test(value), 'model must not contain control or format characters'),
-  z.superRefine((value, ctx) => {
-    // Its length is already refused above: one problem, one detail.
-    if (value.length === 0 || value.length > 193) return;
-    const { provider, model } = splitModel(value);
-    if (!PROVIDER_PATTERN.test(provider)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `"${provider}" is not a provider: write "provider/model" with a lowercase provider such as "openai" or "anthropic", or a bare OpenAI model name`,
-        input: value,
-      });
-    }
-    if (model.length === 0 || model.length > 128) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'the model name after the provider must be 1-128 characters',
-        input: value,
-      });
-    }
-  }),
+const modelSchema = z.lazy(() =>
+  z.string().check(
+    z.minLength(1),
+    ...maxStringLength(193),
+    z.refine(
+      (value) => !CONTROL_OR_FORMAT.test(value),
+      'model must not contain control or format characters',
+    ),
+    z.superRefine((value, ctx) => {
+      // Its length is already refused above: one problem, one detail.
+      if (value.length === 0 || value.length > 193) return;
+      const { provider, model } = splitModel(value);
+      if (!PROVIDER_PATTERN.test(provider)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${provider}" is not a provider: write "provider/model" with a lowercase provider such as "openai" or "anthropic", or a bare OpenAI model name`,
+          input: value,
+        });
+      }
+      if (model.length === 0 || model.length > 128) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'the model name after the provider must be 1-128 characters',
+          input: value,
+        });
+      }
+    }),
+  ),
 );
 
 /** The refused fields: only their `null` ("absent") passes; any other value is named in the 400. */
@@ -85,60 +90,62 @@ const refusedShape = Object.fromEntries(
   UNSUPPORTED_CHAT_FIELDS.map((field) => [field, z.optional(z.null())]),
 ) as Record<keyof typeof REFUSED_CHAT_FIELDS, z.ZodMiniOptional<z.ZodMiniNull>>;
 
-export const chatCompletionRequestSchema = z
-  .strictObject({
-    model: modelSchema,
-    messages: z.array(chatMessageSchema).check(z.minLength(1), z.maxLength(256)),
-    temperature: nullish(z.number().check(z.gte(0), z.lte(2))),
-    top_p: nullish(z.number().check(z.gte(0), z.lte(1))),
-    max_tokens: nullish(maxTokens()),
-    max_completion_tokens: nullish(maxTokens()),
-    user: nullish(z.string().check(z.minLength(1), ...maxStringLength(128))),
-    metadata: nullish(metadataSchema),
-    n: nullish(z.literal(1, 'only n: 1 is supported')),
-    stream: nullish(z.boolean()),
-    stream_options: nullish(z.strictObject({ include_usage: nullish(z.boolean()) })),
-    ...wireChatParamsShape,
-    ...refusedShape,
-  })
-  .check(
-    z.superRefine((body, ctx) => {
-      if (
-        body.max_tokens != null &&
-        body.max_completion_tokens != null &&
-        body.max_tokens !== body.max_completion_tokens
-      ) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['max_completion_tokens'],
-          message: 'max_tokens and max_completion_tokens differ; send one of them',
-          input: body.max_completion_tokens,
-        });
-      }
-      // OpenAI's rule: a tool choice other than none/auto needs the tools it chooses from.
-      const choice = body.tool_choice;
-      const tools = Array.isArray(body.tools) ? body.tools : [];
-      if ((choice === 'required' || typeof choice === 'object') && choice !== null && tools.length === 0) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['tool_choice'],
-          message: 'tool_choice needs "tools" to choose from',
-          input: choice,
-        });
-      } else if (
-        typeof choice === 'object' &&
-        choice !== null &&
-        !tools.some((tool) => tool?.function?.name === choice.function?.name)
-      ) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['tool_choice', 'function', 'name'],
-          message: `names no function of "tools"`,
-          input: choice,
-        });
-      }
-    }),
-  );
+export const chatCompletionRequestSchema = z.lazy(() =>
+  z
+    .strictObject({
+      model: modelSchema,
+      messages: z.array(chatMessageSchema).check(z.minLength(1), z.maxLength(256)),
+      temperature: nullish(z.number().check(z.gte(0), z.lte(2))),
+      top_p: nullish(z.number().check(z.gte(0), z.lte(1))),
+      max_tokens: nullish(maxTokens()),
+      max_completion_tokens: nullish(maxTokens()),
+      user: nullish(z.string().check(z.minLength(1), ...maxStringLength(128))),
+      metadata: nullish(metadataSchema),
+      n: nullish(z.literal(1, 'only n: 1 is supported')),
+      stream: nullish(z.boolean()),
+      stream_options: nullish(z.strictObject({ include_usage: nullish(z.boolean()) })),
+      ...wireChatParamsShape,
+      ...refusedShape,
+    })
+    .check(
+      z.superRefine((body, ctx) => {
+        if (
+          body.max_tokens != null &&
+          body.max_completion_tokens != null &&
+          body.max_tokens !== body.max_completion_tokens
+        ) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['max_completion_tokens'],
+            message: 'max_tokens and max_completion_tokens differ; send one of them',
+            input: body.max_completion_tokens,
+          });
+        }
+        // OpenAI's rule: a tool choice other than none/auto needs the tools it chooses from.
+        const choice = body.tool_choice;
+        const tools = Array.isArray(body.tools) ? body.tools : [];
+        if ((choice === 'required' || typeof choice === 'object') && choice !== null && tools.length === 0) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tool_choice'],
+            message: 'tool_choice needs "tools" to choose from',
+            input: choice,
+          });
+        } else if (
+          typeof choice === 'object' &&
+          choice !== null &&
+          !tools.some((tool) => tool?.function?.name === choice.function?.name)
+        ) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tool_choice', 'function', 'name'],
+            message: `names no function of "tools"`,
+            input: choice,
+          });
+        }
+      }),
+    ),
+);
 
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
 
@@ -157,7 +164,7 @@ export interface ChatHeaders {
   agentId?: string | undefined;
 }
 
-const headerSchema = z.optional(z.string().check(z.minLength(1), ...maxStringLength(128)));
+const headerSchema = z.lazy(() => z.optional(z.string().check(z.minLength(1), ...maxStringLength(128))));
 
 /** The fields we refuse, each named (a `null` is "absent"), before the schema's own issues. */
 function unsupportedFields(body: unknown): ErrorDetail[] {
@@ -368,26 +375,32 @@ export function toChatCompletion(
 }
 
 /** The 200 answer of POST /v1/chat/completions (OpenAPI is generated from it). */
-export const chatCompletionSchema = z.object({
-  id: z.string(),
-  object: z.literal('chat.completion'),
-  created: z.number().check(z.int()),
-  model: z.string(),
-  choices: z.array(
-    z.object({
-      index: z.number().check(z.int()),
-      message: z.object({
-        role: z.literal('assistant'),
-        content: z.nullable(z.string()),
-        tool_calls: z.optional(z.array(toolCallSchema)),
+export const chatCompletionSchema = z.lazy(() =>
+  z.object({
+    id: z.string(),
+    object: z.literal('chat.completion'),
+    created: z.number().check(z.int()),
+    model: z.string(),
+    choices: z.array(
+      z.object({
+        index: z.number().check(z.int()),
+        message: z.object({
+          role: z.literal('assistant'),
+          content: z.nullable(z.string()),
+          tool_calls: z.optional(z.array(toolCallSchema)),
+        }),
+        finish_reason: z.nullable(z.string()),
       }),
-      finish_reason: z.nullable(z.string()),
+    ),
+    usage: z.object({
+      prompt_tokens: z.number().check(z.int()),
+      completion_tokens: z.number().check(z.int()),
+      total_tokens: z.number().check(z.int()),
     }),
-  ),
-  usage: z.object({
-    prompt_tokens: z.number().check(z.int()),
-    completion_tokens: z.number().check(z.int()),
-    total_tokens: z.number().check(z.int()),
+    keygate: z.object({
+      request_id: z.string(),
+      decision: decisionSchema,
+      payment: z.nullable(paymentSchema),
+    }),
   }),
-  keygate: z.object({ request_id: z.string(), decision: decisionSchema, payment: z.nullable(paymentSchema) }),
-});
+);

@@ -35,17 +35,19 @@ export interface ModelList {
 }
 
 /** The 200 answer of GET /v1/models (OpenAPI is generated from it). */
-export const modelListSchema = z.object({
-  object: z.literal('list'),
-  data: z.array(
-    z.object({
-      id: z.string(),
-      object: z.literal('model'),
-      created: z.number().check(z.int()),
-      owned_by: z.string(),
-    }),
-  ),
-});
+export const modelListSchema = z.lazy(() =>
+  z.object({
+    object: z.literal('list'),
+    data: z.array(
+      z.object({
+        id: z.string(),
+        object: z.literal('model'),
+        created: z.number().check(z.int()),
+        owned_by: z.string(),
+      }),
+    ),
+  }),
+);
 
 export interface ModelListDeps {
   readCatalogue: ReadCatalogue;

@@ -66,19 +66,25 @@ const parametersSchema = () =>
 // The brain's form: strict, no nulls.
 
 /** A call of a function, as an assistant message carries it and a brain answer's `response` holds it. */
-export const toolCallSchema = z.strictObject({
-  id: nonEmpty(),
-  type: z.literal('function'),
-  function: z.strictObject({ name: nonEmpty(), arguments: z.string() }),
-});
+export const toolCallSchema = z.lazy(() =>
+  z.strictObject({
+    id: nonEmpty(),
+    type: z.literal('function'),
+    function: z.strictObject({ name: nonEmpty(), arguments: z.string() }),
+  }),
+);
 export type ToolCall = z.infer<typeof toolCallSchema>;
 
-export const textPartSchema = z.strictObject({ type: z.literal('text'), text: z.string() });
-export const imagePartSchema = z.strictObject({
-  type: z.literal('image_url'),
-  image_url: z.strictObject({ url: nonEmpty(), detail: z.optional(z.enum(IMAGE_DETAILS)) }),
-});
-export const contentPartSchema = z.discriminatedUnion('type', [textPartSchema, imagePartSchema]);
+export const textPartSchema = z.lazy(() => z.strictObject({ type: z.literal('text'), text: z.string() }));
+export const imagePartSchema = z.lazy(() =>
+  z.strictObject({
+    type: z.literal('image_url'),
+    image_url: z.strictObject({ url: nonEmpty(), detail: z.optional(z.enum(IMAGE_DETAILS)) }),
+  }),
+);
+export const contentPartSchema = z.lazy(() =>
+  z.discriminatedUnion('type', [textPartSchema, imagePartSchema]),
+);
 export type ContentPart = z.infer<typeof contentPartSchema>;
 
 /**
@@ -86,47 +92,55 @@ export type ContentPart = z.infer<typeof contentPartSchema>;
  * newline, `''` for an assistant message that only calls tools), so every brain can read
  * it; `content_parts` are the caller's parts in order, present only when they hold an image.
  */
-export const brainMessageSchema = z.strictObject({
-  role: z.enum(MESSAGE_ROLES),
-  content: z.string(),
-  // The participant's name an OpenAI chat-completions message may carry.
-  name: z.optional(z.string()),
-  tool_calls: z.optional(z.array(toolCallSchema).check(z.minLength(1))),
-  tool_call_id: z.optional(nonEmpty()),
-  content_parts: z.optional(z.array(contentPartSchema).check(z.minLength(1))),
-});
+export const brainMessageSchema = z.lazy(() =>
+  z.strictObject({
+    role: z.enum(MESSAGE_ROLES),
+    content: z.string(),
+    // The participant's name an OpenAI chat-completions message may carry.
+    name: z.optional(z.string()),
+    tool_calls: z.optional(z.array(toolCallSchema).check(z.minLength(1))),
+    tool_call_id: z.optional(nonEmpty()),
+    content_parts: z.optional(z.array(contentPartSchema).check(z.minLength(1))),
+  }),
+);
 export type BrainMessage = z.infer<typeof brainMessageSchema>;
 
-export const functionToolSchema = z.strictObject({
-  type: z.literal('function'),
-  function: z.strictObject({
-    name: functionName(),
-    description: z.optional(z.string()),
-    parameters: z.optional(parametersSchema()),
-    strict: z.optional(z.boolean()),
-  }),
-});
-export type FunctionTool = z.infer<typeof functionToolSchema>;
-
-export const toolChoiceSchema = z.union([
-  z.enum(['none', 'auto', 'required']),
-  z.strictObject({ type: z.literal('function'), function: z.strictObject({ name: functionName() }) }),
-]);
-export type ToolChoice = z.infer<typeof toolChoiceSchema>;
-
-export const responseFormatSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('text') }),
-  z.strictObject({ type: z.literal('json_object') }),
+export const functionToolSchema = z.lazy(() =>
   z.strictObject({
-    type: z.literal('json_schema'),
-    json_schema: z.strictObject({
+    type: z.literal('function'),
+    function: z.strictObject({
       name: functionName(),
       description: z.optional(z.string()),
-      schema: z.optional(jsonObjectSchema()),
+      parameters: z.optional(parametersSchema()),
       strict: z.optional(z.boolean()),
     }),
   }),
-]);
+);
+export type FunctionTool = z.infer<typeof functionToolSchema>;
+
+export const toolChoiceSchema = z.lazy(() =>
+  z.union([
+    z.enum(['none', 'auto', 'required']),
+    z.strictObject({ type: z.literal('function'), function: z.strictObject({ name: functionName() }) }),
+  ]),
+);
+export type ToolChoice = z.infer<typeof toolChoiceSchema>;
+
+export const responseFormatSchema = z.lazy(() =>
+  z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('text') }),
+    z.strictObject({ type: z.literal('json_object') }),
+    z.strictObject({
+      type: z.literal('json_schema'),
+      json_schema: z.strictObject({
+        name: functionName(),
+        description: z.optional(z.string()),
+        schema: z.optional(jsonObjectSchema()),
+        strict: z.optional(z.boolean()),
+      }),
+    }),
+  ]),
+);
 export type ResponseFormat = z.infer<typeof responseFormatSchema>;
 
 const stopSchema = () =>
@@ -145,23 +159,23 @@ const toolsSchema = () => z.array(functionToolSchema).check(z.minLength(1), z.ma
 
 /** The OpenAI fields `request_params` carries beside messages, prompt, temperature, max_tokens and top_p. */
 export const chatParamsShape = {
-  stop: z.optional(stopSchema()),
-  seed: z.optional(seedSchema()),
-  presence_penalty: z.optional(penalty()),
-  frequency_penalty: z.optional(penalty()),
-  logit_bias: z.optional(logitBiasSchema()),
-  tools: z.optional(toolsSchema()),
+  stop: z.optional(z.lazy(stopSchema)),
+  seed: z.optional(z.lazy(seedSchema)),
+  presence_penalty: z.optional(z.lazy(penalty)),
+  frequency_penalty: z.optional(z.lazy(penalty)),
+  logit_bias: z.optional(z.lazy(logitBiasSchema)),
+  tools: z.optional(z.lazy(toolsSchema)),
   tool_choice: z.optional(toolChoiceSchema),
   parallel_tool_calls: z.optional(z.boolean()),
   response_format: z.optional(responseFormatSchema),
   reasoning_effort: z.optional(z.enum(REASONING_EFFORTS)),
   service_tier: z.optional(z.enum(SERVICE_TIERS)),
   store: z.optional(z.literal(false)),
-  prompt_cache_key: z.optional(promptCacheKey()),
-  safety_identifier: z.optional(safetyIdentifier()),
+  prompt_cache_key: z.optional(z.lazy(promptCacheKey)),
+  safety_identifier: z.optional(z.lazy(safetyIdentifier)),
 };
 
-const chatParamsSchema = z.strictObject(chatParamsShape);
+const chatParamsSchema = z.lazy(() => z.strictObject(chatParamsShape));
 export type ChatParams = z.infer<typeof chatParamsSchema>;
 export const CHAT_PARAM_FIELDS = Object.keys(chatParamsShape) as (keyof ChatParams)[];
 
@@ -180,55 +194,63 @@ export function withoutNulls<T extends object>(value: T): { [K in keyof T]: Excl
   };
 }
 
-const wireImagePartSchema = z.strictObject({
-  type: z.literal('image_url'),
-  image_url: z.strictObject({ url: nonEmpty(), detail: nullish(z.enum(IMAGE_DETAILS)) }),
-});
-export const wirePartSchema = z.discriminatedUnion('type', [textPartSchema, wireImagePartSchema]);
+const wireImagePartSchema = z.lazy(() =>
+  z.strictObject({
+    type: z.literal('image_url'),
+    image_url: z.strictObject({ url: nonEmpty(), detail: nullish(z.enum(IMAGE_DETAILS)) }),
+  }),
+);
+export const wirePartSchema = z.lazy(() =>
+  z.discriminatedUnion('type', [textPartSchema, wireImagePartSchema]),
+);
 export type WirePart = z.infer<typeof wirePartSchema>;
 
-const wireToolSchema = z.strictObject({
-  type: z.literal('function'),
-  function: z.strictObject({
-    name: functionName(),
-    description: nullish(z.string()),
-    parameters: nullish(parametersSchema()),
-    strict: nullish(z.boolean()),
-  }),
-});
-
-const wireResponseFormatSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('text') }),
-  z.strictObject({ type: z.literal('json_object') }),
+const wireToolSchema = z.lazy(() =>
   z.strictObject({
-    type: z.literal('json_schema'),
-    json_schema: z.strictObject({
+    type: z.literal('function'),
+    function: z.strictObject({
       name: functionName(),
       description: nullish(z.string()),
-      schema: nullish(jsonObjectSchema()),
+      parameters: nullish(parametersSchema()),
       strict: nullish(z.boolean()),
     }),
   }),
-]);
+);
+
+const wireResponseFormatSchema = z.lazy(() =>
+  z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('text') }),
+    z.strictObject({ type: z.literal('json_object') }),
+    z.strictObject({
+      type: z.literal('json_schema'),
+      json_schema: z.strictObject({
+        name: functionName(),
+        description: nullish(z.string()),
+        schema: nullish(jsonObjectSchema()),
+        strict: nullish(z.boolean()),
+      }),
+    }),
+  ]),
+);
 
 export const STORE_REFUSAL = 'keygate keeps no conversation: send store: false or omit it';
 
 /** The passed-on fields as the wire sends them (every one optional, `null` = absent). */
 export const wireChatParamsShape = {
-  stop: nullish(stopSchema()),
-  seed: nullish(seedSchema()),
-  presence_penalty: nullish(penalty()),
-  frequency_penalty: nullish(penalty()),
-  logit_bias: nullish(logitBiasSchema()),
-  tools: nullish(z.array(wireToolSchema).check(z.minLength(1), z.maxLength(MAX_TOOLS))),
+  stop: nullish(z.lazy(stopSchema)),
+  seed: nullish(z.lazy(seedSchema)),
+  presence_penalty: nullish(z.lazy(penalty)),
+  frequency_penalty: nullish(z.lazy(penalty)),
+  logit_bias: nullish(z.lazy(logitBiasSchema)),
+  tools: nullish(z.lazy(() => z.array(wireToolSchema).check(z.minLength(1), z.maxLength(MAX_TOOLS)))),
   tool_choice: nullish(toolChoiceSchema),
   parallel_tool_calls: nullish(z.boolean()),
   response_format: nullish(wireResponseFormatSchema),
   reasoning_effort: nullish(z.enum(REASONING_EFFORTS)),
   service_tier: nullish(z.enum(SERVICE_TIERS)),
   store: nullish(z.literal(false, STORE_REFUSAL)),
-  prompt_cache_key: nullish(promptCacheKey()),
-  safety_identifier: nullish(safetyIdentifier()),
+  prompt_cache_key: nullish(z.lazy(promptCacheKey)),
+  safety_identifier: nullish(z.lazy(safetyIdentifier)),
 };
 
 export type WireChatParams = {
@@ -258,50 +280,54 @@ export function brainPartOf(part: WirePart): ContentPart {
 
 export const CHAT_ROLES = ['system', 'developer', 'user', 'assistant', 'tool'] as const;
 
-const chatContentSchema = z.union(
-  [z.string(), z.array(wirePartSchema).check(z.minLength(1))],
-  'content must be a string or a non-empty array of text and image_url parts',
+const chatContentSchema = z.lazy(() =>
+  z.union(
+    [z.string(), z.array(wirePartSchema).check(z.minLength(1))],
+    'content must be a string or a non-empty array of text and image_url parts',
+  ),
 );
 
 /** One message; which fields a role may carry is OpenAI's rule, checked across the fields. */
-export const chatMessageSchema = z
-  .strictObject({
-    role: z.enum(CHAT_ROLES),
-    // Absent or null only for an assistant message that calls tools.
-    content: nullish(chatContentSchema),
-    name: nullish(z.string().check(z.minLength(1), ...maxStringLength(64))),
-    tool_calls: nullish(z.array(toolCallSchema).check(z.minLength(1))),
-    tool_call_id: nullish(z.string().check(z.minLength(1), ...maxStringLength(256))),
-  })
-  .check(
-    z.superRefine((message, ctx) => {
-      const issue = (path: (string | number)[], text: string) =>
-        ctx.addIssue({ code: 'custom', path, message: text, input: message });
-      const callsTools = Array.isArray(message.tool_calls) && message.tool_calls.length > 0;
-      if (message.content === undefined || message.content === null) {
-        if (message.role === 'assistant' && !callsTools) {
-          issue(['content'], 'content is required unless the assistant message carries tool_calls');
-        } else if (message.role !== 'assistant' && CHAT_ROLES.includes(message.role)) {
-          issue(['content'], 'content is required: a string or an array of parts');
-        }
-      }
-      if (message.tool_calls != null && message.role !== 'assistant') {
-        issue(['tool_calls'], 'only assistant messages carry tool_calls');
-      }
-      if (message.role === 'tool' && message.tool_call_id == null) {
-        issue(['tool_call_id'], 'required for role "tool": the id of the tool call this answers');
-      } else if (message.tool_call_id != null && message.role !== 'tool') {
-        issue(['tool_call_id'], 'only tool messages carry tool_call_id');
-      }
-      if (Array.isArray(message.content) && message.role !== 'user') {
-        for (const [index, part] of message.content.entries()) {
-          if (part?.type === 'image_url') {
-            issue(['content', index], 'image_url parts are only allowed in user messages');
+export const chatMessageSchema = z.lazy(() =>
+  z
+    .strictObject({
+      role: z.enum(CHAT_ROLES),
+      // Absent or null only for an assistant message that calls tools.
+      content: nullish(chatContentSchema),
+      name: nullish(z.string().check(z.minLength(1), ...maxStringLength(64))),
+      tool_calls: nullish(z.array(toolCallSchema).check(z.minLength(1))),
+      tool_call_id: nullish(z.string().check(z.minLength(1), ...maxStringLength(256))),
+    })
+    .check(
+      z.superRefine((message, ctx) => {
+        const issue = (path: (string | number)[], text: string) =>
+          ctx.addIssue({ code: 'custom', path, message: text, input: message });
+        const callsTools = Array.isArray(message.tool_calls) && message.tool_calls.length > 0;
+        if (message.content === undefined || message.content === null) {
+          if (message.role === 'assistant' && !callsTools) {
+            issue(['content'], 'content is required unless the assistant message carries tool_calls');
+          } else if (message.role !== 'assistant' && CHAT_ROLES.includes(message.role)) {
+            issue(['content'], 'content is required: a string or an array of parts');
           }
         }
-      }
-    }),
-  );
+        if (message.tool_calls != null && message.role !== 'assistant') {
+          issue(['tool_calls'], 'only assistant messages carry tool_calls');
+        }
+        if (message.role === 'tool' && message.tool_call_id == null) {
+          issue(['tool_call_id'], 'required for role "tool": the id of the tool call this answers');
+        } else if (message.tool_call_id != null && message.role !== 'tool') {
+          issue(['tool_call_id'], 'only tool messages carry tool_call_id');
+        }
+        if (Array.isArray(message.content) && message.role !== 'user') {
+          for (const [index, part] of message.content.entries()) {
+            if (part?.type === 'image_url') {
+              issue(['content', index], 'image_url parts are only allowed in user messages');
+            }
+          }
+        }
+      }),
+    ),
+);
 
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
 

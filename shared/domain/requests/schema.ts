@@ -23,10 +23,12 @@ export const OPERATION_TYPES = [
 ] as const;
 export const MESSAGE_ROLES = ['system', 'user', 'assistant', 'tool'] as const;
 
-export const messageSchema = z.strictObject({
-  role: z.enum(MESSAGE_ROLES),
-  content: z.string(),
-});
+export const messageSchema = z.lazy(() =>
+  z.strictObject({
+    role: z.enum(MESSAGE_ROLES),
+    content: z.string(),
+  }),
+);
 
 type MetadataProblem = { path: (string | number)[]; message: string };
 
@@ -52,67 +54,71 @@ function metadataProblems(value: unknown, path: (string | number)[], depth: numb
  * assign each key to a fresh object, where a `__proto__` key would silently vanish (it
  * sets the copy's prototype) instead of being rejected.
  */
-export const metadataSchema = z.pipe(
-  // zod/mini has no `z.preprocess`; classic's is this same pipe of a transform into the schema.
-  // Any issue pushed here stops the pipe, as `ctx.addIssue` in a classic preprocess does.
-  z.transform((value: unknown, payload) => {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
-    for (const problem of metadataProblems(value, [], 1)) {
-      payload.issues.push({ code: 'custom', path: problem.path, message: problem.message, input: value });
-    }
-    if (Buffer.byteLength(JSON.stringify(value), 'utf8') > METADATA_MAX_BYTES) {
-      payload.issues.push({
-        code: 'custom',
-        message: `metadata must be at most ${METADATA_MAX_BYTES} bytes as JSON`,
-        input: value,
-      });
-    }
-    return value;
-  }),
-  z.record(z.string(), z.json()),
-);
-
-const boundedId = z.string().check(z.minLength(1), ...maxStringLength(128));
-
-export const apiRequestSchema = z
-  .strictObject({
-    provider: z
-      .string()
-      .check(
-        z.regex(
-          PROVIDER_PATTERN,
-          'provider must be a lowercase slug such as "openai", "anthropic" or "ollama"',
-        ),
-      ),
-    model: z.string().check(
-      z.minLength(1),
-      ...maxStringLength(128),
-      z.refine(
-        (model) => !CONTROL_OR_FORMAT.test(model),
-        'model must not contain control or format characters',
-      ),
-    ),
-    operation_type: z.enum(OPERATION_TYPES),
-    messages: z.optional(z.array(messageSchema).check(z.minLength(1), z.maxLength(256))),
-    prompt: z.optional(z.string().check(z.minLength(1), ...maxStringLength(100_000))),
-    temperature: z.optional(z.number().check(z.gte(0), z.lte(2))),
-    max_tokens: z.optional(z.number().check(z.int(), z.gte(1), z.lte(Number.MAX_SAFE_INTEGER))),
-    top_p: z.optional(z.number().check(z.gte(0), z.lte(1))),
-    project_id: z.optional(boundedId),
-    agent_id: z.optional(boundedId),
-    metadata: z.optional(metadataSchema),
-  })
-  .check(
-    z.superRefine((body, ctx) => {
-      if (body.messages === undefined && body.prompt === undefined) {
-        ctx.addIssue({
+export const metadataSchema = z.lazy(() =>
+  z.pipe(
+    // zod/mini has no `z.preprocess`; classic's is this same pipe of a transform into the schema.
+    // Any issue pushed here stops the pipe, as `ctx.addIssue` in a classic preprocess does.
+    z.transform((value: unknown, payload) => {
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+      for (const problem of metadataProblems(value, [], 1)) {
+        payload.issues.push({ code: 'custom', path: problem.path, message: problem.message, input: value });
+      }
+      if (Buffer.byteLength(JSON.stringify(value), 'utf8') > METADATA_MAX_BYTES) {
+        payload.issues.push({
           code: 'custom',
-          path: ['messages'],
-          message: 'one of "messages" or "prompt" is required',
+          message: `metadata must be at most ${METADATA_MAX_BYTES} bytes as JSON`,
+          input: value,
         });
       }
+      return value;
     }),
-  );
+    z.record(z.string(), z.json()),
+  ),
+);
+
+const boundedId = z.lazy(() => z.string().check(z.minLength(1), ...maxStringLength(128)));
+
+export const apiRequestSchema = z.lazy(() =>
+  z
+    .strictObject({
+      provider: z
+        .string()
+        .check(
+          z.regex(
+            PROVIDER_PATTERN,
+            'provider must be a lowercase slug such as "openai", "anthropic" or "ollama"',
+          ),
+        ),
+      model: z.string().check(
+        z.minLength(1),
+        ...maxStringLength(128),
+        z.refine(
+          (model) => !CONTROL_OR_FORMAT.test(model),
+          'model must not contain control or format characters',
+        ),
+      ),
+      operation_type: z.enum(OPERATION_TYPES),
+      messages: z.optional(z.array(messageSchema).check(z.minLength(1), z.maxLength(256))),
+      prompt: z.optional(z.string().check(z.minLength(1), ...maxStringLength(100_000))),
+      temperature: z.optional(z.number().check(z.gte(0), z.lte(2))),
+      max_tokens: z.optional(z.number().check(z.int(), z.gte(1), z.lte(Number.MAX_SAFE_INTEGER))),
+      top_p: z.optional(z.number().check(z.gte(0), z.lte(1))),
+      project_id: z.optional(boundedId),
+      agent_id: z.optional(boundedId),
+      metadata: z.optional(metadataSchema),
+    })
+    .check(
+      z.superRefine((body, ctx) => {
+        if (body.messages === undefined && body.prompt === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['messages'],
+            message: 'one of "messages" or "prompt" is required',
+          });
+        }
+      }),
+    ),
+);
 
 export type ApiRequest = z.infer<typeof apiRequestSchema>;
 

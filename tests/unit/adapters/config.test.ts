@@ -116,11 +116,19 @@ describe('function configuration', () => {
     );
   });
 
-  it("reads the reference brain's optional cost ceiling as a positive number", () => {
-    expect(loadConfig(referenceBrainConfigSpec, {})).toEqual({});
-    expect(loadConfig(referenceBrainConfigSpec, { REFERENCE_BRAIN_MAX_COST_USD: '0.25' })).toEqual({
-      REFERENCE_BRAIN_MAX_COST_USD: 0.25,
-    });
+  it("reads the reference brain's optional cost ceiling as a positive number and its stream pace", () => {
+    expect(loadConfig(referenceBrainConfigSpec, {})).toEqual({ REFERENCE_BRAIN_STREAM_PACE_MS: 40 });
+    expect(
+      loadConfig(referenceBrainConfigSpec, {
+        REFERENCE_BRAIN_MAX_COST_USD: '0.25',
+        REFERENCE_BRAIN_STREAM_PACE_MS: '0',
+      }),
+    ).toEqual({ REFERENCE_BRAIN_MAX_COST_USD: 0.25, REFERENCE_BRAIN_STREAM_PACE_MS: 0 });
+    for (const wrong of ['-1', '2.5', 'slow']) {
+      expect(() => loadConfig(referenceBrainConfigSpec, { REFERENCE_BRAIN_STREAM_PACE_MS: wrong })).toThrow(
+        ConfigError,
+      );
+    }
     for (const wrong of ['0', '-1', 'cheap']) {
       expect(() => loadConfig(referenceBrainConfigSpec, { REFERENCE_BRAIN_MAX_COST_USD: wrong })).toThrow(
         ConfigError,

@@ -208,7 +208,7 @@ describe('null is absent, at every level', () => {
 
     const params = toBrainRequest(parsed.request, CALLER, 'req-nulls').request_params;
 
-    expect(brainRequestSchema.shape.request_params.safeParse(params).success).toBe(true);
+    expect(brainRequestSchema._zod.innerType.shape.request_params.safeParse(params).success).toBe(true);
     expect(params).toEqual({
       messages: [
         {
