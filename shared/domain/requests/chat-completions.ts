@@ -10,6 +10,7 @@ import { type ErrorDetail, HttpError } from '../../errors.js';
 import { type ApiSuccess, decisionSchema, paymentSchema } from '../brain/contract.js';
 import { maxStringLength } from '../validation.js';
 import * as z from '../zod.js';
+import { chatStreamEncoder } from './chat-stream.js';
 import {
   brainMessageOf,
   brainParamsOf,
@@ -23,9 +24,9 @@ import {
   wireChatParamsShape,
 } from './openai-chat-schema.js';
 import { metadataSchema, PROVIDER_PATTERN, type RequestFields } from './schema.js';
+import { firstProblemMessage, type WireFormat } from './wire-format.js';
 
-/** OpenAI's path, so OpenAI SDKs reach it with the base URL `https://<host>/v1`; the route table names it. */
-export const CHAT_COMPLETIONS_PATH = '/v1/chat/completions';
+export { CHAT_COMPLETIONS_PATH } from './paths.js';
 
 /** A bare model name is OpenAI's, as in OpenAI's own API; `provider/model` as OpenRouter writes it. */
 export const DEFAULT_CHAT_PROVIDER = 'openai';
@@ -404,3 +405,26 @@ export const chatCompletionSchema = z.lazy(() =>
     }),
   }),
 );
+
+/** POST /v1/chat/completions as a wire format of the one pipeline (./process.ts). */
+export const chatCompletionsFormat: WireFormat = {
+  parse(body, headers) {
+    const parsed = parseChatCompletion(body, {
+      projectId: headers['keygate-project-id'],
+      agentId: headers['keygate-agent-id'],
+    });
+    if (!parsed.ok)
+      return { ok: false, details: parsed.details, message: firstProblemMessage(parsed.details) };
+    const { request, model, stream, includeUsage } = parsed;
+    return { ok: true, call: { request, model, stream, includeUsage } };
+  },
+  pathOf: chatPathOf,
+  present: (answer, call, created) => toChatCompletion(answer, call.model, created),
+  encoder: (call, requestId, created) =>
+    chatStreamEncoder({
+      id: `chatcmpl-${requestId}`,
+      created,
+      model: call.model,
+      includeUsage: call.includeUsage === true,
+    }),
+};

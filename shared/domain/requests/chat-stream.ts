@@ -11,6 +11,7 @@ import { type ErrorCode, openAiTypeOf } from '../../errors.js';
 import type { ApiSuccess } from '../brain/contract.js';
 import type { DeltaEvent } from '../brain/stream.js';
 import { chatChoiceOf, chatUsageOf } from './chat-completions.js';
+import { deltaOfMessage, type StreamEncoder } from './wire-format.js';
 
 /** What every chunk of one stream repeats. */
 export interface ChunkContext {
@@ -81,16 +82,20 @@ export function errorEvent(code: ErrorCode, message: string): string {
 /** A stored (or plain) approved answer replayed as the events of a stream, the same chunks as live. */
 export function replayedStream(answer: ApiSuccess, context: ChunkContext): string {
   const { message, finish_reason } = chatChoiceOf(answer.response);
-  const delta: DeltaEvent = {
-    type: 'delta',
-    ...(message.content ? { content: message.content } : {}),
-    ...(message.tool_calls
-      ? { tool_calls: message.tool_calls.map((call, index) => ({ index, ...call })) }
-      : {}),
-  };
   return (
     openingChunk(context) +
-    (deltaChunk(context, delta) ?? '') +
+    (deltaChunk(context, deltaOfMessage(message)) ?? '') +
     closingChunks(context, finish_reason, answer.response)
   );
+}
+
+/** The chunks of one streamed chat completion, as the pipeline writes them. */
+export function chatStreamEncoder(context: ChunkContext): StreamEncoder {
+  return {
+    opening: () => openingChunk(context),
+    delta: (delta) => deltaChunk(context, delta),
+    closing: (answer) => closingChunks(context, chatChoiceOf(answer.response).finish_reason, answer.response),
+    error: errorEvent,
+    replay: (answer) => replayedStream(answer, context),
+  };
 }

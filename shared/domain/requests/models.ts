@@ -13,7 +13,7 @@ import * as z from '../zod.js';
 import type { ReadCatalogue } from './ports.js';
 
 /** OpenAI's path, under the base URL `https://<host>/v1`; the route table names it. */
-export const MODELS_PATH = '/v1/models';
+export { MODELS_PATH } from './paths.js';
 
 /** How long a container keeps the brain's catalogue (SPEC §4). */
 export const CATALOGUE_TTL_MS = 5 * 60_000;

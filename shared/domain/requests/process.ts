@@ -22,21 +22,7 @@ import { AsyncQueue } from '../concurrency.js';
 import { type ScopeViolation, scopeViolations } from '../keys/scopes.js';
 import type { LogSink } from '../ports.js';
 import { issuesToDetails } from '../validation.js';
-import {
-  type ChatHeaders,
-  chatChoiceOf,
-  chatPathOf,
-  parseChatCompletion,
-  toChatCompletion,
-} from './chat-completions.js';
-import {
-  type ChunkContext,
-  closingChunks,
-  deltaChunk,
-  errorEvent,
-  openingChunk,
-  replayedStream,
-} from './chat-stream.js';
+import { type ChatHeaders, chatCompletionsFormat } from './chat-completions.js';
 import {
   type BeginOutcome,
   BrainCallError,
@@ -48,6 +34,7 @@ import {
 } from './ports.js';
 import { apiRequestSchema, MAX_IDEMPOTENCY_KEY_LENGTH, type RequestFields } from './schema.js';
 import { type CallerIdentity, toBrainRequest } from './transform.js';
+import type { StreamEncoder, WireFormat, WireHeaders } from './wire-format.js';
 
 /** Deeper than any valid body (metadata allows 4 levels inside it); checked iteratively so hostile nesting cannot exhaust the stack. */
 export const MAX_BODY_DEPTH = 12;
@@ -157,17 +144,6 @@ function invalid(details: ErrorDetail[], message?: string): HttpError {
     shown.push({ path: '', message: `${details.length - MAX_DETAILS} more problems not listed` });
   }
   return new HttpError('invalid_request', message, shown);
-}
-
-/**
- * OpenAI SDKs show an error's message, not its details: on their route the message itself
- * names the first problem (e.g. that streaming is not supported).
- */
-function sdkMessageOf(details: readonly ErrorDetail[]): string {
-  const [first] = details;
-  if (!first) return DEFAULT_MESSAGES.invalid_request;
-  const more = details.length > 1 ? ` (and ${details.length - 1} more; see details)` : '';
-  return `Invalid request: ${first.path ? `${first.path}: ` : ''}${first.message}${more}`;
 }
 
 /** 403 naming every field outside the key's grant, so the caller sees all it must change. */
@@ -554,7 +530,7 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     input: RequestInput,
     request: RequestFields,
     pathOf: (path: string) => string,
-    chunkContextOf: (requestId: string) => ChunkContext,
+    encoderOf: (requestId: string) => StreamEncoder,
   ): Promise<{ answer: RequestAnswer } | ChatStream> {
     if (!invokeBrainStream) throw new Error('a streamed call reached a processor without a streaming brain');
     const admitted = await admit(input, request, pathOf);
@@ -612,23 +588,26 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
       return { answer: { statusCode: 200, body: answer, requestId: call.brainRequestId, replayed: false } };
     }
 
-    const context = chunkContextOf(call.brainRequestId);
+    const encoder = encoderOf(call.brainRequestId);
     const queue = new AsyncQueue<string>();
-    queue.push(openingChunk(context));
+    queue.push(encoder.opening());
     const settled = (async () => {
       try {
         const answer = await readToFinal((delta) => {
-          const chunk = deltaChunk(context, delta);
-          if (chunk) queue.push(chunk);
+          const event = encoder.delta(delta);
+          if (event) queue.push(event);
         });
         await brainAnswered(call, answer);
-        queue.push(closingChunks(context, chatChoiceOf(answer.response).finish_reason, answer.response));
+        queue.push(encoder.closing(answer));
       } catch (error) {
         await events.return?.().catch(() => undefined);
         const failure = await brainFailed(call, error).catch((settledError: unknown) => settledError);
         const code = failure instanceof HttpError ? failure.code : 'internal_error';
         queue.push(
-          errorEvent(code, failure instanceof HttpError ? failure.publicMessage() : DEFAULT_MESSAGES[code]),
+          encoder.error(
+            code,
+            failure instanceof HttpError ? failure.publicMessage() : DEFAULT_MESSAGES[code],
+          ),
         );
       } finally {
         queue.end();
@@ -637,46 +616,69 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     return { stream: queue, requestId: call.brainRequestId, settled };
   }
 
+  /**
+   * Every route of the requests function (SPEC §3, §3b, §3d, §3e): the format validates and
+   * translates its body, the one pipeline runs it, the format writes the answer — plain, or
+   * with `stream: true` and a format that streams, its server-sent events.
+   */
+  async function handle(
+    format: WireFormat,
+    input: RequestInput,
+    headers: WireHeaders,
+  ): Promise<RequestAnswer | ChatStream> {
+    precheck(input);
+    const parsed = format.parse(input.body, headers);
+    if (!parsed.ok) throw invalid(parsed.details, parsed.message);
+    const { call } = parsed;
+    const created = Math.floor(clock() / 1000);
+    const present = (answer: RequestAnswer): RequestAnswer => ({
+      ...answer,
+      body: format.present(answer.body as ApiSuccess, call, created),
+    });
+    if (!call.stream || !format.encoder) return present(await run(input, call.request, format.pathOf));
+    const encoderOf = (requestId: string) =>
+      (format.encoder as NonNullable<WireFormat['encoder']>)(call, requestId, created);
+    const outcome = await runStream(input, call.request, format.pathOf, encoderOf);
+    if ('stream' in outcome) return outcome;
+    // A decision other than approved (the format's refusal), or a replay: a finished call's answer, as a stream.
+    const { answer } = outcome;
+    present(answer);
+    const stream = new AsyncQueue<string>();
+    stream.push(encoderOf(answer.requestId).replay(answer.body as ApiSuccess));
+    stream.end();
+    return { stream, requestId: answer.requestId, settled: Promise.resolve(), replayed: answer.replayed };
+  }
+
   return {
-    /** POST /api/v1/requests: the body is the API's own (SPEC §3). */
+    handle,
+
+    /** POST /api/v1/requests: the body is the API's own (SPEC §3), the answer the brain's decision. */
     async api(input: RequestInput): Promise<RequestAnswer> {
-      precheck(input);
-      const parsed = apiRequestSchema.safeParse(input.body, { reportInput: true });
-      if (!parsed.success) throw invalid(issuesToDetails(parsed.error.issues));
-      return run(input, parsed.data, (path) => path);
+      return (await handle(apiRequestsFormat, input, {})) as RequestAnswer;
     },
 
     /**
      * POST /v1/chat/completions: an OpenAI body in, a `chat.completion` out — or, with
      * `stream: true`, its chunks as server-sent events (SPEC §3b).
      */
-    async chat(input: RequestInput, headers: ChatHeaders): Promise<RequestAnswer | ChatStream> {
-      precheck(input);
-      const parsed = parseChatCompletion(input.body, headers);
-      if (!parsed.ok) throw invalid(parsed.details, sdkMessageOf(parsed.details));
-      const created = Math.floor(clock() / 1000);
-      const present = (answer: RequestAnswer): RequestAnswer => ({
-        ...answer,
-        body: toChatCompletion(answer.body as ApiSuccess, parsed.model, created),
+    chat(input: RequestInput, headers: ChatHeaders): Promise<RequestAnswer | ChatStream> {
+      return handle(chatCompletionsFormat, input, {
+        'keygate-project-id': headers.projectId,
+        'keygate-agent-id': headers.agentId,
       });
-      if (!parsed.stream) return present(await run(input, parsed.request, chatPathOf));
-      const contextOf = (requestId: string): ChunkContext => ({
-        id: `chatcmpl-${requestId}`,
-        created,
-        model: parsed.model,
-        includeUsage: parsed.includeUsage,
-      });
-      const outcome = await runStream(input, parsed.request, chatPathOf, contextOf);
-      if ('stream' in outcome) return outcome;
-      // A decision other than approved (403), or a replay: a finished call's answer, as a stream.
-      const { answer } = outcome;
-      present(answer);
-      const stream = new AsyncQueue<string>();
-      stream.push(replayedStream(answer.body as ApiSuccess, contextOf(answer.requestId)));
-      stream.end();
-      return { stream, requestId: answer.requestId, settled: Promise.resolve(), replayed: answer.replayed };
     },
   };
 }
+
+/** keygate's own body (SPEC §3), strict; the answer is the brain's decision as it is, whatever it decided. */
+export const apiRequestsFormat: WireFormat = {
+  parse(body) {
+    const parsed = apiRequestSchema.safeParse(body, { reportInput: true });
+    if (!parsed.success) return { ok: false, details: issuesToDetails(parsed.error.issues) };
+    return { ok: true, call: { request: parsed.data, model: parsed.data.model, stream: false } };
+  },
+  pathOf: (path) => path,
+  present: (answer) => answer,
+};
 
 export type RequestProcessor = ReturnType<typeof createRequestProcessor>;
