@@ -231,6 +231,7 @@ export async function runAuthorizerBench(
             return rolloverStore.verifyAndCount(...args);
           },
           readShards: (...args) => rolloverStore.readShards(...args),
+          readKey: (...args) => rolloverStore.readKey(...args),
         },
       }),
     );

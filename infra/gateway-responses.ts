@@ -126,10 +126,13 @@ export function gatewayResponseMessage(
   return definition.message ?? DEFAULT_MESSAGES[definition.code];
 }
 
-/** The envelope as an API Gateway mapping template (VTL); messages contain no quotes by design. */
+/**
+ * The envelope as a gateway response template (simple `$context` substitution, no VTL); messages
+ * contain no quotes by design. A Deny's is the whole body the authorizer wrote for its route
+ * (functions/authorizer/policy.ts): keygate's envelope, or Anthropic's on /v1/messages.
+ */
 export function gatewayResponseTemplate(definition: GatewayResponseDefinition): string {
-  const message = definition.messageFromAuthorizer
-    ? '$context.authorizer.message'
-    : gatewayResponseMessage(definition);
+  if (definition.messageFromAuthorizer) return '$context.authorizer.body';
+  const message = gatewayResponseMessage(definition);
   return `{"success":false,"error":{"code":"${definition.code}","type":"${openAiTypeOf(definition.code)}","message":"${message}"},"request_id":"$context.requestId"}`;
 }

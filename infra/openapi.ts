@@ -1,6 +1,7 @@
 /**
  * JSON Schema and OpenAPI 3 for every route (POST /api/v1/requests, POST /v1/chat/completions,
- * GET /v1/models, POST /api/v1/secret-scanning/github),
+ * GET /v1/models, POST /v1/messages, POST /v1/messages/count_tokens, POST /v1/responses,
+ * POST /api/v1/secret-scanning/github),
  * generated from the zod schemas (never hand-copied). `npm run openapi` writes
  * docs/openapi.json; a test keeps it current; the stack uses `requestBodyJsonSchema('draft-4', body)`
  * as each route's API Gateway model.
@@ -10,10 +11,21 @@ import { apiSuccessSchema } from '../shared/domain/brain/contract.js';
 import { leakReportAnswerSchema, leakReportSchema } from '../shared/domain/leaks/report.js';
 import { KEY_IDENTIFIER_HEADER, SIGNATURE_HEADER } from '../shared/domain/leaks/signature.js';
 import {
+  anthropicErrorSchema,
+  anthropicMessageAnswerSchema,
+  anthropicTokenCountSchema,
+  responseAnswerSchema,
+} from '../shared/domain/requests/answer-schemas.js';
+import {
+  anthropicCountTokensRequestSchema,
+  anthropicMessagesRequestSchema,
+} from '../shared/domain/requests/anthropic-schema.js';
+import {
   chatCompletionRequestSchema,
   chatCompletionSchema,
 } from '../shared/domain/requests/chat-completions.js';
 import { MODELS_PATH, modelListSchema } from '../shared/domain/requests/models.js';
+import { responsesRequestSchema } from '../shared/domain/requests/responses-schema.js';
 import { apiRequestSchema } from '../shared/domain/requests/schema.js';
 import { ERROR_CODES, errorEnvelopeSchema, statusOf } from '../shared/errors.js';
 import { type RequestBodyName, ROUTES } from './routes.js';
@@ -21,6 +33,9 @@ import { type RequestBodyName, ROUTES } from './routes.js';
 const REQUEST_BODIES: Record<RequestBodyName, z.core.$ZodType> = {
   requests: apiRequestSchema,
   'chat-completions': chatCompletionRequestSchema,
+  'anthropic-messages': anthropicMessagesRequestSchema,
+  'anthropic-count-tokens': anthropicCountTokensRequestSchema,
+  responses: responsesRequestSchema,
   'secret-scanning': leakReportSchema,
 };
 
@@ -88,22 +103,26 @@ export function buildOpenApiDocument(): Record<string, unknown> {
   const errorStatuses = [...new Set(ERROR_CODES.map(statusOf))].sort();
   const errorDescription = (status: number) =>
     `Error: ${ERROR_CODES.filter((code) => statusOf(code) === status).join(', ')}`;
-  const errorResponses = Object.fromEntries(
-    errorStatuses.map((status) => [
-      String(status),
-      {
-        description: errorDescription(status),
-        headers: {
-          ...STANDARD_HEADERS,
-          ...(UNAUTHENTICATED_STATUSES.has(status) ? {} : refs(LIMIT_HEADERS)),
-          // 429: the key's limits; 409: an Idempotency-Key still running or in doubt (SPEC §3).
-          ...(status === 429 || status === 409 ? refs(RETRY_AFTER) : {}),
-          ...refs(SHOULD_RETRY),
+  /** Every error status of a route, its body keygate's envelope or (Anthropic's routes) Anthropic's. */
+  const errorResponsesIn = (body: z.core.$ZodType) =>
+    Object.fromEntries(
+      errorStatuses.map((status) => [
+        String(status),
+        {
+          description: errorDescription(status),
+          headers: {
+            ...STANDARD_HEADERS,
+            ...(UNAUTHENTICATED_STATUSES.has(status) ? {} : refs(LIMIT_HEADERS)),
+            // 429: the key's limits; 409: an Idempotency-Key still running or in doubt (SPEC §3).
+            ...(status === 429 || status === 409 ? refs(RETRY_AFTER) : {}),
+            ...refs(SHOULD_RETRY),
+          },
+          content: jsonContent(body),
         },
-        content: jsonContent(errorEnvelope),
-      },
-    ]),
-  );
+      ]),
+    );
+  const errorResponses = errorResponsesIn(errorEnvelope);
+  const anthropicErrorResponses = errorResponsesIn(anthropicErrorSchema);
   const idempotencyKey = {
     name: 'Idempotency-Key',
     in: 'header',
@@ -164,6 +183,80 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           description: 'The brain approved: its answer as an OpenAI chat.completion.',
           headers: { ...STANDARD_HEADERS, ...refs(LIMIT_HEADERS) },
           content: jsonContent(chatCompletionSchema),
+        },
+        ...errorResponses,
+      },
+    }),
+    'anthropic-messages': () => ({
+      operationId: 'createMessage',
+      summary:
+        'Anthropic-compatible Messages API: the same brain, auth, limits, scopes, budget and idempotency',
+      description:
+        'For the Anthropic SDKs and agents built on them (base URL https://<host>, the key as x-api-key or Authorization: Bearer). anthropic-version and anthropic-beta are passed to the brain. stream: true answers Anthropic’s server-sent events (message_start … message_stop). Errors are in Anthropic’s shape.',
+      parameters: [
+        idempotencyKey,
+        keygateHeader('anthropic-version', 'Anthropic’s API version, passed to the brain.'),
+        keygateHeader('anthropic-beta', 'Anthropic beta features (comma-separated), passed to the brain.'),
+        keygateHeader('Keygate-Project-Id', 'The project of the request (default: the key’s).'),
+        keygateHeader('Keygate-Agent-Id', 'The calling agent (default: the body’s metadata.user_id).'),
+      ],
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': { schema: requestBodyJsonSchema('openapi-3.0', 'anthropic-messages') },
+        },
+      },
+      responses: {
+        '200': {
+          description: 'The brain approved: its answer as an Anthropic message.',
+          headers: { ...STANDARD_HEADERS, ...refs(LIMIT_HEADERS) },
+          content: jsonContent(anthropicMessageAnswerSchema),
+        },
+        ...anthropicErrorResponses,
+      },
+    }),
+    'anthropic-count-tokens': () => ({
+      operationId: 'countMessageTokens',
+      summary:
+        'Anthropic-compatible token count: the estimate the reference brain uses; no brain call, not counted',
+      parameters: [
+        keygateHeader('anthropic-version', 'Anthropic’s API version.'),
+        keygateHeader('anthropic-beta', 'Anthropic beta features (comma-separated).'),
+      ],
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': { schema: requestBodyJsonSchema('openapi-3.0', 'anthropic-count-tokens') },
+        },
+      },
+      responses: {
+        '200': {
+          description: 'The estimated input tokens of the request.',
+          headers: STANDARD_HEADERS,
+          content: jsonContent(anthropicTokenCountSchema),
+        },
+        ...anthropicErrorResponses,
+      },
+    }),
+    responses: () => ({
+      operationId: 'createResponse',
+      summary: 'OpenAI-compatible Responses API: the same brain request as chat completions',
+      description:
+        'For the OpenAI Agents SDK and Responses API clients. keygate keeps no conversation state and runs no tools: previous_response_id and built-in tools are refused naming them; store must be false or absent. stream: true answers the Responses server-sent events (response.created … response.completed).',
+      parameters: [
+        idempotencyKey,
+        keygateHeader('Keygate-Project-Id', 'The project of the request (default: the key’s).'),
+        keygateHeader('Keygate-Agent-Id', 'The calling agent (default: the body’s `user`).'),
+      ],
+      requestBody: {
+        required: true,
+        content: { 'application/json': { schema: requestBodyJsonSchema('openapi-3.0', 'responses') } },
+      },
+      responses: {
+        '200': {
+          description: 'The brain approved: its answer as an OpenAI response.',
+          headers: { ...STANDARD_HEADERS, ...refs(LIMIT_HEADERS) },
+          content: jsonContent(responseAnswerSchema),
         },
         ...errorResponses,
       },

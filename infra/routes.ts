@@ -2,15 +2,27 @@
  * The API's one route table and authorizer wiring. The CDK stack builds API Gateway from
  * these and the local runtime emulates API Gateway from these (gateway responses: ./gateway-responses.ts).
  */
-import { CHAT_COMPLETIONS_PATH } from '../shared/domain/requests/chat-completions.js';
-import { MODELS_PATH } from '../shared/domain/requests/models.js';
+import {
+  API_REQUESTS_PATH,
+  CHAT_COMPLETIONS_PATH,
+  COUNT_TOKENS_PATH,
+  MESSAGES_PATH,
+  MODELS_PATH,
+  RESPONSES_PATH,
+} from '../shared/domain/requests/paths.js';
 import type { FunctionName } from './functions.js';
 
 /** GitHub secret scanning's partner endpoint (SPEC §3c). */
 export const SECRET_SCANNING_PATH = '/api/v1/secret-scanning/github';
 
 /** Which body a route takes: each has its own zod schema, hence its own model and OpenAPI entry. */
-export type RequestBodyName = 'requests' | 'chat-completions' | 'secret-scanning';
+export type RequestBodyName =
+  | 'requests'
+  | 'chat-completions'
+  | 'anthropic-messages'
+  | 'anthropic-count-tokens'
+  | 'responses'
+  | 'secret-scanning';
 
 export interface Route {
   path: string;
@@ -38,11 +50,16 @@ export interface Route {
 const REQUESTS_STREAM = { handler: 'requests', authorized: true, responseTransfer: 'STREAM' } as const;
 
 export const ROUTES: readonly Route[] = [
-  { path: '/api/v1/requests', body: 'requests', methods: ['POST'], ...REQUESTS_STREAM },
+  { path: API_REQUESTS_PATH, body: 'requests', methods: ['POST'], ...REQUESTS_STREAM },
   // The same function and pipeline; only the body and the answer are OpenAI's (SPEC §3b).
   { path: CHAT_COMPLETIONS_PATH, body: 'chat-completions', methods: ['POST'], ...REQUESTS_STREAM },
   // OpenAI's model list (SPEC §3b): the brain's catalogue as this key may use it.
   { path: MODELS_PATH, methods: ['GET'], ...REQUESTS_STREAM },
+  // Anthropic's Messages API (SPEC §3d), and its token count (no brain call, not counted).
+  { path: MESSAGES_PATH, body: 'anthropic-messages', methods: ['POST'], ...REQUESTS_STREAM },
+  { path: COUNT_TOKENS_PATH, body: 'anthropic-count-tokens', methods: ['POST'], ...REQUESTS_STREAM },
+  // OpenAI's Responses API (SPEC §3e): the same brain request as chat completions.
+  { path: RESPONSES_PATH, body: 'responses', methods: ['POST'], ...REQUESTS_STREAM },
   // GitHub secret scanning reports leaked keys here (SPEC §3c): no API key, GitHub's ECDSA
   // signature over the body, which the function checks.
   {

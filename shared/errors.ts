@@ -236,3 +236,39 @@ export const AUTH_MESSAGES = {
 } as const;
 
 export type AuthRefusalReason = keyof typeof AUTH_MESSAGES;
+
+/**
+ * Anthropic's error type for a code (SPEC §3d), so Anthropic's SDKs raise their own classes:
+ * 400/405/409/413/415/422 → invalid_request_error (413 → request_too_large), 401 →
+ * authentication_error, 403 → permission_error, 404 → not_found_error, 429 (a spent budget
+ * too) → rate_limit_error, 503 → overloaded_error, any other 5xx → api_error.
+ */
+export type AnthropicErrorType =
+  | 'invalid_request_error'
+  | 'request_too_large'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'overloaded_error'
+  | 'api_error';
+
+export function anthropicErrorTypeOf(code: ErrorCode): AnthropicErrorType {
+  const status = statusOf(code);
+  if (status === 413) return 'request_too_large';
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 429) return 'rate_limit_error';
+  if (status === 503) return 'overloaded_error';
+  return status >= 500 ? 'api_error' : 'invalid_request_error';
+}
+
+/** An error answer in Anthropic's shape, with our request id. */
+export function anthropicErrorBody(
+  code: ErrorCode,
+  message: string,
+  requestId: string,
+): { type: 'error'; error: { type: AnthropicErrorType; message: string }; request_id: string } {
+  return { type: 'error', error: { type: anthropicErrorTypeOf(code), message }, request_id: requestId };
+}

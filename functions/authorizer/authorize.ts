@@ -16,9 +16,10 @@ import {
   type LimitRefusalReason,
 } from '../../shared/domain/keys/verify.js';
 import type { LogSink } from '../../shared/domain/ports.js';
+import { UNCOUNTED_PATHS } from '../../shared/domain/requests/paths.js';
 import { AUTH_MESSAGES, type AuthRefusalReason } from '../../shared/errors.js';
 import { extractApiKey } from './credentials.js';
-import { allowPolicy, denyPolicy } from './policy.js';
+import { allowPolicy, denyPolicy, type RefusedCall } from './policy.js';
 
 export interface AuthorizerDeps {
   keys: KeyVerifier;
@@ -68,10 +69,10 @@ export function createAuthorizer(deps: AuthorizerDeps) {
   const { keys, logger } = deps;
   const count: (outcome: 'allowed' | AuthRefusalReason | LimitRefusalReason) => void = deps.countDecision;
 
-  function refuse(methodArn: string, reason: AuthRefusalReason, fields: Record<string, unknown> = {}) {
+  function refuse(call: RefusedCall, reason: AuthRefusalReason, fields: Record<string, unknown> = {}) {
     logger.info('request refused', { reason, ...fields });
     count(reason);
-    return denyPolicy(methodArn, reason, AUTH_MESSAGES[reason]);
+    return denyPolicy(call, reason, AUTH_MESSAGES[reason]);
   }
 
   return async function authorize(
@@ -84,14 +85,18 @@ export function createAuthorizer(deps: AuthorizerDeps) {
     const apiRequestId = event?.requestContext?.requestId;
     const requestId =
       typeof apiRequestId === 'string' && apiRequestId !== '' ? { request_id: apiRequestId } : {};
+    const resource = typeof event?.resource === 'string' ? event.resource : undefined;
+    const call: RefusedCall = { methodArn, resource, requestId: requestId.request_id };
     // The console's Test button sends `headers: null`: that is a missing key, not a crash.
     const extracted = extractApiKey(event?.headers, event?.multiValueHeaders);
-    if (!extracted.ok) return refuse(methodArn, extracted.reason, requestId);
+    if (!extracted.ok) return refuse(call, extracted.reason, requestId);
+    // A call nothing is asked of the brain for (count_tokens) is verified without being counted.
+    const counted = resource === undefined || !UNCOUNTED_PATHS.includes(resource);
 
     try {
       // A write still unanswered when the budget ends is in doubt: refused, never repeated.
       const result = await withinBudget(verifyBudgetMs(remainingMs), (signal) =>
-        keys.verify(extracted.key, signal),
+        counted ? keys.verify(extracted.key, signal) : keys.check(extracted.key, signal),
       );
       if (isLimitRefusal(result)) {
         // Not counted, and answered 429 by the requests function from this context.
@@ -121,7 +126,7 @@ export function createAuthorizer(deps: AuthorizerDeps) {
                 hash_prefix: hashPrefix(hashKey(extracted.key)),
                 ...(result.keyId !== undefined ? { key_id: result.keyId, user_id: result.userId } : {}),
               };
-        return refuse(methodArn, result.reason, fields);
+        return refuse(call, result.reason, fields);
       }
       // No log line: API Gateway's access log and the requests function record each allowed call.
       count('allowed');
@@ -136,7 +141,7 @@ export function createAuthorizer(deps: AuthorizerDeps) {
         error_message: error instanceof Error ? error.message : String(error),
       });
       count('unavailable');
-      return denyPolicy(methodArn, 'unavailable', AUTH_MESSAGES.unavailable);
+      return denyPolicy(call, 'unavailable', AUTH_MESSAGES.unavailable);
     }
   };
 }

@@ -2,6 +2,8 @@
 import type { APIGatewayAuthorizerResult } from 'aws-lambda';
 import { admissionContextOf, type LimitRefusal } from '../../shared/domain/keys/admission.js';
 import type { Admission } from '../../shared/domain/keys/verify.js';
+import { ANTHROPIC_PATHS } from '../../shared/domain/requests/paths.js';
+import { type AuthRefusalReason, anthropicErrorBody, errorEnvelope } from '../../shared/errors.js';
 
 /**
  * `arn:aws:execute-api:region:account:apiId/stage/METHOD/path` → every method and path of
@@ -35,18 +37,43 @@ export function allowPolicy(
   };
 }
 
+/** Where a refused call was going: its route decides the shape of the refusal's body. */
+export interface RefusedCall {
+  methodArn: string;
+  /** The route (the event's `resource`), e.g. `/v1/messages`. */
+  resource: string | undefined;
+  /** API Gateway's request id, the `request_id` of the answer. */
+  requestId: string | undefined;
+}
+
 /**
- * The Deny carries the caller-facing message and whether a retry can help (`x-should-retry`):
- * the ACCESS_DENIED gateway response shows both. Only a key that could not be verified right
- * now may pass on a retry.
+ * The Deny carries the whole body of the 401 in the shape of the route it was for — keygate's
+ * envelope, or Anthropic's on /v1/messages (SPEC §3d), so each SDK reads its own error — and
+ * whether a retry can help (`x-should-retry`): the ACCESS_DENIED gateway response shows both
+ * (its template is only `$context.authorizer.body`). Only a key that could not be verified
+ * right now may pass on a retry.
  */
-export function denyPolicy(methodArn: string, reason: string, message: string): APIGatewayAuthorizerResult {
+export function denyPolicy(
+  call: RefusedCall,
+  reason: AuthRefusalReason,
+  message: string,
+): APIGatewayAuthorizerResult {
+  const requestId = call.requestId || 'unknown';
+  const body =
+    call.resource !== undefined && ANTHROPIC_PATHS.includes(call.resource)
+      ? anthropicErrorBody('unauthorized', message, requestId)
+      : errorEnvelope('unauthorized', requestId, message);
   return {
     principalId: 'anonymous',
     policyDocument: {
       Version: '2012-10-17',
-      Statement: [{ Action: 'execute-api:Invoke', Effect: 'Deny', Resource: methodArn || '*' }],
+      Statement: [{ Action: 'execute-api:Invoke', Effect: 'Deny', Resource: call.methodArn || '*' }],
     },
-    context: { reason, message, shouldRetry: String(reason === 'unavailable') },
+    context: {
+      reason,
+      message,
+      body: JSON.stringify(body),
+      shouldRetry: String(reason === 'unavailable'),
+    },
   };
 }

@@ -12,6 +12,8 @@ import {
   brainRequestSchema,
   listModelsRequestSchema,
 } from '../../shared/domain/brain/contract.js';
+import { estimateInputTokens as estimateTokensOfChatForm } from '../../shared/domain/brain/token-estimate.js';
+import { chatFormOf } from '../../shared/domain/requests/anthropic-chat-form.js';
 import type { ToolCall } from '../../shared/domain/requests/openai-chat-schema.js';
 import { issuesToDetails } from '../../shared/domain/validation.js';
 import { TOOLS_TEST_MODEL, toolCallsFor, toolResultsAnswer } from './tools.js';
@@ -123,22 +125,12 @@ function priceOf(provider: string, model: string): ModelPrice | undefined {
 const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const round = (value: number) => Math.round(value * 1e6) / 1e6;
 
-/** What an image costs at low detail in OpenAI's count (85 tokens), as characters of the estimate. */
-const IMAGE_CHARACTERS = 85 * 4;
-
-/** ~4 characters per token, the usual rule of thumb for English text; tools and tool calls count as their JSON. */
+/**
+ * The estimate of shared/domain/brain/token-estimate.ts, on the chat form of the request (an
+ * Anthropic request's converted): the same count whichever route the request came by.
+ */
 export function estimateInputTokens(request: BrainRequest): number {
-  const params = request.request_params;
-  let characters = params.prompt?.length ?? 0;
-  for (const message of params.messages ?? []) {
-    characters += message.content.length + message.role.length;
-    if (message.tool_calls) characters += JSON.stringify(message.tool_calls).length;
-    for (const part of message.content_parts ?? []) {
-      if (part.type === 'image_url') characters += IMAGE_CHARACTERS;
-    }
-  }
-  if (params.tools) characters += JSON.stringify(params.tools).length;
-  return Math.max(1, Math.ceil(characters / 4));
+  return estimateTokensOfChatForm(chatFormOf(request.request_params));
 }
 
 function decision(
@@ -174,7 +166,7 @@ function reject(request: BrainRequest, reasoning: string, checked: string[], vio
 type Generated = { content: string } | { content: null; tool_calls: ToolCall[]; finish_reason: 'tool_calls' };
 
 function generate(request: BrainRequest, inputTokens: number): Generated {
-  const length = request.request_params.max_tokens ?? DEFAULT_LARGE_ANSWER_CHARS;
+  const length = chatFormOf(request.request_params).max_tokens ?? DEFAULT_LARGE_ANSWER_CHARS;
   if (request.api_provider === 'reference' && request.model_name === 'test-large') {
     return { content: repetitiveText(length) };
   }

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BrainRequest } from '../../shared/domain/brain/contract.js';
+import { chatFormOf } from '../../shared/domain/requests/anthropic-chat-form.js';
 import type { ToolCall } from '../../shared/domain/requests/openai-chat-schema.js';
 
 /** Provider `reference` model that calls a tool whenever the request offers one. */
@@ -186,7 +187,7 @@ const digest = (text: string) => createHash('sha256').update(text, 'utf8').diges
  * "none"`. Its id comes from the request id, so a repeat of the request calls it the same.
  */
 export function toolCallsFor(request: BrainRequest): ToolCall[] | undefined {
-  const { tools, tool_choice: choice } = request.request_params;
+  const { tools, tool_choice: choice } = chatFormOf(request.request_params);
   if (!tools || tools.length === 0 || choice === 'none') return undefined;
   const testTools = request.api_provider === 'reference' && request.model_name === TOOLS_TEST_MODEL;
   const chosen =
@@ -213,7 +214,7 @@ export function toolCallsFor(request: BrainRequest): ToolCall[] | undefined {
  * each output, naming the function its call was for. Undefined when the last message is not a tool's.
  */
 export function toolResultsAnswer(request: BrainRequest): string | undefined {
-  const messages = request.request_params.messages ?? [];
+  const messages = chatFormOf(request.request_params).messages ?? [];
   let first = messages.length;
   while (first > 0 && messages[first - 1]?.role === 'tool') first -= 1;
   const results = messages.slice(first);

@@ -9,10 +9,10 @@ import { publishMetrics } from '../../shared/adapters/observability/metrics.js';
 import type { BudgetTelemetry } from '../../shared/domain/budgets/ledger.js';
 import { toUsd } from '../../shared/domain/budgets/money.js';
 import { DEFAULT_PROJECT_ID } from '../../shared/domain/keys/model.js';
-import type { ChatHeaders } from '../../shared/domain/requests/chat-completions.js';
 import type { RequestTelemetry } from '../../shared/domain/requests/ports.js';
 import type { ChatStream, RequestAnswer, RequestInput } from '../../shared/domain/requests/process.js';
 import type { CallerIdentity } from '../../shared/domain/requests/transform.js';
+import type { WireHeaders } from '../../shared/domain/requests/wire-format.js';
 import { admissionOfEvent } from './admission-of-event.js';
 import { getHeader } from './answers.js';
 import { rememberBudgetStatus } from './budget-status.js';
@@ -58,12 +58,11 @@ export function requestInputOf(
   };
 }
 
-/** The optional keygate headers of the OpenAI-compatible route (SPEC §3b). */
-export function chatHeadersOf(event: APIGatewayProxyEvent): ChatHeaders {
-  return {
-    projectId: getHeader(event.headers, 'keygate-project-id'),
-    agentId: getHeader(event.headers, 'keygate-agent-id'),
-  };
+/** The request's headers by lower-cased name, as the wire formats read them (project, agent, versions). */
+export function headersOf(event: APIGatewayProxyEvent): WireHeaders {
+  const headers: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(event.headers ?? {})) headers[name.toLowerCase()] = value;
+  return headers;
 }
 
 export function proxyAnswerOf(answer: RequestAnswer): APIGatewayProxyResult {

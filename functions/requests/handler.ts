@@ -1,7 +1,9 @@
 /**
- * POST /api/v1/requests, POST /v1/chat/completions and GET /v1/models: guards (auth, the key's
- * limits, method, media type, size) → JSON body → validate, scopes, transform, invoke the brain
- * → envelope; the key's limit headers on every answer.
+ * Every route of the requests function — POST /api/v1/requests, POST /v1/chat/completions,
+ * POST /v1/messages, POST /v1/responses (one pipeline, a wire format each), GET /v1/models and
+ * POST /v1/messages/count_tokens: guards (auth, the key's limits, method, media type, size) →
+ * JSON body → validate, scopes, transform, invoke the brain → the route's answer (or its
+ * stream); the key's limit headers on every answer, errors in the route's shape.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
@@ -18,19 +20,33 @@ import { createLogger } from '../../shared/adapters/observability/logger.js';
 import { createMetrics } from '../../shared/adapters/observability/metrics.js';
 import { loadTracing, tracingMiddleware } from '../../shared/adapters/observability/tracing.js';
 import { createBudgetLedger } from '../../shared/domain/budgets/ledger.js';
-import { CHAT_COMPLETIONS_PATH } from '../../shared/domain/requests/chat-completions.js';
-import { createModelList, MODELS_PATH } from '../../shared/domain/requests/models.js';
-import { createRequestProcessor } from '../../shared/domain/requests/process.js';
+import { anthropicMessagesFormat, countTokens } from '../../shared/domain/requests/anthropic-messages.js';
+import { chatCompletionsFormat } from '../../shared/domain/requests/chat-completions.js';
+import { createModelList } from '../../shared/domain/requests/models.js';
+import { responsesFormat } from '../../shared/domain/requests/openai-responses.js';
+import {
+  ANTHROPIC_PATHS,
+  API_REQUESTS_PATH,
+  CHAT_COMPLETIONS_PATH,
+  COUNT_TOKENS_PATH,
+  MESSAGES_PATH,
+  MODELS_PATH,
+  RESPONSES_PATH,
+} from '../../shared/domain/requests/paths.js';
+import { apiRequestsFormat, createRequestProcessor } from '../../shared/domain/requests/process.js';
+import type { WireFormat } from '../../shared/domain/requests/wire-format.js';
+import { HttpError } from '../../shared/errors.js';
 import {
   budgetMetrics,
   callerOf,
-  chatHeadersOf,
+  headersOf,
   proxyAnswerOf,
   requestInputOf,
   requestMetrics,
   streamHeadersOf,
 } from './edge.js';
 import {
+  anthropicRequestIdHeader,
   errorAnswers,
   jsonBodyOf,
   limitHeaders,
@@ -91,6 +107,19 @@ const GET: RouteGuard = { method: 'GET', body: false };
 const guardOf = (resource: string | undefined): RouteGuard =>
   resource === MODELS_PATH ? GET : POST_WITH_BODY;
 
+/** The wire format of each route the one pipeline serves (infra/routes.ts names the same paths). */
+const FORMATS: Readonly<Record<string, WireFormat>> = {
+  [API_REQUESTS_PATH]: apiRequestsFormat,
+  [CHAT_COMPLETIONS_PATH]: chatCompletionsFormat,
+  [MESSAGES_PATH]: anthropicMessagesFormat,
+  [RESPONSES_PATH]: responsesFormat,
+};
+
+/** Errors on Anthropic's routes are in Anthropic's shape (SPEC §3d), so its SDK reads them. */
+const isAnthropicRoute = (resource: string | undefined) =>
+  resource !== undefined && ANTHROPIC_PATHS.includes(resource);
+const errorShapeOf = (resource: string | undefined) => (isAnthropicRoute(resource) ? 'anthropic' : 'keygate');
+
 // requestGuards already checked the media type case-insensitively (middy's own check only
 // reads two spellings of the header); the option exists in the implementation, not its types.
 const jsonParserOptions = { disableContentTypeCheck: true, disableContentTypeError: false };
@@ -101,7 +130,8 @@ export const answer = middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, 
   .use(injectLambdaContext(logger))
   // Its after/onError run after errorAnswers' onError: every answer, errors included, gets the headers.
   .use(limitHeaders())
-  .use(errorAnswers(logger, metrics))
+  .use(anthropicRequestIdHeader(isAnthropicRoute))
+  .use(errorAnswers(logger, metrics, errorShapeOf))
   .use(requestGuards(guardOf))
   .use(jsonBodyOf(httpJsonBodyParser(jsonParserOptions), guardOf))
   .handler(async (event, context) => {
@@ -114,11 +144,16 @@ export const answer = middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, 
       });
     }
     const input = requestInputOf(event, event.body as unknown, context?.getRemainingTimeInMillis?.());
-    // One function, one pipeline, two routes (infra/routes.ts): the OpenAI-compatible one only
-    // translates its body in and its answer out (SPEC §3b).
-    if (event.resource !== CHAT_COMPLETIONS_PATH) return proxyAnswerOf(await processor.api(input));
-    const chat = await processor.chat(input, chatHeadersOf(event));
-    return 'stream' in chat ? streamingResult(chat, streamHeadersOf(chat)) : proxyAnswerOf(chat);
+    if (event.resource === COUNT_TOKENS_PATH) {
+      // Anthropic's estimate of a request (SPEC §3d): no brain call, and the call is not counted.
+      return proxyAnswerOf(processor.countTokens(input, headersOf(event), countTokens));
+    }
+    // One function, one pipeline, every route (infra/routes.ts): a route only translates its
+    // body in and its answer out (SPEC §3b, §3d, §3e).
+    const format = event.resource === undefined ? undefined : FORMATS[event.resource];
+    if (!format) throw new HttpError('not_found');
+    const outcome = await processor.handle(format, input, headersOf(event));
+    return 'stream' in outcome ? streamingResult(outcome, streamHeadersOf(outcome)) : proxyAnswerOf(outcome);
   });
 
 /** What Lambda runs: the answer written through response streaming (./streaming.ts). */

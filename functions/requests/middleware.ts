@@ -6,7 +6,7 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { errorResponse } from '../../shared/adapters/http/proxy-answers.js';
+import { type ErrorShape, errorResponse } from '../../shared/adapters/http/proxy-answers.js';
 import { micros } from '../../shared/domain/budgets/money.js';
 import { budgetHeadersOf, budgetStatusWithoutWrite } from '../../shared/domain/budgets/state.js';
 import { type LimitRefusal, limitHeadersOf } from '../../shared/domain/keys/admission.js';
@@ -30,10 +30,12 @@ export function requestIdOf(event: Partial<APIGatewayProxyEvent> | null | undefi
 /**
  * Turns any thrown error into an envelope answer; 5xx show a generic message, details go to the
  * log, and every error answer is counted (`RequestError` by code) when metrics are given.
+ * `shapeOf`: the body's shape for the event's route (Anthropic's on its routes).
  */
 export function errorAnswers(
   logger: Pick<LogSink, 'error'>,
   metrics?: Pick<Metrics, 'singleMetric'>,
+  shapeOf: (resource: string | undefined) => ErrorShape = () => 'keygate',
 ): ProxyMiddleware {
   const count = (code: ErrorCode) => {
     if (!metrics) return;
@@ -45,6 +47,7 @@ export function errorAnswers(
     onError: async (request) => {
       const error = request.error;
       const requestId = requestIdOf(request.event);
+      const shape = shapeOf(request.event?.resource);
       const code: ErrorCode =
         error instanceof HttpError
           ? error.code
@@ -71,11 +74,12 @@ export function errorAnswers(
           error.publicMessage(),
           error.details,
           error.headers,
+          shape,
         );
         return;
       }
       if (code === 'invalid_json') {
-        request.response = errorResponse('invalid_json', requestId);
+        request.response = errorResponse('invalid_json', requestId, undefined, undefined, {}, shape);
         return;
       }
       logger.error('unexpected error', {
@@ -84,7 +88,7 @@ export function errorAnswers(
         error_message: error instanceof Error ? error.message : String(error),
         stack: error instanceof Error ? error.stack : undefined,
       });
-      request.response = errorResponse('internal_error', requestId);
+      request.response = errorResponse('internal_error', requestId, undefined, undefined, {}, shape);
     },
   };
 }
@@ -173,6 +177,24 @@ export function jsonBodyOf(
  * replays and every error this function makes (the 429 included). One place, after the
  * handler and after errorAnswers, so no path can miss them: `.use` it before errorAnswers.
  */
+/**
+ * Anthropic's SDKs read the request id from `request-id` (an error's `requestID`, a message's
+ * `_request_id`): on its routes every answer carries it too, beside `X-Request-Id`.
+ */
+export function anthropicRequestIdHeader(
+  isAnthropicRoute: (resource: string | undefined) => boolean,
+): ProxyMiddleware {
+  const stamp: NonNullable<ProxyMiddleware['after']> = (request) => {
+    const response = request.response;
+    if (!response || !isAnthropicRoute(request.event?.resource)) return;
+    request.response = {
+      ...response,
+      headers: { ...response.headers, 'request-id': requestIdOf(request.event) },
+    };
+  };
+  return { after: stamp, onError: stamp };
+}
+
 export function limitHeaders(): ProxyMiddleware {
   const stamp: NonNullable<ProxyMiddleware['after']> = (request) => {
     const response = request.response;

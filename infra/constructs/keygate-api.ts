@@ -73,6 +73,15 @@ const REQUEST_MODELS: Record<RequestBodyName, { modelName: string; what: string 
     modelName: 'ChatCompletionBody',
     what: 'POST /v1/chat/completions (OpenAI chat completions)',
   },
+  'anthropic-messages': {
+    modelName: 'AnthropicMessagesBody',
+    what: 'POST /v1/messages (Anthropic Messages)',
+  },
+  'anthropic-count-tokens': {
+    modelName: 'AnthropicCountTokensBody',
+    what: 'POST /v1/messages/count_tokens (Anthropic token count)',
+  },
+  responses: { modelName: 'ResponsesBody', what: 'POST /v1/responses (OpenAI Responses)' },
   'secret-scanning': {
     modelName: 'LeakReportBody',
     what: 'POST /api/v1/secret-scanning/github (GitHub secret scanning report)',

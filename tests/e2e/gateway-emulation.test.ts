@@ -17,7 +17,7 @@ import type { LambdaHandler, LocalFunction } from '../../local/functions.js';
 import { renderGatewayResponse, validateProxyResult } from '../../local/gateway-responses.js';
 import { SYNC_PAYLOAD_LIMIT_BYTES, SYNC_RESPONSE_LIMIT_BYTES } from '../../local/invoke-request.js';
 import { TokenBucket } from '../../local/throttle.js';
-import { DEFAULT_MESSAGES, openAiTypeOf } from '../../shared/errors.js';
+import { DEFAULT_MESSAGES, errorEnvelope, openAiTypeOf } from '../../shared/errors.js';
 import { callApi, expectEnvelope, type HttpsAnswer } from './support/https.js';
 
 const API = {
@@ -517,7 +517,11 @@ describe('gateway responses', () => {
     (_type, definition) => {
       const rendered = renderGatewayResponse(definition, {
         requestId: 'req-123',
-        authorizer: { message: 'From the authorizer.' },
+        // A Deny's context: its message, and the whole body the authorizer wrote for the route.
+        authorizer: {
+          message: 'From the authorizer.',
+          body: JSON.stringify(errorEnvelope('unauthorized', 'req-123', 'From the authorizer.')),
+        },
       });
 
       expect(rendered.statusCode).toBe(definition.statusCode);

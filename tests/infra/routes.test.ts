@@ -6,22 +6,24 @@ import {
   gatewayResponseTemplate,
 } from '../../infra/gateway-responses.js';
 import { AUTHORIZER, ROUTES } from '../../infra/routes.js';
-import { AUTH_MESSAGES, openAiTypeOf, statusOf } from '../../shared/errors.js';
+import { AUTH_MESSAGES, errorEnvelope, openAiTypeOf, statusOf } from '../../shared/errors.js';
 
-/** What API Gateway substitutes into a gateway response template. */
+/** What API Gateway substitutes into a gateway response template (a Deny's context carries the whole body). */
 function render(template: string, message: string): string {
-  return template
-    .replaceAll('$context.authorizer.message', message)
-    .replaceAll('$context.requestId', 'req-9');
+  const denyBody = JSON.stringify(errorEnvelope('unauthorized', 'req-9', message));
+  return template.replaceAll('$context.authorizer.body', denyBody).replaceAll('$context.requestId', 'req-9');
 }
 
 describe('the route table and gateway responses', () => {
-  it('serves POST /api/v1/requests, POST /v1/chat/completions and GET /v1/models with the requests function (streamed) behind the REQUEST authorizer without a result cache, and GitHub secret-scanning reports without it', () => {
+  it('serves keygate’s, OpenAI’s and Anthropic’s routes with the requests function (streamed) behind the REQUEST authorizer without a result cache, and GitHub secret-scanning reports without it', () => {
     const streamed = { handler: 'requests', authorized: true, responseTransfer: 'STREAM' };
     expect(ROUTES).toEqual([
       { path: '/api/v1/requests', body: 'requests', methods: ['POST'], ...streamed },
       { path: '/v1/chat/completions', body: 'chat-completions', methods: ['POST'], ...streamed },
       { path: '/v1/models', methods: ['GET'], ...streamed },
+      { path: '/v1/messages', body: 'anthropic-messages', methods: ['POST'], ...streamed },
+      { path: '/v1/messages/count_tokens', body: 'anthropic-count-tokens', methods: ['POST'], ...streamed },
+      { path: '/v1/responses', body: 'responses', methods: ['POST'], ...streamed },
       {
         path: '/api/v1/secret-scanning/github',
         body: 'secret-scanning',

@@ -35,6 +35,15 @@ import {
   synthesize,
 } from './support.js';
 
+/** The routes behind the key authorizer, on the requests function (SPEC §7). */
+const KEYED_PATHS = [
+  '/api/v1/requests',
+  '/v1/chat/completions',
+  '/v1/models',
+  '/v1/messages',
+  '/v1/messages/count_tokens',
+  '/v1/responses',
+];
 const asRecord = (value: unknown): Record<string, unknown> => value as Record<string, unknown>;
 
 describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
@@ -483,24 +492,15 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
 
     it('puts the key routes behind the authorizer and sends them to the requests function', () => {
       const methods = Object.values(template().findResources('AWS::ApiGateway::Method'));
-      // Its method and ANY (→ 405 after the authorizer, if any) on each of the four routes.
+      // Its method and ANY (→ 405 after the authorizer, if any) on each of the seven routes.
       expect(methods.map((method) => method.Properties.HttpMethod).sort()).toEqual([
-        'ANY',
-        'ANY',
-        'ANY',
-        'ANY',
+        ...Array<string>(7).fill('ANY'),
         'GET',
-        'POST',
-        'POST',
-        'POST',
+        ...Array<string>(6).fill('POST'),
       ]);
       const authorizerId = Object.keys(template().findResources('AWS::ApiGateway::Authorizer'))[0];
-      const keyed = [
-        ...methodsOf('/api/v1/requests'),
-        ...methodsOf('/v1/chat/completions'),
-        ...methodsOf('/v1/models'),
-      ];
-      expect(keyed).toHaveLength(6);
+      const keyed = KEYED_PATHS.flatMap(methodsOf);
+      expect(keyed).toHaveLength(12);
       for (const method of keyed) {
         expect(method.Properties.AuthorizationType).toBe('CUSTOM');
         expect(method.Properties.AuthorizerId).toEqual({ Ref: authorizerId });
@@ -510,11 +510,8 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
     });
 
     it('streams the requests function through API Gateway: STREAM integrations on InvokeWithResponseStream (SPEC §7)', () => {
-      const streamed = [
-        ...methodsOf('/api/v1/requests'),
-        ...methodsOf('/v1/chat/completions'),
-        ...methodsOf('/v1/models'),
-      ];
+      const streamed = KEYED_PATHS.flatMap(methodsOf);
+      expect(streamed).toHaveLength(12);
       for (const method of streamed) {
         expect(method.Properties.Integration.ResponseTransferMode).toBe('STREAM');
         expect(render(method.Properties.Integration.Uri)).toMatch(
@@ -556,7 +553,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       expect(acknowledgments(stack()).filter((ack) => ack.id === 'AwsSolutions-APIG4')).toHaveLength(2);
     });
 
-    it('routes exactly /api/v1/requests, /v1/chat/completions, /v1/models and /api/v1/secret-scanning/github (anything else is MISSING_AUTHENTICATION_TOKEN → 404)', () => {
+    it('routes exactly the keyed routes and /api/v1/secret-scanning/github (anything else is MISSING_AUTHENTICATION_TOKEN → 404)', () => {
       const resources = template().findResources('AWS::ApiGateway::Resource');
       const pathOf = (logicalId: string): string => {
         const resource = resources[logicalId];
@@ -564,16 +561,12 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
         const parentPath = parent?.Ref && resources[parent.Ref] ? pathOf(parent.Ref) : '';
         return `${parentPath}/${resource?.Properties.PathPart}`;
       };
-      const leaves = Object.keys(resources).filter(
-        (logicalId) =>
-          !Object.values(resources).some((other) => other.Properties.ParentId?.Ref === logicalId),
+      // The resources with methods: /v1/messages is one and also the parent of count_tokens.
+      const methods = Object.values(template().findResources('AWS::ApiGateway::Method'));
+      const routed = Object.keys(resources).filter((logicalId) =>
+        methods.some((method) => method.Properties.ResourceId?.Ref === logicalId),
       );
-      expect(leaves.map(pathOf).sort()).toEqual([
-        '/api/v1/requests',
-        '/api/v1/secret-scanning/github',
-        '/v1/chat/completions',
-        '/v1/models',
-      ]);
+      expect(routed.map(pathOf).sort()).toEqual([...KEYED_PATHS, '/api/v1/secret-scanning/github'].sort());
     });
 
     it.each([
@@ -583,7 +576,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       'attaches the %s model generated from the zod schema, and validates parameters only',
       (body, name) => {
         const models = Object.entries(template().findResources('AWS::ApiGateway::Model'));
-        expect(models).toHaveLength(3);
+        expect(models).toHaveLength(6);
         const [modelId, model] = models.find(([, candidate]) => candidate.Properties.Name === name) ?? [];
         expect(model?.Properties.ContentType).toBe('application/json');
         // The zod-generated schema, except the documented flattening of its recursive $refs
@@ -610,6 +603,36 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
           ValidateRequestBody: false,
           ValidateRequestParameters: true,
         });
+      },
+    );
+
+    it.each([
+      ['anthropic-messages', 'AnthropicMessagesBody', '/v1/messages', ['max_tokens', 'messages', 'model']],
+      [
+        'anthropic-count-tokens',
+        'AnthropicCountTokensBody',
+        '/v1/messages/count_tokens',
+        ['messages', 'model'],
+      ],
+      ['responses', 'ResponsesBody', '/v1/responses', ['model']],
+    ] as const)(
+      'attaches the %s model (%s) generated from the zod schema to the POST of %s',
+      (body, name, path, required) => {
+        const models = Object.entries(template().findResources('AWS::ApiGateway::Model'));
+        const [modelId, model] = models.find(([, candidate]) => candidate.Properties.Name === name) ?? [];
+        expect(model?.Properties.ContentType).toBe('application/json');
+        const schema = asRecord(model?.Properties.Schema);
+        expect(schema.$schema).toBe('http://json-schema.org/draft-04/schema#');
+        expect([...(schema.required as string[])].sort()).toEqual(required);
+        // Every top-level field of the zod schema is in the model, and nothing else.
+        const generated = requestBodyJsonSchema('draft-4', body);
+        expect(Object.keys(asRecord(schema.properties)).sort()).toEqual(
+          Object.keys(asRecord(generated.properties)).sort(),
+        );
+        // API Gateway models cannot hold the recursive $refs of JSON values (flattened).
+        expect(JSON.stringify(schema)).not.toContain('$ref');
+        const [post] = methodsOf(path).filter((method) => method.Properties.HttpMethod === 'POST');
+        expect(post?.Properties.RequestModels).toEqual({ 'application/json': { Ref: modelId } });
       },
     );
 
@@ -648,7 +671,6 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
     });
 
     it.each([
-      ['ACCESS_DENIED', '401', 'unauthorized'],
       ['UNAUTHORIZED', '401', 'unauthorized'],
       ['MISSING_AUTHENTICATION_TOKEN', '404', 'not_found'],
       ['THROTTLED', '429', 'rate_limited'],
@@ -688,12 +710,15 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
       }
     });
 
-    it("shows the authorizer's message on ACCESS_DENIED", () => {
+    it("answers ACCESS_DENIED with the body the authorizer wrote for the route's wire format", () => {
       template().hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
         ResponseType: 'ACCESS_DENIED',
-        ResponseTemplates: {
-          'application/json': Match.stringLikeRegexp('\\$context\\.authorizer\\.message'),
-        },
+        StatusCode: '401',
+        ResponseParameters: Match.objectLike({
+          'gatewayresponse.header.WWW-Authenticate': "'Bearer'",
+          'gatewayresponse.header.Content-Type': "'application/json'",
+        }),
+        ResponseTemplates: { 'application/json': '$context.authorizer.body' },
       });
     });
 

@@ -98,6 +98,7 @@ export function faultyKeyStore(real: KeyStore, faults: FaultInjector): KeyStore 
     create: (item, budget, shards) => via('create', () => real.create(item, budget, shards)),
     findShards: (keyHash, shards) => via('findShards', () => real.findShards(keyHash, shards)),
     readShards: (keyHash, shards) => via('readShards', () => real.readShards(keyHash, shards)),
+    readKey: (keyHash) => via('readKey', () => real.readKey(keyHash)),
     findByHash: (keyHash) => via('findByHash', () => real.findByHash(keyHash)),
     findByHashes: (keyHashes) => via('findByHashes', () => real.findByHashes(keyHashes)),
     findRef: (userId, keyId) => via('findRef', () => real.findRef(userId, keyId)),

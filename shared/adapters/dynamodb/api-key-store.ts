@@ -25,7 +25,7 @@ import { findKeyByHash, findKeyRef, findKeysByHashes, listKeyRefs, listKeysByUse
 import { revokeKeyItem } from './key-revocation.js';
 import { findShardItems } from './key-shards.js';
 import type { DynamoKeyStoreOptions } from './key-tables.js';
-import { readShardsWith, verifyAndCountWith } from './key-verification-store.js';
+import { readKeyWith, readShardsWith, verifyAndCountWith } from './key-verification-store.js';
 
 export type { DynamoKeyStoreOptions } from './key-tables.js';
 
@@ -75,6 +75,10 @@ export class DynamoKeyStore implements KeyStore {
 
   readShards(keyHash: string, shards: number, signal?: AbortSignal): Promise<ApiKeyItem[]> {
     return readShardsWith(this.client, this.tableName, keyHash, shards, signal);
+  }
+
+  readKey(keyHash: string, signal?: AbortSignal): Promise<ApiKeyItem | undefined> {
+    return readKeyWith(this.client, this.tableName, keyHash, signal);
   }
 
   update(keyHash: string, userId: string, change: KeyChange): Promise<KeyChangeWrite> {

@@ -10,6 +10,7 @@ import {
 import {
   BatchGetCommand,
   type DynamoDBDocumentClient,
+  GetCommand,
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
@@ -225,6 +226,20 @@ export async function readShardsWith(
   return (answer.Responses?.[tableName] ?? []) as ApiKeyItem[];
 }
 
+/** One key item by its hash, strongly consistent. */
+export async function readKeyWith(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  keyHash: string,
+  signal?: AbortSignal,
+): Promise<ApiKeyItem | undefined> {
+  const answer = await client.send(
+    new GetCommand({ TableName: tableName, Key: { key_hash: keyHash }, ConsistentRead: true }),
+    signal ? { abortSignal: signal } : {},
+  );
+  return answer.Item as ApiKeyItem | undefined;
+}
+
 /** The ApiKeys table as the authorizer sees it: the verify write, and a sharded key's shards read once. */
 export class DynamoKeyVerificationStore implements KeyVerificationStore {
   constructor(
@@ -238,5 +253,9 @@ export class DynamoKeyVerificationStore implements KeyVerificationStore {
 
   readShards(keyHash: string, shards: number, signal?: AbortSignal): Promise<ApiKeyItem[]> {
     return readShardsWith(this.client, this.tableName, keyHash, shards, signal);
+  }
+
+  readKey(keyHash: string, signal?: AbortSignal): Promise<ApiKeyItem | undefined> {
+    return readKeyWith(this.client, this.tableName, keyHash, signal);
   }
 }

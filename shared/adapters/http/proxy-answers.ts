@@ -3,6 +3,8 @@
  * the error envelope: one definition for every function behind API Gateway.
  */
 import {
+  anthropicErrorBody,
+  DEFAULT_MESSAGES,
   type ErrorCode,
   type ErrorDetail,
   errorEnvelope,
@@ -38,14 +40,22 @@ export function jsonResponse(
   return { statusCode, headers: jsonHeaders(requestId, extraHeaders), body: JSON.stringify(body) };
 }
 
+/** Which body an error answer has: keygate's envelope (SPEC §3), or Anthropic's on its routes (SPEC §3d). */
+export type ErrorShape = 'keygate' | 'anthropic';
+
 export function errorResponse(
   code: ErrorCode,
   requestId: string,
   message?: string,
   details?: ErrorDetail[],
   extraHeaders: Record<string, string> = {},
+  shape: ErrorShape = 'keygate',
 ): ProxyAnswer {
-  return jsonResponse(statusOf(code), errorEnvelope(code, requestId, message, details), requestId, {
+  const body =
+    shape === 'anthropic'
+      ? anthropicErrorBody(code, message ?? DEFAULT_MESSAGES[code], requestId)
+      : errorEnvelope(code, requestId, message, details);
+  return jsonResponse(statusOf(code), body, requestId, {
     ...errorHeaders(code),
     [SHOULD_RETRY_HEADER]: String(shouldRetry(code, 'Retry-After' in extraHeaders)),
     ...extraHeaders,

@@ -1,4 +1,5 @@
 /** The brain contract (SPEC §4), shared by the requests function and the reference brain. */
+import { type AnthropicParams, anthropicParamsSchema } from '../requests/anthropic-schema.js';
 import { brainMessageSchema, chatParamsShape } from '../requests/openai-chat-schema.js';
 import { OPERATION_TYPES } from '../requests/schema.js';
 import * as z from '../zod.js';
@@ -15,16 +16,20 @@ export const brainRequestSchema = z.lazy(() =>
     api_provider: nonEmpty(),
     model_name: nonEmpty(),
     operation_type: z.enum(OPERATION_TYPES),
-    request_params: z.strictObject({
-      // A message may carry what OpenAI's do (SPEC §3b): `name`, `tool_calls`, `tool_call_id`, image parts.
-      messages: z.optional(z.array(brainMessageSchema)),
-      prompt: z.optional(z.string()),
-      temperature: z.optional(z.number()),
-      max_tokens: z.optional(z.number().check(z.int())),
-      top_p: z.optional(z.number()),
-      // The other OpenAI chat-completions fields (SPEC §4 v3), under OpenAI's names, for the provider.
-      ...chatParamsShape,
-    }),
+    // The chat form (POST /api/v1/requests, /v1/chat/completions), or Anthropic's own (SPEC §3d).
+    request_params: z.union([
+      z.strictObject({
+        // A message may carry what OpenAI's do (SPEC §3b): `name`, `tool_calls`, `tool_call_id`, image parts.
+        messages: z.optional(z.array(brainMessageSchema)),
+        prompt: z.optional(z.string()),
+        temperature: z.optional(z.number()),
+        max_tokens: z.optional(z.number().check(z.int())),
+        top_p: z.optional(z.number()),
+        // The other OpenAI chat-completions fields (SPEC §4 v3), under OpenAI's names, for the provider.
+        ...chatParamsShape,
+      }),
+      anthropicParamsSchema,
+    ]),
     metadata: z.record(z.string(), z.json()),
     request_source: z.literal('api'),
     /**
@@ -38,6 +43,13 @@ export const brainRequestSchema = z.lazy(() =>
 );
 
 export type BrainRequest = z.infer<typeof brainRequestSchema>;
+/** The chat form of `request_params` (every route but POST /v1/messages). */
+export type ChatRequestParams = Exclude<BrainRequest['request_params'], AnthropicParams>;
+
+/** Whether the params are Anthropic's own (POST /v1/messages, SPEC §3d). */
+export function isAnthropicParams(params: BrainRequest['request_params']): params is AnthropicParams {
+  return 'format' in params && params.format === 'anthropic';
+}
 
 export const DECISION_OUTCOMES = ['approved', 'rejected', 'escalated', 'quarantined'] as const;
 

@@ -110,6 +110,11 @@ export interface KeyVerificationStore {
    * Missing or unprocessed ones are left out.
    */
   readShards(keyHash: string, shards: number, signal?: AbortSignal): Promise<ApiKeyItem[]>;
+  /**
+   * The key's own item (strongly consistent), counting nothing: how a call that is not counted
+   * (POST /v1/messages/count_tokens, SPEC §3d: no brain call, no count) is verified.
+   */
+  readKey(keyHash: string, signal?: AbortSignal): Promise<ApiKeyItem | undefined>;
 }
 
 export interface KeyStore extends KeyVerificationStore {

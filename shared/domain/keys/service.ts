@@ -98,6 +98,7 @@ export function createKeyService(options: KeyServiceOptions) {
 
   return {
     verify: verifier.verify,
+    check: verifier.check,
     rotate: createRotation({ keys, users, lookup, issueKey, describe, logger, clock, concurrency }),
     /** Suspension and reactivation: the status at once, then its stamp on every key (resumable). */
     setUserStatus: createUserStatusChange({

@@ -343,6 +343,28 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
       }
       throw new Error('the key kept changing its shard count');
     },
+
+    /**
+     * A key verified without counting the call (SPEC §3d count_tokens: no brain call, no
+     * count): one strongly consistent read of its own item, the same refusals of the key itself
+     * as `verify` (unknown, revoked, expired, suspended); no limit is spent by the call, so none
+     * refuses it, and the admission carries no limit numbers (no headers claim a count).
+     */
+    async check(candidate: unknown, signal?: AbortSignal): Promise<VerifyResult> {
+      const environment = environmentOfKey(candidate);
+      if (environment === undefined) return { ok: false, reason: 'malformed' };
+      if (environment !== options.environment) return { ok: false, reason: 'other_environment' };
+      const keyHash = hashKey(candidate as string);
+      const now = clock();
+      const nowMs = now.getTime();
+      const remembered = refusals.get(keyHash, nowMs);
+      if (remembered && !('admission' in remembered)) return { ok: false, ...remembered };
+      const item = await options.keys.readKey(keyHash, signal);
+      const reason = refusalReasonOf(item, now);
+      if (reason) return refusedKey(keyHash, reason, item, nowMs);
+      const admission = admissionOf(item as ApiKeyItem, planFor({}, now), now);
+      return { ok: true, ...admission, limits: {} };
+    },
   };
 }
 

@@ -649,8 +649,29 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     return { stream, requestId: answer.requestId, settled: Promise.resolve(), replayed: answer.replayed };
   }
 
+  /**
+   * A route that asks nothing of the brain (POST /v1/messages/count_tokens, SPEC §3d): the body
+   * checked as every body is, then answered from `count` alone — no claim, no hold, no brain.
+   */
+  function countTokens(
+    input: RequestInput,
+    headers: WireHeaders,
+    count: (body: unknown, headers: WireHeaders) => TokenCount,
+  ): RequestAnswer {
+    precheck(input);
+    const counted = count(input.body, headers);
+    if (!counted.ok) throw invalid(counted.details, counted.message);
+    return {
+      statusCode: 200,
+      body: { input_tokens: counted.input_tokens },
+      requestId: input.requestId,
+      replayed: false,
+    };
+  }
+
   return {
     handle,
+    countTokens,
 
     /** POST /api/v1/requests: the body is the API's own (SPEC §3), the answer the brain's decision. */
     async api(input: RequestInput): Promise<RequestAnswer> {
@@ -669,6 +690,11 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     },
   };
 }
+
+/** A request's estimated input tokens, or why its body is not one. */
+export type TokenCount =
+  | { ok: true; input_tokens: number }
+  | { ok: false; details: ErrorDetail[]; message?: string };
 
 /** keygate's own body (SPEC §3), strict; the answer is the brain's decision as it is, whatever it decided. */
 export const apiRequestsFormat: WireFormat = {

@@ -2,6 +2,7 @@
 
 import { maxStringLength } from '../validation.js';
 import * as z from '../zod.js';
+import type { AnthropicParams } from './anthropic-schema.js';
 import type { BrainMessage, ChatParams } from './openai-chat-schema.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -130,4 +131,9 @@ export type ApiRequest = z.infer<typeof apiRequestSchema>;
  */
 export interface RequestFields extends Omit<ApiRequest, 'messages'>, ChatParams {
   messages?: BrainMessage[];
+  /**
+   * A route that passes its own wire format on (POST /v1/messages) gives the brain's
+   * `request_params` itself; being a field, the idempotency fingerprint covers it.
+   */
+  native_params?: AnthropicParams;
 }

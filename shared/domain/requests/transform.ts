@@ -1,6 +1,6 @@
 /** External request → brain request (SPEC §3; seed tasks 8.1–8.7). */
 
-import type { BrainRequest } from '../brain/contract.js';
+import type { BrainRequest, ChatRequestParams } from '../brain/contract.js';
 import type { KeyBudgetRef } from '../budgets/model.js';
 import type { KeyGrant } from '../keys/scopes.js';
 import { CHAT_PARAM_FIELDS } from './openai-chat-schema.js';
@@ -18,7 +18,7 @@ export interface CallerIdentity extends KeyGrant {
 }
 
 export function toBrainRequest(body: RequestFields, caller: CallerIdentity, requestId: string): BrainRequest {
-  const requestParams: BrainRequest['request_params'] = {};
+  const requestParams: ChatRequestParams = {};
   if (body.messages !== undefined) requestParams.messages = body.messages;
   if (body.prompt !== undefined) requestParams.prompt = body.prompt;
   if (body.temperature !== undefined) requestParams.temperature = body.temperature;
@@ -37,7 +37,7 @@ export function toBrainRequest(body: RequestFields, caller: CallerIdentity, requ
     api_provider: body.provider,
     model_name: body.model,
     operation_type: body.operation_type,
-    request_params: requestParams,
+    request_params: body.native_params ?? requestParams,
     metadata: body.metadata ?? {},
     request_source: 'api',
   };

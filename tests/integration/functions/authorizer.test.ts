@@ -188,7 +188,16 @@ describe('the authorizer denies, with the caller-facing message', () => {
     const { result, calls } = await authorizeCounting(authorizerEvent(headers()));
 
     expect(effectOf(result)).toBe('Deny');
-    expect(result.context).toEqual({ reason, message: AUTH_MESSAGES[reason], shouldRetry: 'false' });
+    expect(result.context).toEqual({
+      reason,
+      message: AUTH_MESSAGES[reason],
+      body: expect.any(String),
+      shouldRetry: 'false',
+    });
+    expect(JSON.parse(String(result.context?.body))).toMatchObject({
+      success: false,
+      error: { code: 'unauthorized', message: AUTH_MESSAGES[reason] },
+    });
     expect(calls).toHaveLength(dynamoCalls);
     expect(result.policyDocument.Statement[0]).toMatchObject({ Resource: METHOD_ARN });
   });
@@ -396,6 +405,7 @@ describe('when DynamoDB is unreachable', () => {
     expect(result.context).toEqual({
       reason: 'unavailable',
       message: AUTH_MESSAGES.unavailable,
+      body: expect.any(String),
       shouldRetry: 'true',
     });
     expect(closed.calls).toEqual(['UpdateItemCommand']);
@@ -430,5 +440,51 @@ describe('when DynamoDB is unreachable', () => {
     expect(effectOf(result)).toBe('Deny');
     expect(result.context?.message).toBe(AUTH_MESSAGES.unavailable);
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
+
+describe('POST /v1/messages/count_tokens: verified, never counted (SPEC §3d)', () => {
+  const onRoute = (headers: Record<string, string>, resource: string) => ({
+    ...authorizerEvent(headers),
+    resource,
+    path: resource,
+  });
+
+  it('allows a valid key with one strongly consistent read and no write, carrying no limit numbers', async () => {
+    const store = keyStoreFor(tables);
+    const created = expectOk(
+      await store.service.createKey({ userId, rateLimit: { limit: 1, windowSeconds: 3600 } }),
+    );
+    const event = () => onRoute({ 'x-api-key': created.apiKey }, '/v1/messages/count_tokens');
+    // Its one call spent its rate limit; counting tokens is still allowed, and counts nothing.
+    expect(effectOf(await authorize(onRoute({ 'x-api-key': created.apiKey }, '/v1/messages')))).toBe('Allow');
+    const outcomes = [];
+    for (let call = 0; call < 3; call += 1) outcomes.push(await authorizeCounting(event()));
+
+    for (const { result, calls } of outcomes) {
+      expect(effectOf(result)).toBe('Allow');
+      expect(calls).toEqual(['GetItemCommand']);
+      expect(result.context).toMatchObject({ keyId: created.key.keyId, limits: '', limited: '' });
+    }
+    const item = (await scanApiKeys(tables)).find((entry) => entry.key_id === created.key.keyId);
+    expect(item?.usage_count).toBe(1);
+  });
+
+  it('refuses a revoked, expired or unknown key as every route does, the 401 in Anthropic’s shape', async () => {
+    for (const [key, reason] of [
+      [keys.revoked, 'revoked'],
+      [keys.expired, 'expired'],
+      [keys.unknown, 'unknown'],
+      [keys.suspended, 'suspended'],
+    ] as const) {
+      const { result } = await authorizeCounting(onRoute({ 'x-api-key': key }, '/v1/messages/count_tokens'));
+      expect(effectOf(result)).toBe('Deny');
+      expect(result.context?.reason).toBe(reason);
+      expect(JSON.parse(String(result.context?.body))).toEqual({
+        type: 'error',
+        error: { type: 'authentication_error', message: AUTH_MESSAGES[reason] },
+        request_id: expect.any(String),
+      });
+    }
   });
 });

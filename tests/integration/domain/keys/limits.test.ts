@@ -30,6 +30,7 @@ function countingStore(): KeyVerificationStore & { calls: number } {
       return real.verifyAndCount(...args);
     },
     readShards: (...args: Parameters<KeyVerificationStore['readShards']>) => real.readShards(...args),
+    readKey: (...args: Parameters<KeyVerificationStore['readKey']>) => real.readKey(...args),
   };
   return store;
 }

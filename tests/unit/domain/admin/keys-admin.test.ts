@@ -14,6 +14,7 @@ function failingService(): KeyService {
     createKey: fail,
     updateKey: fail,
     verify: fail,
+    check: fail,
     listKeys: fail,
     getKey: fail,
     keyUsage: fail,

@@ -16,6 +16,10 @@ function recordingStore(answer: VerifyWrite): KeyVerificationStore & { calls: st
     async readShards() {
       return [];
     },
+    async readKey(keyHash) {
+      calls.push(`read:${keyHash}`);
+      return answer.ok ? answer.item : 'current' in answer ? answer.current : undefined;
+    },
   };
 }
 

@@ -87,19 +87,42 @@ describe('policies', () => {
     });
   });
 
+  const call = (methodArn: string, resource = '/api/v1/requests') => ({
+    methodArn,
+    resource,
+    requestId: 'req-7',
+  });
+
   it('denies exactly the method ARN, or everything when none was given', () => {
-    expect(denyPolicy(METHOD_ARN, 'revoked', 'API key has been revoked.').policyDocument.Statement).toEqual([
-      { Action: 'execute-api:Invoke', Effect: 'Deny', Resource: METHOD_ARN },
-    ]);
-    expect(denyPolicy('', 'missing', 'm').policyDocument.Statement[0]).toMatchObject({ Resource: '*' });
+    expect(
+      denyPolicy(call(METHOD_ARN), 'revoked', 'API key has been revoked.').policyDocument.Statement,
+    ).toEqual([{ Action: 'execute-api:Invoke', Effect: 'Deny', Resource: METHOD_ARN }]);
+    expect(denyPolicy(call(''), 'missing', 'm').policyDocument.Statement[0]).toMatchObject({ Resource: '*' });
+  });
+
+  it("carries the 401's whole body in the route's shape: keygate's envelope, Anthropic's on its routes", () => {
+    expect(JSON.parse(String(denyPolicy(call(METHOD_ARN), 'revoked', 'Revoked.').context?.body))).toEqual({
+      success: false,
+      error: { code: 'unauthorized', type: 'authentication_error', message: 'Revoked.' },
+      request_id: 'req-7',
+    });
+    for (const resource of ['/v1/messages', '/v1/messages/count_tokens']) {
+      const body = denyPolicy(call(METHOD_ARN, resource), 'unknown', 'Say "who"?').context?.body;
+      expect(JSON.parse(String(body))).toEqual({
+        type: 'error',
+        error: { type: 'authentication_error', message: 'Say "who"?' },
+        request_id: 'req-7',
+      });
+    }
   });
 });
 
 describe('a Deny says whether a retry can help (x-should-retry through ACCESS_DENIED)', () => {
   it('true only when the key could not be verified right now', () => {
-    expect(denyPolicy(METHOD_ARN, 'unavailable', 'm').context).toMatchObject({ shouldRetry: 'true' });
-    for (const reason of ['missing', 'malformed', 'unknown', 'revoked', 'expired', 'suspended']) {
-      expect(denyPolicy(METHOD_ARN, reason, 'm').context).toMatchObject({ shouldRetry: 'false' });
+    const call = { methodArn: METHOD_ARN, resource: '/v1/chat/completions', requestId: undefined };
+    expect(denyPolicy(call, 'unavailable', 'm').context).toMatchObject({ shouldRetry: 'true' });
+    for (const reason of ['missing', 'malformed', 'unknown', 'revoked', 'expired', 'suspended'] as const) {
+      expect(denyPolicy(call, reason, 'm').context).toMatchObject({ shouldRetry: 'false' });
     }
   });
 });

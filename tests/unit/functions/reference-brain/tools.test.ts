@@ -15,7 +15,10 @@ import {
   toolCallsFor,
   toolResultsAnswer,
 } from '../../../../functions/reference-brain/tools.js';
-import { type BrainRequest, brainDecisionAnswerSchema } from '../../../../shared/domain/brain/contract.js';
+import {
+  brainDecisionAnswerSchema,
+  type ChatRequestParams,
+} from '../../../../shared/domain/brain/contract.js';
 import {
   parseChatCompletion,
   toChatCompletion,
@@ -181,7 +184,7 @@ const WEATHER: FunctionTool = {
 };
 const TIME: FunctionTool = { type: 'function', function: { name: 'get_time' } };
 
-const withTools = (overrides: Partial<BrainRequest['request_params']>, model = 'gpt-4o') =>
+const withTools = (overrides: Partial<ChatRequestParams>, model = 'gpt-4o') =>
   brainRequest({
     api_provider: model === TOOLS_TEST_MODEL ? 'reference' : 'openai',
     model_name: model,
