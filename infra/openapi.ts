@@ -145,122 +145,117 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     description,
     schema: { type: 'string', minLength: 1, maxLength: 128 },
   });
-  const operations: Record<RequestBodyName, () => Record<string, unknown>> = {
-    requests: () => ({
-      operationId: 'createRequest',
-      summary: 'Ask the brain to approve, pay for and run an AI API call',
-      parameters: [idempotencyKey],
-      requestBody: {
-        required: true,
-        content: { 'application/json': { schema: requestBodyJsonSchema('openapi-3.0', 'requests') } },
+  /** A keyed route's POST: its body from zod, its 200 answer, and its errors in the route's shape. */
+  const keyedOperation = (operation: {
+    operationId: string;
+    summary: string;
+    description?: string;
+    parameters: Array<Record<string, unknown>>;
+    body: RequestBodyName;
+    answer: { description: string; schema: z.core.$ZodType; limitHeaders?: boolean };
+    errors: Record<string, unknown>;
+  }) => ({
+    operationId: operation.operationId,
+    summary: operation.summary,
+    ...(operation.description === undefined ? {} : { description: operation.description }),
+    parameters: operation.parameters,
+    requestBody: {
+      required: true,
+      content: { 'application/json': { schema: requestBodyJsonSchema('openapi-3.0', operation.body) } },
+    },
+    responses: {
+      '200': {
+        description: operation.answer.description,
+        headers:
+          operation.answer.limitHeaders === false
+            ? STANDARD_HEADERS
+            : { ...STANDARD_HEADERS, ...refs(LIMIT_HEADERS) },
+        content: jsonContent(operation.answer.schema),
       },
-      responses: {
-        '200': {
+      ...operation.errors,
+    },
+  });
+  const keygateIds = (agentDefault: string) => [
+    keygateHeader('Keygate-Project-Id', 'The project of the request (default: the key’s).'),
+    keygateHeader('Keygate-Agent-Id', `The calling agent (default: the body’s ${agentDefault}).`),
+  ];
+  const operations: Record<RequestBodyName, () => Record<string, unknown>> = {
+    requests: () =>
+      keyedOperation({
+        operationId: 'createRequest',
+        summary: 'Ask the brain to approve, pay for and run an AI API call',
+        parameters: [idempotencyKey],
+        body: 'requests',
+        answer: {
           description:
             'The brain decided (approved, rejected, escalated, …); success is true only when approved.',
-          headers: { ...STANDARD_HEADERS, ...refs(LIMIT_HEADERS) },
-          content: jsonContent(apiSuccessSchema),
+          schema: apiSuccessSchema,
         },
-        ...errorResponses,
-      },
-    }),
-    'chat-completions': () => ({
-      operationId: 'createChatCompletion',
-      summary: 'OpenAI-compatible chat completion: the same brain, auth, limits, scopes and idempotency',
-      parameters: [
-        idempotencyKey,
-        keygateHeader('Keygate-Project-Id', 'The project of the request (default: the key’s).'),
-        keygateHeader('Keygate-Agent-Id', 'The calling agent (default: the body’s `user`).'),
-      ],
-      requestBody: {
-        required: true,
-        content: {
-          'application/json': { schema: requestBodyJsonSchema('openapi-3.0', 'chat-completions') },
-        },
-      },
-      responses: {
-        '200': {
+        errors: errorResponses,
+      }),
+    'chat-completions': () =>
+      keyedOperation({
+        operationId: 'createChatCompletion',
+        summary: 'OpenAI-compatible chat completion: the same brain, auth, limits, scopes and idempotency',
+        parameters: [idempotencyKey, ...keygateIds('`user`')],
+        body: 'chat-completions',
+        answer: {
           description: 'The brain approved: its answer as an OpenAI chat.completion.',
-          headers: { ...STANDARD_HEADERS, ...refs(LIMIT_HEADERS) },
-          content: jsonContent(chatCompletionSchema),
+          schema: chatCompletionSchema,
         },
-        ...errorResponses,
-      },
-    }),
-    'anthropic-messages': () => ({
-      operationId: 'createMessage',
-      summary:
-        'Anthropic-compatible Messages API: the same brain, auth, limits, scopes, budget and idempotency',
-      description:
-        'For the Anthropic SDKs and agents built on them (base URL https://<host>, the key as x-api-key or Authorization: Bearer). anthropic-version and anthropic-beta are passed to the brain. stream: true answers Anthropic’s server-sent events (message_start … message_stop). Errors are in Anthropic’s shape.',
-      parameters: [
-        idempotencyKey,
-        keygateHeader('anthropic-version', 'Anthropic’s API version, passed to the brain.'),
-        keygateHeader('anthropic-beta', 'Anthropic beta features (comma-separated), passed to the brain.'),
-        keygateHeader('Keygate-Project-Id', 'The project of the request (default: the key’s).'),
-        keygateHeader('Keygate-Agent-Id', 'The calling agent (default: the body’s metadata.user_id).'),
-      ],
-      requestBody: {
-        required: true,
-        content: {
-          'application/json': { schema: requestBodyJsonSchema('openapi-3.0', 'anthropic-messages') },
-        },
-      },
-      responses: {
-        '200': {
+        errors: errorResponses,
+      }),
+    'anthropic-messages': () =>
+      keyedOperation({
+        operationId: 'createMessage',
+        summary:
+          'Anthropic-compatible Messages API: the same brain, auth, limits, scopes, budget and idempotency',
+        description:
+          'For the Anthropic SDKs and agents built on them (base URL https://<host>, the key as x-api-key or Authorization: Bearer). anthropic-version and anthropic-beta are passed to the brain. stream: true answers Anthropic’s server-sent events (message_start … message_stop). Errors are in Anthropic’s shape.',
+        parameters: [
+          idempotencyKey,
+          keygateHeader('anthropic-version', 'Anthropic’s API version, passed to the brain.'),
+          keygateHeader('anthropic-beta', 'Anthropic beta features (comma-separated), passed to the brain.'),
+          ...keygateIds('metadata.user_id'),
+        ],
+        body: 'anthropic-messages',
+        answer: {
           description: 'The brain approved: its answer as an Anthropic message.',
-          headers: { ...STANDARD_HEADERS, ...refs(LIMIT_HEADERS) },
-          content: jsonContent(anthropicMessageAnswerSchema),
+          schema: anthropicMessageAnswerSchema,
         },
-        ...anthropicErrorResponses,
-      },
-    }),
-    'anthropic-count-tokens': () => ({
-      operationId: 'countMessageTokens',
-      summary:
-        'Anthropic-compatible token count: the estimate the reference brain uses; no brain call, not counted',
-      parameters: [
-        keygateHeader('anthropic-version', 'Anthropic’s API version.'),
-        keygateHeader('anthropic-beta', 'Anthropic beta features (comma-separated).'),
-      ],
-      requestBody: {
-        required: true,
-        content: {
-          'application/json': { schema: requestBodyJsonSchema('openapi-3.0', 'anthropic-count-tokens') },
-        },
-      },
-      responses: {
-        '200': {
+        errors: anthropicErrorResponses,
+      }),
+    'anthropic-count-tokens': () =>
+      keyedOperation({
+        operationId: 'countMessageTokens',
+        summary:
+          'Anthropic-compatible token count: the estimate the reference brain uses; no brain call, not counted',
+        parameters: [
+          keygateHeader('anthropic-version', 'Anthropic’s API version.'),
+          keygateHeader('anthropic-beta', 'Anthropic beta features (comma-separated).'),
+        ],
+        body: 'anthropic-count-tokens',
+        answer: {
           description: 'The estimated input tokens of the request.',
-          headers: STANDARD_HEADERS,
-          content: jsonContent(anthropicTokenCountSchema),
+          schema: anthropicTokenCountSchema,
+          limitHeaders: false,
         },
-        ...anthropicErrorResponses,
-      },
-    }),
-    responses: () => ({
-      operationId: 'createResponse',
-      summary: 'OpenAI-compatible Responses API: the same brain request as chat completions',
-      description:
-        'For the OpenAI Agents SDK and Responses API clients. keygate keeps no conversation state and runs no tools: previous_response_id and built-in tools are refused naming them; store must be false or absent. stream: true answers the Responses server-sent events (response.created … response.completed).',
-      parameters: [
-        idempotencyKey,
-        keygateHeader('Keygate-Project-Id', 'The project of the request (default: the key’s).'),
-        keygateHeader('Keygate-Agent-Id', 'The calling agent (default: the body’s `user`).'),
-      ],
-      requestBody: {
-        required: true,
-        content: { 'application/json': { schema: requestBodyJsonSchema('openapi-3.0', 'responses') } },
-      },
-      responses: {
-        '200': {
+        errors: anthropicErrorResponses,
+      }),
+    responses: () =>
+      keyedOperation({
+        operationId: 'createResponse',
+        summary: 'OpenAI-compatible Responses API: the same brain request as chat completions',
+        description:
+          'For the OpenAI Agents SDK and Responses API clients. keygate keeps no conversation state and runs no tools: previous_response_id and built-in tools are refused naming them; store must be false or absent. stream: true answers the Responses server-sent events (response.created … response.completed).',
+        parameters: [idempotencyKey, ...keygateIds('`user`')],
+        body: 'responses',
+        answer: {
           description: 'The brain approved: its answer as an OpenAI response.',
-          headers: { ...STANDARD_HEADERS, ...refs(LIMIT_HEADERS) },
-          content: jsonContent(responseAnswerSchema),
+          schema: responseAnswerSchema,
         },
-        ...errorResponses,
-      },
-    }),
+        errors: errorResponses,
+      }),
     'secret-scanning': () => ({
       operationId: 'reportLeakedKeys',
       summary: 'GitHub secret scanning reports keys found in public code; ours are revoked at once',

@@ -1,45 +1,15 @@
-/**
- * POST /v1/messages and /v1/messages/count_tokens (SPEC §3d) as Anthropic SDK programs and
- * Claude-Code style agents use them: the official `@anthropic-ai/sdk`, unchanged, over HTTPS
- * against the local stack with the base URL and the key changed, nothing else. Plain calls,
- * `messages.stream`, a tool-use round trip (plain and streamed), `countTokens` (not counted),
- * and the SDK's own error classes for 400/401/403/429 from Anthropic-shaped errors.
- */
-import { randomUUID } from 'node:crypto';
 import Anthropic, { APIError } from '@anthropic-ai/sdk';
 import type { MessageParam, Tool } from '@anthropic-ai/sdk/resources/messages';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalStack } from '../../local/stack.js';
-import { type KeysAdminClient, keysAdminClient } from '../support/keys-admin-client.js';
+import { describe, expect, it } from 'vitest';
 import { anthropicClient } from './support/anthropic.js';
-import { startTestStack } from './support/stack.js';
+import { refusalOf, useKeyedStack } from './support/keyed-stack.js';
 
-let stack: LocalStack;
-let admin: KeysAdminClient;
-const closers: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  stack = await startTestStack();
-  admin = keysAdminClient(stack.lambdaUrl);
-});
-
-afterAll(async () => {
-  await Promise.all(closers.map((close) => close()));
-  admin?.close();
-  await stack?.stop();
-});
-
-async function keyWith(label: string, grant: Record<string, unknown> = {}) {
-  const userId = `${label}-${randomUUID().slice(0, 8)}`;
-  await admin.expectOk({ action: 'create-user', userId });
-  const created = await admin.expectOk({ action: 'create', userId, name: label, ...grant });
-  if (!created.apiKey || !created.key) throw new Error('keys-admin create answered without a key');
-  return { apiKey: created.apiKey, userId, keyId: created.key.keyId };
-}
+const e2e = useKeyedStack();
+const { keyWith } = e2e;
 
 function sdk(apiKey: string, options: { authToken?: boolean } = {}): Anthropic {
-  const made = anthropicClient(stack, apiKey, options);
-  closers.push(made.close);
+  const made = anthropicClient(e2e.stack, apiKey, options);
+  e2e.closeWithStack(made.close);
   return made.client;
 }
 
@@ -56,14 +26,7 @@ const WEATHER: Tool = {
   },
 };
 
-async function refusal(call: Promise<unknown>): Promise<APIError> {
-  const outcome = await call.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(APIError);
-  return outcome as APIError;
-}
+const refusal = (call: Promise<unknown>) => refusalOf(APIError, call);
 
 const textOf = (message: Anthropic.Message) =>
   message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
@@ -84,7 +47,7 @@ describe('messages.create', () => {
     expect(message.usage.output_tokens).toBeGreaterThan(0);
     // The SDK's request id (its `request-id` header) is the call's, as in the message id.
     expect(message.id).toBe(`msg_${message._request_id}`);
-    expect((await admin.getKey(key.userId, key.keyId)).usageCount).toBe(1);
+    expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(1);
   });
 
   it('takes the key as Authorization: Bearer too (authToken), a system prompt and the sampling fields', async () => {
@@ -101,7 +64,7 @@ describe('messages.create', () => {
       ...sampling,
     } as Anthropic.MessageCreateParamsNonStreaming);
     expect(message.model).toBe(`anthropic/${MODEL}`);
-    expect((await admin.getKey(key.userId, key.keyId)).usageCount).toBe(1);
+    expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(1);
   });
 });
 
@@ -122,7 +85,7 @@ describe('messages.stream', () => {
     expect(final.id).toMatch(/^msg_/);
     expect(final.stop_reason).toBe('end_turn');
     expect(final.usage.output_tokens).toBe(plain.usage.output_tokens);
-    expect((await admin.getKey(key.userId, key.keyId)).usageCount).toBe(2);
+    expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(2);
   });
 
   it('a failure mid-stream (reference/test-stream-error) is an error the SDK raises', async () => {
@@ -177,7 +140,7 @@ describe('tool use', () => {
     });
     expect(second.stop_reason).toBe('end_turn');
     expect(textOf(second)).toContain('21 degrees and sunny');
-    expect((await admin.getKey(key.userId, key.keyId)).usageCount).toBe(2);
+    expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(2);
   });
 
   it('streamed: reference/test-tools calls the first tool; the SDK assembles the tool_use block', async () => {
@@ -208,12 +171,12 @@ describe('messages.countTokens', () => {
     expect(counted.input_tokens).toBeGreaterThan(0);
     const shorter = await client.messages.countTokens({ model: MODEL, messages: HELLO });
     expect(shorter.input_tokens).toBeLessThan(counted.input_tokens);
-    expect((await admin.getKey(key.userId, key.keyId)).usageCount).toBe(0);
+    expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(0);
   });
 
   it('refuses a revoked key with 401, as every route does', async () => {
     const key = await keyWith('count-revoked');
-    await admin.expectOk({ action: 'revoke', userId: key.userId, keyId: key.keyId });
+    await e2e.admin.expectOk({ action: 'revoke', userId: key.userId, keyId: key.keyId });
     const refused = await refusal(sdk(key.apiKey).messages.countTokens({ model: MODEL, messages: HELLO }));
     expect(refused).toBeInstanceOf(Anthropic.AuthenticationError);
   });

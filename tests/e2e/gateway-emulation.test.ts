@@ -198,22 +198,32 @@ describe('events', () => {
 });
 
 describe('authorizer answers', () => {
-  it('renders a Deny as ACCESS_DENIED with the message from its context', async () => {
+  it('renders a Deny as ACCESS_DENIED with the body from its context (the authorizer writes it per route)', async () => {
+    // The authorizer event's request id is the API request's: the body it writes names it.
+    let body = '';
     const call = await gateway({
-      authorizer: fn('authorizer', () => ({
-        principalId: 'anonymous',
-        policyDocument: {
-          Version: '2012-10-17',
-          Statement: [{ Action: 'execute-api:Invoke', Effect: 'Deny', Resource: METHOD_ARN }],
-        },
-        context: { reason: 'revoked', message: 'API key has been revoked.' },
-      })),
+      authorizer: fn('authorizer', (event) => {
+        body = JSON.stringify({
+          success: false,
+          error: { code: 'unauthorized', type: 'authentication_error', message: 'API key has been revoked.' },
+          request_id: (event as APIGatewayRequestAuthorizerEvent).requestContext.requestId,
+        });
+        return {
+          principalId: 'anonymous',
+          policyDocument: {
+            Version: '2012-10-17',
+            Statement: [{ Action: 'execute-api:Invoke', Effect: 'Deny', Resource: METHOD_ARN }],
+          },
+          context: { reason: 'revoked', message: 'API key has been revoked.', body },
+        };
+      }),
       requests: ok,
     });
 
     const answer = await call();
 
     expect(expectEnvelope(answer, 401, 'unauthorized').error.message).toBe('API key has been revoked.');
+    expect(answer.text).toBe(body);
     expect(answer.headers['www-authenticate']).toBe('Bearer');
   });
 
@@ -236,7 +246,12 @@ describe('authorizer answers', () => {
       requests: ok,
     });
 
-    expect(expectEnvelope(await call(), 401, 'unauthorized').error.message).toBe('Not for this method.');
+    // Refused (fail closed) before the requests function; keygate's own authorizer always
+    // allows exactly the method ARN it was asked about, so no body of its own is missing here.
+    const answer = await call();
+    expect(answer.status).toBe(401);
+    expect(answer.headers['www-authenticate']).toBe('Bearer');
+    expect(answer.headers['x-request-id']).toBeTruthy();
   });
 
   it('answers a thrown "Unauthorized" with the UNAUTHORIZED gateway response', async () => {

@@ -1,54 +1,26 @@
-/**
- * GET /v1/models (SPEC §3b, §4) as OpenAI's own SDK sees it over the local stack: the reference
- * brain's catalogue (`{"action": "list_models"}`, read once per container for 5 minutes),
- * filtered by the key's scopes; behind the authorizer like every route (counted, limited);
- * other methods 405; an unknown path's 404 names every route.
- */
-import { randomUUID } from 'node:crypto';
 import type OpenAI from 'openai';
 import { APIError } from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { referenceBrain } from '../../functions/reference-brain/brain.js';
-import type { LocalStack } from '../../local/stack.js';
-import { type KeysAdminClient, keysAdminClient } from '../support/keys-admin-client.js';
 import { callApi, expectEnvelope, jsonHeaders } from './support/https.js';
+import { useKeyedStack } from './support/keyed-stack.js';
 import { openaiClient } from './support/openai.js';
-import { startTestStack } from './support/stack.js';
 
-let stack: LocalStack;
-let admin: KeysAdminClient;
 let catalogueReads = 0;
-const closers: Array<() => Promise<void>> = [];
 
-beforeAll(async () => {
-  stack = await startTestStack({
-    handlerOverrides: {
-      'reference-brain': async (event) => {
-        if ((event as { action?: unknown }).action === 'list_models') catalogueReads += 1;
-        return referenceBrain(event);
-      },
+const e2e = useKeyedStack({
+  handlerOverrides: {
+    'reference-brain': async (event) => {
+      if ((event as { action?: unknown }).action === 'list_models') catalogueReads += 1;
+      return referenceBrain(event);
     },
-  });
-  admin = keysAdminClient(stack.lambdaUrl);
+  },
 });
-
-afterAll(async () => {
-  await Promise.all(closers.map((close) => close()));
-  admin?.close();
-  await stack?.stop();
-});
-
-async function keyWith(label: string, grant: Record<string, unknown> = {}) {
-  const userId = `${label}-${randomUUID().slice(0, 8)}`;
-  await admin.expectOk({ action: 'create-user', userId });
-  const created = await admin.expectOk({ action: 'create', userId, name: label, ...grant });
-  if (!created.apiKey || !created.key) throw new Error('keys-admin create answered without a key');
-  return { apiKey: created.apiKey, userId, keyId: created.key.keyId };
-}
+const { keyWith } = e2e;
 
 function sdk(apiKey: string): OpenAI {
-  const made = openaiClient(stack, apiKey);
-  closers.push(made.close);
+  const made = openaiClient(e2e.stack, apiKey);
+  e2e.closeWithStack(made.close);
   return made.client;
 }
 
@@ -87,7 +59,7 @@ describe('GET /v1/models', () => {
     expect(catalogueReads).toBe(readsBefore);
     expect(catalogueReads).toBe(1);
     // Every admitted call counts, the model list too (1 + the completion + 2).
-    expect((await admin.getKey(key.userId, key.keyId)).usageCount).toBe(4);
+    expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(4);
   });
 
   it("keeps only what the key's scopes allow", async () => {
@@ -117,7 +89,7 @@ describe('GET /v1/models', () => {
     expect((spent as APIError).status).toBe(429);
 
     const key = await keyWith('methods');
-    const post = await callApi(stack, {
+    const post = await callApi(e2e.stack, {
       method: 'POST',
       path: '/v1/models',
       headers: jsonHeaders(key.apiKey),
@@ -129,7 +101,7 @@ describe('GET /v1/models', () => {
 
   it('the 404 of an unknown path names every route', async () => {
     const key = await keyWith('lost');
-    const answer = await callApi(stack, {
+    const answer = await callApi(e2e.stack, {
       method: 'GET',
       path: '/v1/model',
       headers: jsonHeaders(key.apiKey),

@@ -1,44 +1,15 @@
-/**
- * POST /v1/responses (SPEC §3e) as Responses API clients use it: the official `openai`
- * package, unchanged, over HTTPS against the local stack — `client.responses.create` plain and
- * streamed, a function-call round trip (function_call → function_call_output → answer), and
- * the refusals of what keygate does not keep or run (previous_response_id, built-in tools).
- */
-import { randomUUID } from 'node:crypto';
 import OpenAI, { APIError } from 'openai';
 import type { FunctionTool, ResponseStreamEvent } from 'openai/resources/responses/responses';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalStack } from '../../local/stack.js';
-import { type KeysAdminClient, keysAdminClient } from '../support/keys-admin-client.js';
+import { describe, expect, it } from 'vitest';
+import { refusalOf, useKeyedStack } from './support/keyed-stack.js';
 import { openaiClient } from './support/openai.js';
-import { startTestStack } from './support/stack.js';
 
-let stack: LocalStack;
-let admin: KeysAdminClient;
-const closers: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  stack = await startTestStack();
-  admin = keysAdminClient(stack.lambdaUrl);
-});
-
-afterAll(async () => {
-  await Promise.all(closers.map((close) => close()));
-  admin?.close();
-  await stack?.stop();
-});
-
-async function keyWith(label: string, grant: Record<string, unknown> = {}) {
-  const userId = `${label}-${randomUUID().slice(0, 8)}`;
-  await admin.expectOk({ action: 'create-user', userId });
-  const created = await admin.expectOk({ action: 'create', userId, name: label, ...grant });
-  if (!created.apiKey || !created.key) throw new Error('keys-admin create answered without a key');
-  return { apiKey: created.apiKey, userId, keyId: created.key.keyId };
-}
+const e2e = useKeyedStack();
+const { keyWith } = e2e;
 
 function sdk(apiKey: string): OpenAI {
-  const made = openaiClient(stack, apiKey);
-  closers.push(made.close);
+  const made = openaiClient(e2e.stack, apiKey);
+  e2e.closeWithStack(made.close);
   return made.client;
 }
 
@@ -55,14 +26,7 @@ const WEATHER: FunctionTool = {
   strict: true,
 };
 
-async function refusal(call: Promise<unknown>): Promise<APIError> {
-  const outcome = await call.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(APIError);
-  return outcome as APIError;
-}
+const refusal = (call: Promise<unknown>) => refusalOf(APIError, call);
 
 describe('responses.create', () => {
   it('a string input: a completed response with output_text and usage; counted on the key', async () => {
@@ -81,7 +45,7 @@ describe('responses.create', () => {
     expect(response.usage?.total_tokens).toBe(
       (response.usage?.input_tokens ?? 0) + (response.usage?.output_tokens ?? 0),
     );
-    expect((await admin.getKey(key.userId, key.keyId)).usageCount).toBe(1);
+    expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(1);
   });
 
   it('stream: true — the Responses events in order; text deltas joined equal the plain answer', async () => {
@@ -113,7 +77,7 @@ describe('responses.create', () => {
     const completed = events.at(-1);
     if (completed?.type !== 'response.completed') throw new Error('no response.completed');
     expect(completed.response.usage?.output_tokens).toBe(plain.usage?.output_tokens);
-    expect((await admin.getKey(key.userId, key.keyId)).usageCount).toBe(2);
+    expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(2);
   });
 
   it('responses.stream().finalResponse() assembles the same text', async () => {
@@ -166,7 +130,7 @@ describe('function calling', () => {
       type: 'function_call',
       name: 'get_weather',
     });
-    expect((await admin.getKey(key.userId, key.keyId)).usageCount).toBe(3);
+    expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(3);
   });
 });
 

@@ -15,6 +15,7 @@ import type { BrainRequest } from '../../shared/domain/brain/contract.js';
 import { generateKey } from '../../shared/domain/keys/format.js';
 import { type KeysAdminClient, keysAdminClient } from '../support/keys-admin-client.js';
 import { callApi, expectEnvelope } from './support/https.js';
+import { refusalOf } from './support/keyed-stack.js';
 import { type OpenAiClientOptions, openaiClient, type SentRequest } from './support/openai.js';
 import { startTestStack } from './support/stack.js';
 
@@ -64,14 +65,7 @@ function sdk(key: string, options: OpenAiClientOptions = {}): OpenAI {
 const HELLO = [{ role: 'user' as const, content: 'Hello from the OpenAI SDK' }];
 
 /** The rejection a call ends in, typed as the SDK's APIError (fails the test if it succeeds). */
-async function refusal(call: Promise<unknown>): Promise<APIError> {
-  const outcome = await call.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(APIError);
-  return outcome as APIError;
-}
+const refusal = (call: Promise<unknown>) => refusalOf(APIError, call);
 
 interface SdkEnvelopeError {
   code: string;

@@ -10,38 +10,16 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI, { APIError } from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalStack } from '../../local/stack.js';
-import { type KeysAdminClient, keysAdminClient } from '../support/keys-admin-client.js';
+import { describe, expect, it } from 'vitest';
+import { refusalOf, useKeyedStack } from './support/keyed-stack.js';
 import { openaiClient } from './support/openai.js';
-import { startTestStack } from './support/stack.js';
 
-let stack: LocalStack;
-let admin: KeysAdminClient;
-const closers: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  stack = await startTestStack();
-  admin = keysAdminClient(stack.lambdaUrl);
-});
-
-afterAll(async () => {
-  await Promise.all(closers.map((close) => close()));
-  admin?.close();
-  await stack?.stop();
-});
-
-async function keyWith(label: string, grant: Record<string, unknown> = {}) {
-  const userId = `${label}-${randomUUID().slice(0, 8)}`;
-  await admin.expectOk({ action: 'create-user', userId });
-  const created = await admin.expectOk({ action: 'create', userId, name: label, ...grant });
-  if (!created.apiKey || !created.key) throw new Error('keys-admin create answered without a key');
-  return { apiKey: created.apiKey, userId, keyId: created.key.keyId };
-}
+const e2e = useKeyedStack();
+const { keyWith } = e2e;
 
 function sdk(apiKey: string): OpenAI {
-  const made = openaiClient(stack, apiKey);
-  closers.push(made.close);
+  const made = openaiClient(e2e.stack, apiKey);
+  e2e.closeWithStack(made.close);
   return made.client;
 }
 
@@ -61,14 +39,7 @@ const WEATHER: ChatCompletionTool = {
   },
 };
 
-async function refusal(call: Promise<unknown>): Promise<APIError> {
-  const outcome = await call.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(APIError);
-  return outcome as APIError;
-}
+const refusal = (call: Promise<unknown>) => refusalOf(APIError, call);
 
 describe('stream: true', () => {
   it('for await over the stream: role first, content joined equals the plain answer, finish_reason stop', async () => {
@@ -92,7 +63,7 @@ describe('stream: true', () => {
     const joined = chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('');
     expect(joined).toBe(plain.choices[0]?.message.content);
     // Both calls counted, as every admitted call is.
-    expect((await admin.getKey(key.userId, key.keyId)).usageCount).toBe(2);
+    expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(2);
   });
 
   it('stream_options.include_usage: a final chunk with empty choices and the usage', async () => {
@@ -208,7 +179,7 @@ describe('stream: true', () => {
     });
     for await (const _chunk of stream) break;
     // The function reads the brain to its end and settles though nobody reads any more.
-    const budgetOf = async () => (await admin.getKey(key.userId, key.keyId)).budget;
+    const budgetOf = async () => (await e2e.admin.getKey(key.userId, key.keyId)).budget;
     let budget = await budgetOf();
     for (let waited = 0; waited < 5_000 && budget?.held !== 0; waited += 100) {
       await sleep(100);
@@ -216,7 +187,7 @@ describe('stream: true', () => {
     }
     expect(budget?.held).toBe(0);
     expect(budget?.spent).toBeGreaterThan(0);
-    expect((await admin.getKey(key.userId, key.keyId)).usageCount).toBe(1);
+    expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(1);
   });
 });
 

@@ -13,6 +13,7 @@ import { referenceBrain } from '../../functions/reference-brain/brain.js';
 import type { LocalStack } from '../../local/stack.js';
 import type { BrainRequest } from '../../shared/domain/brain/contract.js';
 import { type KeysAdminClient, keysAdminClient } from '../support/keys-admin-client.js';
+import { refusalOf } from './support/keyed-stack.js';
 import { openaiClient, type SentRequest } from './support/openai.js';
 import { startTestStack } from './support/stack.js';
 
@@ -57,14 +58,7 @@ function sdk(apiKey: string): { client: OpenAI; sent: SentRequest[] } {
   return { client: made.client, sent };
 }
 
-async function refusal(call: Promise<unknown>): Promise<APIError> {
-  const outcome = await call.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(APIError);
-  return outcome as APIError;
-}
+const refusal = (call: Promise<unknown>) => refusalOf(APIError, call);
 
 const HELLO = [{ role: 'user' as const, content: 'Hello' }];
 const brainCallsFor = (model: string) =>

@@ -284,6 +284,7 @@ describe(`${N} parallel calls on one key, some verify answers lost (reset) and s
           reason: 'unavailable',
           message: AUTH_MESSAGES.unavailable,
           shouldRetry: 'true',
+          body: expect.stringContaining('"code":"unauthorized"'),
         });
       }
       expect(1 + countOf(calls, 'admitted') + countOf(calls, 'limited') + dropped + hung).toBe(1 + N);
@@ -364,6 +365,7 @@ describe('the time budget', () => {
         reason: 'unavailable',
         message: AUTH_MESSAGES.unavailable,
         shouldRetry: 'true',
+        body: expect.stringContaining('"code":"unauthorized"'),
       });
       expect(refused.result.policyDocument.Statement[0]?.Effect).toBe('Deny');
       expect(refused.ms).toBeGreaterThanOrEqual(budget - 5);
@@ -548,6 +550,7 @@ describe(`a sharded key (${SHARDS} shards) under late and lost answers`, () => {
         reason: 'unavailable',
         message: AUTH_MESSAGES.unavailable,
         shouldRetry: 'true',
+        body: expect.stringContaining('"code":"unauthorized"'),
       });
     }
     expect(countOf(calls, 'admitted') + countOf(calls, 'limited') + stats.byOutcome.dropped).toBe(N);

@@ -7,31 +7,24 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalStack } from '../../local/stack.js';
-import { startTestStack } from '../e2e/support/stack.js';
+import { useKeyedStack } from '../e2e/support/keyed-stack.js';
 import { type ApiClient, createApiClient, type TimedAnswer } from '../support/api-client.js';
 import { type CountingBrain, countingBrain } from '../support/counting-brain.js';
-import { type KeysAdminClient, keysAdminClient } from '../support/keys-admin-client.js';
 
 const N = 40;
 
-let stack: LocalStack;
-let api: ApiClient;
-let admin: KeysAdminClient;
 let brain: CountingBrain;
+let api: ApiClient;
 
 beforeAll(async () => {
   brain = await countingBrain({ slowFirstMs: 0 });
-  stack = await startTestStack({ handlerOverrides: { 'reference-brain': brain.handler } });
-  api = createApiClient(stack, { maxSockets: N });
-  admin = keysAdminClient(stack.lambdaUrl);
 });
-
-afterAll(async () => {
-  api?.close();
-  admin?.close();
-  await stack?.stop();
+const e2e = useKeyedStack(() => ({ handlerOverrides: { 'reference-brain': brain.handler } }));
+const { keyWith } = e2e;
+beforeAll(() => {
+  api = createApiClient(e2e.stack, { maxSockets: N });
 });
+afterAll(() => api?.close());
 
 interface Route {
   name: string;
@@ -76,14 +69,6 @@ const ROUTES: Route[] = [
   },
 ];
 
-async function keyWith(label: string, grant: Record<string, unknown> = {}) {
-  const userId = `${label}-${randomUUID().slice(0, 8)}`;
-  await admin.expectOk({ action: 'create-user', userId });
-  const created = await admin.expectOk({ action: 'create', userId, name: label, ...grant });
-  if (!created.apiKey || !created.key) throw new Error('keys-admin create answered without a key');
-  return { apiKey: created.apiKey, userId, keyId: created.key.keyId };
-}
-
 const send = (route: Route, apiKey: string, stream: boolean, headers: Record<string, string> = {}) =>
   api.call({ path: route.path, headers: { ...route.headers(apiKey), ...headers }, body: route.body(stream) });
 
@@ -105,7 +90,7 @@ describe.each(ROUTES)('$name under concurrency', (route) => {
       expect(answer.status).toBe(200);
       if (index % 2 === 0) expect(completedStream(route, answer)).toBe(true);
     }
-    expect((await admin.getKey(key.userId, key.keyId)).usageCount).toBe(N);
+    expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(N);
     expect(brain.callsOf(key.userId)).toHaveLength(N);
   });
 
@@ -124,7 +109,7 @@ describe.each(ROUTES)('$name under concurrency', (route) => {
       );
       expect(answer.headers['retry-after']).toMatch(/^\d+$/);
     }
-    expect((await admin.getKey(key.userId, key.keyId)).usageCount).toBe(15);
+    expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(15);
     expect(brain.callsOf(key.userId)).toHaveLength(15);
   });
 
@@ -147,7 +132,7 @@ describe.each(ROUTES)('$name under concurrency', (route) => {
       const answer = call.answer as { payment?: { actual_amount?: number } } | undefined;
       return id === undefined ? sum : sum + Math.round((answer?.payment?.actual_amount ?? 0) * 1e6);
     }, 0);
-    const metadata = (await admin.getKey(key.userId, key.keyId)) as unknown as {
+    const metadata = (await e2e.admin.getKey(key.userId, key.keyId)) as unknown as {
       budget: { spent: number; held: number };
     };
     expect(metadata.budget.held).toBe(0);
@@ -172,6 +157,6 @@ describe.each(ROUTES)('$name under concurrency', (route) => {
     }
     expect(brain.callsOf(key.userId)).toHaveLength(1);
     // Every admitted call is counted, replays and 409s included (SPEC §5).
-    expect((await admin.getKey(key.userId, key.keyId)).usageCount).toBe(22);
+    expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(22);
   });
 });

@@ -319,16 +319,23 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
     throw new Error('the verify write kept failing on a usable sharded key');
   }
 
+  /** The candidate's hash and the time of its verification, or the refusal of its format. */
+  const keyOf = (
+    candidate: unknown,
+  ): { refused: VerifyResult } | { keyHash: string; now: Date; nowMs: number } => {
+    const environment = environmentOfKey(candidate);
+    if (environment === undefined) return { refused: { ok: false, reason: 'malformed' } };
+    if (environment !== options.environment) return { refused: { ok: false, reason: 'other_environment' } };
+    const now = clock();
+    return { keyHash: hashKey(candidate as string), now, nowMs: now.getTime() };
+  };
+
   return {
     /** `signal`: the caller's time budget; when it ends, the pending write's outcome is unknown and verify throws. */
     async verify(candidate: unknown, signal?: AbortSignal): Promise<VerifyResult> {
-      const environment = environmentOfKey(candidate);
-      if (environment === undefined) return { ok: false, reason: 'malformed' };
-      if (environment !== options.environment) return { ok: false, reason: 'other_environment' };
-      const keyHash = hashKey(candidate as string);
-      const now = clock();
-      const nowMs = now.getTime();
-
+      const key = keyOf(candidate);
+      if ('refused' in key) return key.refused;
+      const { keyHash, now, nowMs } = key;
       const remembered = refusals.get(keyHash, nowMs);
       if (remembered) {
         return 'admission' in remembered ? limited(remembered, now) : { ok: false, ...remembered };
@@ -351,12 +358,9 @@ export function createKeyVerifier(options: KeyVerifierOptions) {
      * refuses it, and the admission carries no limit numbers (no headers claim a count).
      */
     async check(candidate: unknown, signal?: AbortSignal): Promise<VerifyResult> {
-      const environment = environmentOfKey(candidate);
-      if (environment === undefined) return { ok: false, reason: 'malformed' };
-      if (environment !== options.environment) return { ok: false, reason: 'other_environment' };
-      const keyHash = hashKey(candidate as string);
-      const now = clock();
-      const nowMs = now.getTime();
+      const key = keyOf(candidate);
+      if ('refused' in key) return key.refused;
+      const { keyHash, now, nowMs } = key;
       const remembered = refusals.get(keyHash, nowMs);
       if (remembered && !('admission' in remembered)) return { ok: false, ...remembered };
       const item = await options.keys.readKey(keyHash, signal);

@@ -17,6 +17,7 @@ import {
   CHAT_PARAM_FIELDS,
   CHAT_ROLES,
   chatMessageSchema,
+  checkToolChoice,
   nullish,
   type ToolCall,
   toolCallSchema,
@@ -55,8 +56,11 @@ export const UNSUPPORTED_CHAT_FIELDS = Object.keys(
 
 const maxTokens = () => z.number().check(z.int(), z.gte(1), z.lte(Number.MAX_SAFE_INTEGER));
 
-/** `provider/model`, or a bare model of provider openai; each part as /api/v1/requests requires. */
-const modelSchema = z.lazy(() =>
+/**
+ * `provider/model`, or a bare model of provider openai; each part as /api/v1/requests requires.
+ * The model of both OpenAI wire formats (chat completions and Responses).
+ */
+export const openAiModelSchema = z.lazy(() =>
   z.string().check(
     z.minLength(1),
     ...maxStringLength(193),
@@ -94,7 +98,7 @@ const refusedShape = Object.fromEntries(
 export const chatCompletionRequestSchema = z.lazy(() =>
   z
     .strictObject({
-      model: modelSchema,
+      model: openAiModelSchema,
       messages: z.array(chatMessageSchema).check(z.minLength(1), z.maxLength(256)),
       temperature: nullish(z.number().check(z.gte(0), z.lte(2))),
       top_p: nullish(z.number().check(z.gte(0), z.lte(1))),
@@ -122,28 +126,15 @@ export const chatCompletionRequestSchema = z.lazy(() =>
             input: body.max_completion_tokens,
           });
         }
-        // OpenAI's rule: a tool choice other than none/auto needs the tools it chooses from.
         const choice = body.tool_choice;
-        const tools = Array.isArray(body.tools) ? body.tools : [];
-        if ((choice === 'required' || typeof choice === 'object') && choice !== null && tools.length === 0) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['tool_choice'],
-            message: 'tool_choice needs "tools" to choose from',
-            input: choice,
-          });
-        } else if (
-          typeof choice === 'object' &&
-          choice !== null &&
-          !tools.some((tool) => tool?.function?.name === choice.function?.name)
-        ) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['tool_choice', 'function', 'name'],
-            message: `names no function of "tools"`,
-            input: choice,
-          });
-        }
+        checkToolChoice(
+          ctx,
+          choice,
+          (Array.isArray(body.tools) ? body.tools : []).map((tool) => tool?.function?.name),
+          typeof choice === 'object' && choice !== null
+            ? { name: choice.function?.name, path: ['function', 'name'] }
+            : undefined,
+        );
       }),
     ),
 );

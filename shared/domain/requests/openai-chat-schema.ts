@@ -348,3 +348,31 @@ export function brainMessageOf(message: ChatMessage): BrainMessage {
     ...(parts?.some((part) => part.type === 'image_url') ? { content_parts: parts.map(brainPartOf) } : {}),
   };
 }
+
+/**
+ * OpenAI's rule on both of its wire formats: a tool choice other than none/auto needs the
+ * tools it chooses from, and a named choice must name one of them. `chosen`: the name the
+ * choice carries and where (chat nests it under `function`, Responses does not).
+ */
+export function checkToolChoice(
+  ctx: z.core.$RefinementCtx,
+  choice: unknown,
+  toolNames: readonly (string | undefined)[],
+  chosen: { name: string | undefined; path: readonly PropertyKey[] } | undefined,
+): void {
+  if ((choice === 'required' || typeof choice === 'object') && choice !== null && toolNames.length === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['tool_choice'],
+      message: 'tool_choice needs "tools" to choose from',
+      input: choice,
+    });
+  } else if (chosen !== undefined && !toolNames.includes(chosen.name)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['tool_choice', ...chosen.path],
+      message: 'names no function of "tools"',
+      input: choice,
+    });
+  }
+}

@@ -9,8 +9,9 @@
  */
 import { maxStringLength } from '../validation.js';
 import * as z from '../zod.js';
-import { splitModel } from './chat-completions.js';
+import { openAiModelSchema } from './chat-completions.js';
 import {
+  checkToolChoice,
   type FunctionTool,
   functionToolSchema,
   IMAGE_DETAILS,
@@ -23,9 +24,8 @@ import {
   STORE_REFUSAL,
   withoutNulls,
 } from './openai-chat-schema.js';
-import { metadataSchema, PROVIDER_PATTERN } from './schema.js';
+import { metadataSchema } from './schema.js';
 
-const CONTROL_OR_FORMAT = /[\p{Cc}\p{Cf}]/u;
 const NO_STATE = 'keygate keeps no conversation state: send the whole input instead';
 const NO_TOOLS = 'keygate runs no tools: send "function" tools and run them yourself';
 const REMOVE_IT = 'is not supported by keygate; remove it';
@@ -63,36 +63,6 @@ const REFUSED_PART_TYPES: Readonly<Record<string, string>> = {
 const MAX_IMAGE_URL_LENGTH = 1024 * 1024;
 const nonEmpty = (maximum: number) => z.string().check(z.minLength(1), ...maxStringLength(maximum));
 const ITEM_STATUSES = ['in_progress', 'completed', 'incomplete'] as const;
-
-/** `provider/model`, or a bare model of provider openai; each part as /api/v1/requests requires. */
-const modelSchema = () =>
-  z.string().check(
-    z.minLength(1),
-    ...maxStringLength(193),
-    z.refine(
-      (value) => !CONTROL_OR_FORMAT.test(value),
-      'model must not contain control or format characters',
-    ),
-    z.superRefine((value, ctx) => {
-      // Its length is already refused above: one problem, one detail.
-      if (value.length === 0 || value.length > 193) return;
-      const { provider, model } = splitModel(value);
-      if (!PROVIDER_PATTERN.test(provider)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `"${provider}" is not a provider: write "provider/model" with a lowercase provider such as "openai" or "anthropic", or a bare OpenAI model name`,
-          input: value,
-        });
-      }
-      if (model.length === 0 || model.length > 128) {
-        ctx.addIssue({
-          code: 'custom',
-          message: 'the model name after the provider must be 1-128 characters',
-          input: value,
-        });
-      }
-    }),
-  );
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === 'object' && !Array.isArray(value);
@@ -416,7 +386,7 @@ const maxOutputTokens = () => z.number().check(z.int(), z.gte(1), z.lte(Number.M
 export const responsesRequestSchema = z.lazy(() =>
   z
     .strictObject({
-      model: modelSchema(),
+      model: openAiModelSchema,
       input: stringOr(
         z.array(inputItemSchema()).check(z.minLength(1), z.maxLength(MAX_INPUT_ITEMS)),
         'input must be a string or a non-empty array of input items',
@@ -454,28 +424,13 @@ export const responsesRequestSchema = z.lazy(() =>
     })
     .check(
       z.superRefine((body, ctx) => {
-        // OpenAI's rule: a tool choice other than none/auto needs the tools it chooses from.
         const choice = body.tool_choice;
-        const tools = Array.isArray(body.tools) ? body.tools : [];
-        if ((choice === 'required' || typeof choice === 'object') && choice !== null && tools.length === 0) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['tool_choice'],
-            message: 'tool_choice needs "tools" to choose from',
-            input: choice,
-          });
-        } else if (
-          typeof choice === 'object' &&
-          choice !== null &&
-          !tools.some((tool) => tool?.function?.name === choice.name)
-        ) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['tool_choice', 'name'],
-            message: 'names no function of "tools"',
-            input: choice,
-          });
-        }
+        checkToolChoice(
+          ctx,
+          choice,
+          (Array.isArray(body.tools) ? body.tools : []).map((tool) => tool?.function?.name),
+          typeof choice === 'object' && choice !== null ? { name: choice.name, path: ['name'] } : undefined,
+        );
       }),
     ),
 );

@@ -9,7 +9,9 @@ import { request } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import middy from '@middy/core';
+import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { denyPolicy } from '../../../functions/authorizer/policy.js';
 import type { Route } from '../../../infra/routes.js';
 import { type ApiGatewayOptions, createApiGateway } from '../../../local/api-gateway.js';
 import { ensureCertificate, type LocalCertificate } from '../../../local/cert.js';
@@ -179,13 +181,21 @@ describe('a STREAM route', () => {
       invoked = true;
       stream.end('x');
     });
-    const call = await gateway(requests, { functions: { authorizer: policy('Deny'), requests } });
+    // keygate's own Deny: the body it writes for the route is the gateway response's.
+    const deny = fn('authorizer', (event) => {
+      const { methodArn, resource, requestContext } = event as APIGatewayRequestAuthorizerEvent;
+      return denyPolicy({ methodArn, resource, requestId: requestContext.requestId }, 'revoked', 'Revoked.');
+    });
+    const call = await gateway(requests, { functions: { authorizer: deny, requests } });
 
     const answer = await call();
 
     // ACCESS_DENIED, rendered in the envelope as the stack configures it (401, SPEC §7).
     expect(answer.status).toBe(401);
-    expect(JSON.parse(answer.chunks.map((chunk) => chunk.text).join(''))).toMatchObject({ success: false });
+    expect(JSON.parse(answer.chunks.map((chunk) => chunk.text).join(''))).toMatchObject({
+      success: false,
+      error: { code: 'unauthorized', message: 'Revoked.' },
+    });
     expect(invoked).toBe(false);
   });
 
