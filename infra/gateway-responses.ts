@@ -31,8 +31,8 @@ export interface GatewayResponseDefinition {
   type: GatewayResponseType;
   code: ErrorCode;
   statusCode: number;
-  /** Take the message from the authorizer's context (`message`), as a Deny carries it. */
-  messageFromAuthorizer: boolean;
+  /** Rendered from what the authorizer's Deny carries: the whole body (`body`) and whether to retry. */
+  fromAuthorizer: boolean;
   /** A message of its own where the code's default would mislead (no quotes: it goes into JSON verbatim). */
   message?: string;
   /**
@@ -50,7 +50,7 @@ const response = (
   type: GatewayResponseType,
   code: ErrorCode,
   options: {
-    messageFromAuthorizer?: boolean;
+    fromAuthorizer?: boolean;
     message?: string;
     keepGatewayStatus?: boolean;
     retryAfterSeconds?: number;
@@ -59,14 +59,14 @@ const response = (
   type,
   code,
   statusCode: statusOf(code),
-  messageFromAuthorizer: options.messageFromAuthorizer ?? false,
+  fromAuthorizer: options.fromAuthorizer ?? false,
   ...(options.message ? { message: options.message } : {}),
   ...(options.keepGatewayStatus ? { keepGatewayStatus: true } : {}),
   ...(options.retryAfterSeconds !== undefined ? { retryAfterSeconds: options.retryAfterSeconds } : {}),
 });
 
 export const GATEWAY_RESPONSES: readonly GatewayResponseDefinition[] = [
-  response('ACCESS_DENIED', 'unauthorized', { messageFromAuthorizer: true }),
+  response('ACCESS_DENIED', 'unauthorized', { fromAuthorizer: true }),
   response('UNAUTHORIZED', 'unauthorized'),
   // API Gateway's answer to a path no route has: it names every route, so a wrong base URL is plain.
   response('MISSING_AUTHENTICATION_TOKEN', 'not_found', {
@@ -111,7 +111,7 @@ export function gatewayResponseHeaders(definition: GatewayResponseDefinition): R
   if (definition.retryAfterSeconds !== undefined)
     headers['Retry-After'] = `'${definition.retryAfterSeconds}'`;
   // A Deny says itself whether a retry can help (only "could not be verified right now" can).
-  headers[SHOULD_RETRY_HEADER] = definition.messageFromAuthorizer
+  headers[SHOULD_RETRY_HEADER] = definition.fromAuthorizer
     ? 'context.authorizer.shouldRetry'
     : `'${shouldRetry(definition.code, definition.retryAfterSeconds !== undefined)}'`;
   return headers;
@@ -122,7 +122,7 @@ export function gatewayResponseMessage(
   definition: GatewayResponseDefinition,
   authorizerMessage?: string,
 ): string {
-  if (definition.messageFromAuthorizer && authorizerMessage) return authorizerMessage;
+  if (definition.fromAuthorizer && authorizerMessage) return authorizerMessage;
   return definition.message ?? DEFAULT_MESSAGES[definition.code];
 }
 
@@ -132,7 +132,7 @@ export function gatewayResponseMessage(
  * (functions/authorizer/policy.ts): keygate's envelope, or Anthropic's on /v1/messages.
  */
 export function gatewayResponseTemplate(definition: GatewayResponseDefinition): string {
-  if (definition.messageFromAuthorizer) return '$context.authorizer.body';
+  if (definition.fromAuthorizer) return '$context.authorizer.body';
   const message = gatewayResponseMessage(definition);
   return `{"success":false,"error":{"code":"${definition.code}","type":"${openAiTypeOf(definition.code)}","message":"${message}"},"request_id":"$context.requestId"}`;
 }

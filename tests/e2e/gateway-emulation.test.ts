@@ -545,7 +545,7 @@ describe('gateway responses', () => {
         error: {
           code: definition.code,
           type: openAiTypeOf(definition.code),
-          message: definition.messageFromAuthorizer
+          message: definition.fromAuthorizer
             ? 'From the authorizer.'
             : (definition.message ?? DEFAULT_MESSAGES[definition.code]),
         },

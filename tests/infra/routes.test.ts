@@ -56,7 +56,7 @@ describe('the route table and gateway responses', () => {
           error: { code: definition.code, type: openAiTypeOf(definition.code), message: expect.any(String) },
           request_id: 'req-9',
         });
-        if (definition.messageFromAuthorizer) expect(body.error.message).toBe(message);
+        if (definition.fromAuthorizer) expect(body.error.message).toBe(message);
       }
       expect(definition.statusCode).toBe(statusOf(definition.code));
       const headers = gatewayResponseHeaders(definition);

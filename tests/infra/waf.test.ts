@@ -97,7 +97,7 @@ describe('stage configuration', () => {
 describe('gateway responses', () => {
   it('answers WAF_FILTERED with 403 forbidden and a message that names no rule', () => {
     const definition = gatewayResponse('WAF_FILTERED');
-    expect(definition).toMatchObject({ statusCode: 403, code: 'forbidden', messageFromAuthorizer: false });
+    expect(definition).toMatchObject({ statusCode: 403, code: 'forbidden', fromAuthorizer: false });
     expect(definition.keepGatewayStatus).toBeUndefined();
     expect(definition.message).toMatch(/firewall/);
     expect(definition.message).not.toMatch(/["\\]/);
