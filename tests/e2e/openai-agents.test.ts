@@ -30,7 +30,6 @@ describe('@openai/agents against keygate', () => {
       tools: [getWeather],
       // The reference brain's deterministic tool model: it calls the first tool, then answers.
       model: new OpenAIResponsesModel(made.client as never, 'reference/test-tools'),
-      modelSettings: { store: false },
     });
 
     const result = await run(agent, 'What is the weather in Paris?');

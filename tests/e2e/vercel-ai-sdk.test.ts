@@ -2,7 +2,8 @@
  * A second real client made for agents (SPEC §3b): the Vercel AI SDK (`ai` + `@ai-sdk/openai`,
  * its chat-completions model) pointed at the local stack by `baseURL` only. `generateText`
  * runs a tool loop to its final text (call → tool result → answer) and `streamText` streams,
- * its text equal to the plain answer; every call counted on the key.
+ * its text equal to the plain answer; every call counted on the key — with its chat-completions
+ * model and with its default model, which speaks the Responses API.
  */
 import { randomUUID } from 'node:crypto';
 import { createOpenAI } from '@ai-sdk/openai';
@@ -90,6 +91,56 @@ describe('the Vercel AI SDK against keygate', () => {
     expect(pieces.length).toBeGreaterThan(1);
     expect(pieces.join('')).toBe(plain.text);
     expect(await streamed.text).toBe(plain.text);
+    expect(await usageCount()).toBe(2);
+  });
+});
+
+// The provider's default model (`openai(id)`) speaks the Responses API (SPEC §3e): the same
+// tool loop and stream over POST /v1/responses, counted the same.
+describe("the Vercel AI SDK's default model (Responses API) against keygate", () => {
+  it('generateText runs a tool loop over /v1/responses to its final text', async () => {
+    const { openai, usageCount } = await provider('ai-responses-tools');
+    const seenInputs: unknown[] = [];
+    const result = await generateText({
+      model: openai('reference/test-tools'),
+      prompt: 'What is the weather in Paris?',
+      tools: {
+        get_weather: tool({
+          description: 'The weather in a city',
+          inputSchema: jsonSchema<{ city: string }>({
+            type: 'object',
+            properties: { city: { type: 'string' } },
+            required: ['city'],
+            additionalProperties: false,
+          }),
+          execute: async (input) => {
+            seenInputs.push(input);
+            return '21 degrees and clear';
+          },
+        }),
+      },
+      stopWhen: stepCountIs(3),
+    });
+
+    expect(seenInputs).toEqual([{ city: expect.any(String) }]);
+    expect(result.steps.map((step) => step.finishReason)).toEqual(['tool-calls', 'stop']);
+    expect(result.text).toContain('21 degrees and clear');
+    expect(result.response.id).toMatch(/^resp_/);
+    expect(await usageCount()).toBe(2);
+  });
+
+  it('streamText over /v1/responses streams the text generateText answers', async () => {
+    const { openai, usageCount } = await provider('ai-responses-stream');
+    // Nothing but the base URL and the key: the provider's defaults as they are.
+    const options = { prompt: 'Say hello to keygate.' };
+    const plain = await generateText({ model: openai('gpt-4o-mini'), ...options });
+    const streamed = streamText({ model: openai('gpt-4o-mini'), ...options });
+    const pieces: string[] = [];
+    for await (const piece of streamed.textStream) pieces.push(piece);
+
+    expect(pieces.length).toBeGreaterThan(1);
+    expect(pieces.join('')).toBe(plain.text);
+    expect((await streamed.usage).outputTokens).toBeGreaterThan(0);
     expect(await usageCount()).toBe(2);
   });
 });
