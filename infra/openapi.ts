@@ -104,7 +104,10 @@ export function buildOpenApiDocument(): Record<string, unknown> {
   const errorDescription = (status: number) =>
     `Error: ${ERROR_CODES.filter((code) => statusOf(code) === status).join(', ')}`;
   /** Every error status of a route, its body keygate's envelope or (Anthropic's routes) Anthropic's. */
-  const errorResponsesIn = (body: z.core.$ZodType) =>
+  const errorResponsesIn = (
+    body: z.core.$ZodType,
+    options: { limitHeaders: boolean } = { limitHeaders: true },
+  ) =>
     Object.fromEntries(
       errorStatuses.map((status) => [
         String(status),
@@ -112,7 +115,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           description: errorDescription(status),
           headers: {
             ...STANDARD_HEADERS,
-            ...(UNAUTHENTICATED_STATUSES.has(status) ? {} : refs(LIMIT_HEADERS)),
+            ...(UNAUTHENTICATED_STATUSES.has(status) || !options.limitHeaders ? {} : refs(LIMIT_HEADERS)),
             // 429: the key's limits; 409: an Idempotency-Key still running or in doubt (SPEC §3).
             ...(status === 429 || status === 409 ? refs(RETRY_AFTER) : {}),
             ...refs(SHOULD_RETRY),
@@ -123,6 +126,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     );
   const errorResponses = errorResponsesIn(errorEnvelope);
   const anthropicErrorResponses = errorResponsesIn(anthropicErrorSchema);
+  // count_tokens spends no limit (SPEC §3d): none of its answers carries the key's limit numbers.
+  const uncountedAnthropicErrorResponses = errorResponsesIn(anthropicErrorSchema, { limitHeaders: false });
   const idempotencyKey = {
     name: 'Idempotency-Key',
     in: 'header',
@@ -240,7 +245,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           schema: anthropicTokenCountSchema,
           limitHeaders: false,
         },
-        errors: anthropicErrorResponses,
+        errors: uncountedAnthropicErrorResponses,
       }),
     responses: () =>
       keyedOperation({

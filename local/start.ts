@@ -66,7 +66,8 @@ function banner(stack: LocalStack, usingExistingDynamo: boolean): string {
     '',
     `keygate local stack is up (stage ${stack.stage})`,
     `  API (HTTPS only)   ${stack.apiUrl}/api/v1/requests`,
-    `  OpenAI-compatible  ${stack.apiUrl}/v1  (base URL for OpenAI SDKs: POST /v1/chat/completions)`,
+    `  OpenAI-compatible  ${stack.apiUrl}/v1  (base URL for OpenAI SDKs: POST /v1/chat/completions, POST /v1/responses, GET /v1/models)`,
+    `  Anthropic-style    ${stack.apiUrl}  (base URL for Anthropic SDKs, ANTHROPIC_BASE_URL: POST /v1/messages)`,
     `  Secret scanning    ${stack.apiUrl}${SECRET_SCANNING_PATH}  (GitHub's signed reports; ${
       process.env.SECRET_SCANNING_PUBLIC_KEYS
         ? 'keys from SECRET_SCANNING_PUBLIC_KEYS'
