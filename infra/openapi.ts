@@ -24,7 +24,7 @@ import {
   chatCompletionRequestSchema,
   chatCompletionSchema,
 } from '../shared/domain/requests/chat-completions.js';
-import { MODELS_PATH, modelListSchema } from '../shared/domain/requests/models.js';
+import { anthropicModelListSchema, MODELS_PATH, modelListSchema } from '../shared/domain/requests/models.js';
 import { responsesRequestSchema } from '../shared/domain/requests/responses-schema.js';
 import { apiRequestSchema } from '../shared/domain/requests/schema.js';
 import { ERROR_CODES, errorEnvelopeSchema, statusOf } from '../shared/errors.js';
@@ -308,9 +308,9 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       responses: {
         '200': {
           description:
-            'The models this key may use, ids written provider/model as the chat route takes them.',
+            'The models this key may use, ids written provider/model as the chat route takes them; in Anthropic’s shape (bare ids for provider anthropic, as /v1/messages takes them) when the request sends anthropic-version, as Anthropic’s SDKs do.',
           headers: { ...STANDARD_HEADERS, ...refs(LIMIT_HEADERS) },
-          content: jsonContent(modelListSchema),
+          content: jsonContent(z.union([modelListSchema, anthropicModelListSchema])),
         },
         ...errorResponses,
       },

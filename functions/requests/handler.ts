@@ -22,7 +22,7 @@ import { loadTracing, tracingMiddleware } from '../../shared/adapters/observabil
 import { createBudgetLedger } from '../../shared/domain/budgets/ledger.js';
 import { anthropicMessagesFormat, countTokens } from '../../shared/domain/requests/anthropic-messages.js';
 import { chatCompletionsFormat } from '../../shared/domain/requests/chat-completions.js';
-import { createModelList } from '../../shared/domain/requests/models.js';
+import { anthropicModelListOf, createModelList } from '../../shared/domain/requests/models.js';
 import { responsesFormat } from '../../shared/domain/requests/openai-responses.js';
 import {
   ANTHROPIC_PATHS,
@@ -136,9 +136,11 @@ export const answer = middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, 
   .use(jsonBodyOf(httpJsonBodyParser(jsonParserOptions), guardOf))
   .handler(async (event, context) => {
     if (event.resource === MODELS_PATH) {
+      const list = await models.list(callerOf(event));
       return proxyAnswerOf({
         statusCode: 200,
-        body: await models.list(callerOf(event)),
+        // Anthropic's SDKs read the same route in their own shape; they always send this header.
+        body: headersOf(event)['anthropic-version'] === undefined ? list : anthropicModelListOf(list),
         requestId: requestIdOf(event),
         replayed: false,
       });

@@ -182,6 +182,29 @@ describe('messages.countTokens', () => {
   });
 });
 
+describe('models.list', () => {
+  it("lists the key's models in Anthropic's shape, ids as messages.create takes them; counted like GET /v1/models", async () => {
+    const key = await keyWith('models', { scopes: { providers: ['anthropic'] } });
+    const client = sdk(key.apiKey);
+    const models = [];
+    for await (const model of client.models.list()) models.push(model);
+
+    expect(models.length).toBeGreaterThan(0);
+    for (const model of models) {
+      expect(model.type).toBe('model');
+      // Provider anthropic, written bare as Anthropic writes its models.
+      expect(model.id).not.toContain('/');
+      expect(model.display_name).toBe(model.id);
+      expect(Number.isNaN(Date.parse(model.created_at))).toBe(false);
+    }
+    const [first] = models;
+    if (!first) throw new Error('no model listed');
+    const message = await client.messages.create({ model: first.id, max_tokens: 32, messages: HELLO });
+    expect(message.model).toBe(first.id);
+    expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(2);
+  });
+});
+
 describe("errors in Anthropic's shape, raised as the SDK's own classes", () => {
   it('400 BadRequestError naming the field', async () => {
     const client = sdk((await keyWith('bad')).apiKey);

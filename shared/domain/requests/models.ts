@@ -49,6 +49,23 @@ export const modelListSchema = z.lazy(() =>
   }),
 );
 
+/** The same answer in Anthropic's shape (`anthropic-version` sent): OpenAPI is generated from it. */
+export const anthropicModelListSchema = z.lazy(() =>
+  z.object({
+    data: z.array(
+      z.object({
+        type: z.literal('model'),
+        id: z.string(),
+        display_name: z.string(),
+        created_at: z.string(),
+      }),
+    ),
+    has_more: z.literal(false),
+    first_id: z.nullable(z.string()),
+    last_id: z.nullable(z.string()),
+  }),
+);
+
 export interface ModelListDeps {
   readCatalogue: ReadCatalogue;
   logger: Pick<LogSink, 'error'>;
@@ -134,3 +151,30 @@ export function createModelList(deps: ModelListDeps) {
 }
 
 export type ModelListService = ReturnType<typeof createModelList>;
+
+/** Anthropic's model list (`GET /v1/models` as its SDKs read it: `client.models.list()`). */
+export interface AnthropicModelList {
+  data: Array<{ type: 'model'; id: string; display_name: string; created_at: string }>;
+  has_more: false;
+  first_id: string | null;
+  last_id: string | null;
+}
+
+/**
+ * The same list in Anthropic's shape, for a caller that sends `anthropic-version` (its SDKs
+ * always do). Ids are what /v1/messages takes: a bare name for provider anthropic (as
+ * Anthropic writes them), `provider/model` for every other provider. One page: the list is
+ * the key's, small, and never paged.
+ */
+export function anthropicModelListOf(list: ModelList): AnthropicModelList {
+  const data = list.data.map((model) => {
+    const id = model.id.startsWith('anthropic/') ? model.id.slice('anthropic/'.length) : model.id;
+    return {
+      type: 'model' as const,
+      id,
+      display_name: id,
+      created_at: new Date(model.created * 1000).toISOString(),
+    };
+  });
+  return { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null };
+}

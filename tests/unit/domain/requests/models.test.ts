@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  anthropicModelListOf,
+  anthropicModelListSchema,
   CATALOGUE_RETRY_MS,
   CATALOGUE_TTL_MS,
   type CatalogueModel,
@@ -99,5 +101,47 @@ describe('createModelList', () => {
     subject.advance(CATALOGUE_RETRY_MS);
     expect((await subject.list.list({})).data).toHaveLength(4);
     expect(subject.reads()).toBe(2);
+  });
+});
+
+describe('anthropicModelListOf', () => {
+  it("writes the key's list as Anthropic's: bare ids for provider anthropic, one page", () => {
+    const list = anthropicModelListOf({
+      object: 'list',
+      data: [
+        { id: 'anthropic/claude-sonnet-4', object: 'model', created: 1_796_000_000, owned_by: 'anthropic' },
+        { id: 'openai/gpt-4o-mini', object: 'model', created: 1_796_000_000, owned_by: 'openai' },
+      ],
+    });
+    expect(list).toEqual({
+      data: [
+        {
+          type: 'model',
+          id: 'claude-sonnet-4',
+          display_name: 'claude-sonnet-4',
+          created_at: '2026-11-30T00:53:20.000Z',
+        },
+        {
+          type: 'model',
+          id: 'openai/gpt-4o-mini',
+          display_name: 'openai/gpt-4o-mini',
+          created_at: '2026-11-30T00:53:20.000Z',
+        },
+      ],
+      has_more: false,
+      first_id: 'claude-sonnet-4',
+      last_id: 'openai/gpt-4o-mini',
+    });
+    // The answer is what OpenAPI documents.
+    expect(anthropicModelListSchema.safeParse(list).success).toBe(true);
+  });
+
+  it('an empty list has no first or last id', () => {
+    expect(anthropicModelListOf({ object: 'list', data: [] })).toEqual({
+      data: [],
+      has_more: false,
+      first_id: null,
+      last_id: null,
+    });
   });
 });
