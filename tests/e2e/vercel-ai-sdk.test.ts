@@ -48,6 +48,22 @@ async function provider(label: string) {
   };
 }
 
+/** The one tool of the loops: records each input it is called with. */
+const weatherTool = (seenInputs: unknown[]) =>
+  tool({
+    description: 'The weather in a city',
+    inputSchema: jsonSchema<{ city: string }>({
+      type: 'object',
+      properties: { city: { type: 'string' } },
+      required: ['city'],
+      additionalProperties: false,
+    }),
+    execute: async (input) => {
+      seenInputs.push(input);
+      return '21 degrees and clear';
+    },
+  });
+
 describe('the Vercel AI SDK against keygate', () => {
   it('generateText runs a tool loop to its final text: the tool called with valid input, its result quoted', async () => {
     const { openai, usageCount } = await provider('ai-tools');
@@ -55,21 +71,7 @@ describe('the Vercel AI SDK against keygate', () => {
     const result = await generateText({
       model: openai.chat('reference/test-tools'),
       prompt: 'What is the weather in Paris?',
-      tools: {
-        get_weather: tool({
-          description: 'The weather in a city',
-          inputSchema: jsonSchema<{ city: string }>({
-            type: 'object',
-            properties: { city: { type: 'string' } },
-            required: ['city'],
-            additionalProperties: false,
-          }),
-          execute: async (input) => {
-            seenInputs.push(input);
-            return '21 degrees and clear';
-          },
-        }),
-      },
+      tools: { get_weather: weatherTool(seenInputs) },
       stopWhen: stepCountIs(3),
     });
 
@@ -104,21 +106,7 @@ describe("the Vercel AI SDK's default model (Responses API) against keygate", ()
     const result = await generateText({
       model: openai('reference/test-tools'),
       prompt: 'What is the weather in Paris?',
-      tools: {
-        get_weather: tool({
-          description: 'The weather in a city',
-          inputSchema: jsonSchema<{ city: string }>({
-            type: 'object',
-            properties: { city: { type: 'string' } },
-            required: ['city'],
-            additionalProperties: false,
-          }),
-          execute: async (input) => {
-            seenInputs.push(input);
-            return '21 degrees and clear';
-          },
-        }),
-      },
+      tools: { get_weather: weatherTool(seenInputs) },
       stopWhen: stepCountIs(3),
     });
 
