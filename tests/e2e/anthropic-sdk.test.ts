@@ -1,10 +1,19 @@
+/**
+ * POST /v1/messages and /v1/messages/count_tokens (SPEC §3d) as Anthropic SDK programs and
+ * Claude-Code style agents use them: the official `@anthropic-ai/sdk`, unchanged, over HTTPS
+ * against the local stack with the base URL and the key changed, nothing else. Plain calls,
+ * `messages.stream`, a tool-use round trip (plain and streamed), `countTokens` (not counted),
+ * and the SDK's own error classes for 400/401/403/429 from Anthropic-shaped errors.
+ */
 import Anthropic, { APIError } from '@anthropic-ai/sdk';
 import type { MessageParam, Tool } from '@anthropic-ai/sdk/resources/messages';
 import { describe, expect, it } from 'vitest';
 import { anthropicClient } from './support/anthropic.js';
 import { refusalOf, useKeyedStack } from './support/keyed-stack.js';
 
-const e2e = useKeyedStack();
+// The real reference brain, its invocations counted by user: it acts once per admitted call.
+const e2e = useKeyedStack({}, { countedBrain: true });
+const brainCallsOf = (userId: string) => e2e.brain.callsOf(userId).length;
 const { keyWith } = e2e;
 
 function sdk(apiKey: string, options: { authToken?: boolean } = {}): Anthropic {
@@ -48,6 +57,7 @@ describe('messages.create', () => {
     // The SDK's request id (its `request-id` header) is the call's, as in the message id.
     expect(message.id).toBe(`msg_${message._request_id}`);
     expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(1);
+    expect(brainCallsOf(key.userId)).toBe(1);
   });
 
   it('takes the key as Authorization: Bearer too (authToken), a system prompt and the sampling fields', async () => {
@@ -86,6 +96,8 @@ describe('messages.stream', () => {
     expect(final.stop_reason).toBe('end_turn');
     expect(final.usage.output_tokens).toBe(plain.usage.output_tokens);
     expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(2);
+    // One brain invocation each: the streamed call is not a second decision or payment.
+    expect(brainCallsOf(key.userId)).toBe(2);
   });
 
   it('a failure mid-stream (reference/test-stream-error) is an error the SDK raises', async () => {
@@ -172,6 +184,7 @@ describe('messages.countTokens', () => {
     const shorter = await client.messages.countTokens({ model: MODEL, messages: HELLO });
     expect(shorter.input_tokens).toBeLessThan(counted.input_tokens);
     expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(0);
+    expect(brainCallsOf(key.userId)).toBe(0);
   });
 
   it('refuses a revoked key with 401, as every route does', async () => {

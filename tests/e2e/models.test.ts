@@ -1,3 +1,9 @@
+/**
+ * GET /v1/models (SPEC §3b, §4) as OpenAI's own SDK sees it over the local stack: the reference
+ * brain's catalogue (`{"action": "list_models"}`, read once per container for 5 minutes),
+ * filtered by the key's scopes; behind the authorizer like every route (counted, limited);
+ * other methods 405; an unknown path's 404 names every route.
+ */
 import type OpenAI from 'openai';
 import { APIError } from 'openai';
 import { describe, expect, it } from 'vitest';

@@ -1,10 +1,18 @@
+/**
+ * POST /v1/responses (SPEC §3e) as Responses API clients use it: the official `openai`
+ * package, unchanged, over HTTPS against the local stack — `client.responses.create` plain and
+ * streamed, a function-call round trip (function_call → function_call_output → answer), and
+ * the refusals of what keygate does not keep or run (previous_response_id, built-in tools).
+ */
 import OpenAI, { APIError } from 'openai';
 import type { FunctionTool, ResponseStreamEvent } from 'openai/resources/responses/responses';
 import { describe, expect, it } from 'vitest';
 import { refusalOf, useKeyedStack } from './support/keyed-stack.js';
 import { openaiClient } from './support/openai.js';
 
-const e2e = useKeyedStack();
+// The real reference brain, its invocations counted by user: it acts once per admitted call.
+const e2e = useKeyedStack({}, { countedBrain: true });
+const brainCallsOf = (userId: string) => e2e.brain.callsOf(userId).length;
 const { keyWith } = e2e;
 
 function sdk(apiKey: string): OpenAI {
@@ -46,6 +54,7 @@ describe('responses.create', () => {
       (response.usage?.input_tokens ?? 0) + (response.usage?.output_tokens ?? 0),
     );
     expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(1);
+    expect(brainCallsOf(key.userId)).toBe(1);
   });
 
   it('stream: true — the Responses events in order; text deltas joined equal the plain answer', async () => {
@@ -78,6 +87,7 @@ describe('responses.create', () => {
     if (completed?.type !== 'response.completed') throw new Error('no response.completed');
     expect(completed.response.usage?.output_tokens).toBe(plain.usage?.output_tokens);
     expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(2);
+    expect(brainCallsOf(key.userId)).toBe(2);
   });
 
   it('responses.stream().finalResponse() assembles the same text', async () => {
@@ -131,6 +141,7 @@ describe('function calling', () => {
       name: 'get_weather',
     });
     expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(3);
+    expect(brainCallsOf(key.userId)).toBe(3);
   });
 });
 

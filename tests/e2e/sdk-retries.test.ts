@@ -3,9 +3,12 @@
  * retries 409, 429 and 5xx by itself and sends no Idempotency-Key) against the local stack.
  * An answer after which a retry could make the brain act twice, or can never succeed, says
  * `x-should-retry: false` and the SDK sends the request once; a 429 that names its wait and a
- * 503 say `true` and the SDK retries. The reference brain's invocations are counted.
+ * 503 say `true` and the SDK retries. The same on /v1/messages (the official
+ * `@anthropic-ai/sdk`, which obeys the header too) and /v1/responses. The reference brain's
+ * invocations are counted.
  */
 import { randomUUID } from 'node:crypto';
+import Anthropic from '@anthropic-ai/sdk';
 import type OpenAI from 'openai';
 import { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +16,7 @@ import { referenceBrain } from '../../functions/reference-brain/brain.js';
 import type { LocalStack } from '../../local/stack.js';
 import type { BrainRequest } from '../../shared/domain/brain/contract.js';
 import { type KeysAdminClient, keysAdminClient } from '../support/keys-admin-client.js';
+import { anthropicClient } from './support/anthropic.js';
 import { refusalOf } from './support/keyed-stack.js';
 import { openaiClient, type SentRequest } from './support/openai.js';
 import { startTestStack } from './support/stack.js';
@@ -158,4 +162,56 @@ describe('answers where a retry is safe and useful: x-should-retry true, the SDK
     expect(sent).toHaveLength(3);
     expect(brainCallsFor('test-throttle') - before).toBe(3);
   }, 20_000);
+});
+
+// The same rule on the other wire formats (SPEC §3d, §3e): Anthropic's SDK obeys
+// x-should-retry as OpenAI's does, so neither route lets an SDK's own retry pay twice.
+describe('x-should-retry on /v1/messages and /v1/responses, the SDKs at their default retries', () => {
+  it.each([
+    ['test-error', 502],
+    ['test-timeout', 504],
+  ])(
+    'Anthropic SDK, reference/%s → %i: raised after one attempt, the brain invoked once',
+    async (model, status) => {
+      const made = anthropicClient(stack, await keyWith(`anthropic-${model}`), { sdkDefaultRetries: true });
+      closers.push(made.close);
+      const before = brainCallsFor(model);
+      const error = await refusalOf(
+        Anthropic.APIError,
+        made.client.messages.create({ model: `reference/${model}`, max_tokens: 32, messages: HELLO }),
+      );
+      expect(error.status).toBe(status);
+      expect(error.headers?.get('x-should-retry')).toBe('false');
+      expect(brainCallsFor(model) - before).toBe(1);
+    },
+  );
+
+  it('Anthropic SDK, 503: true, and the SDK retries twice', async () => {
+    const made = anthropicClient(stack, await keyWith('anthropic-throttle'), { sdkDefaultRetries: true });
+    closers.push(made.close);
+    const before = brainCallsFor('test-throttle');
+    const error = await refusalOf(
+      Anthropic.APIError,
+      made.client.messages.create({ model: 'reference/test-throttle', max_tokens: 32, messages: HELLO }),
+    );
+    expect(error.status).toBe(503);
+    expect(error.headers?.get('x-should-retry')).toBe('true');
+    expect(brainCallsFor('test-throttle') - before).toBe(3);
+  }, 20_000);
+
+  it.each([
+    ['test-error', 502],
+    ['test-timeout', 504],
+  ])(
+    'openai responses.create, reference/%s → %i: sent once, the brain invoked once',
+    async (model, status) => {
+      const { client, sent } = sdk(await keyWith(`responses-${model}`));
+      const before = brainCallsFor(model);
+      const error = await refusal(client.responses.create({ model: `reference/${model}`, input: 'Hello' }));
+      expect(error.status).toBe(status);
+      expect(error.headers?.get('x-should-retry')).toBe('false');
+      expect(sent).toHaveLength(1);
+      expect(brainCallsFor(model) - before).toBe(1);
+    },
+  );
 });

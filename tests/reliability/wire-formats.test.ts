@@ -9,17 +9,12 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useKeyedStack } from '../e2e/support/keyed-stack.js';
 import { type ApiClient, createApiClient, type TimedAnswer } from '../support/api-client.js';
-import { type CountingBrain, countingBrain } from '../support/counting-brain.js';
 
 const N = 40;
 
-let brain: CountingBrain;
 let api: ApiClient;
 
-beforeAll(async () => {
-  brain = await countingBrain({ slowFirstMs: 0 });
-});
-const e2e = useKeyedStack(() => ({ handlerOverrides: { 'reference-brain': brain.handler } }));
+const e2e = useKeyedStack({}, { countedBrain: true });
 const { keyWith } = e2e;
 beforeAll(() => {
   api = createApiClient(e2e.stack, { maxSockets: N });
@@ -91,7 +86,7 @@ describe.each(ROUTES)('$name under concurrency', (route) => {
       if (index % 2 === 0) expect(completedStream(route, answer)).toBe(true);
     }
     expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(N);
-    expect(brain.callsOf(key.userId)).toHaveLength(N);
+    expect(e2e.brain.callsOf(key.userId)).toHaveLength(N);
   });
 
   it(`a rate limit of 15: of ${N} parallel calls exactly 15 pass, the rest 429 in the route's shape`, async () => {
@@ -110,7 +105,7 @@ describe.each(ROUTES)('$name under concurrency', (route) => {
       expect(answer.headers['retry-after']).toMatch(/^\d+$/);
     }
     expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(15);
-    expect(brain.callsOf(key.userId)).toHaveLength(15);
+    expect(e2e.brain.callsOf(key.userId)).toHaveLength(15);
   });
 
   it(`a budget of exactly 5 holds: of ${N} parallel calls, half streamed, exactly 5 reach the brain and the spend is what it paid`, async () => {
@@ -125,10 +120,10 @@ describe.each(ROUTES)('$name under concurrency', (route) => {
       expect(route.errorType(answer)).toBe(
         route.path === '/v1/messages' ? 'rate_limit_error' : 'budget_exceeded',
       );
-    const calls = brain.callsOf(key.userId);
+    const calls = e2e.brain.callsOf(key.userId);
     expect(calls).toHaveLength(5);
     const paid = calls.reduce((sum, call) => {
-      const id = brain.paymentIdOf(call);
+      const id = e2e.brain.paymentIdOf(call);
       const answer = call.answer as { payment?: { actual_amount?: number } } | undefined;
       return id === undefined ? sum : sum + Math.round((answer?.payment?.actual_amount ?? 0) * 1e6);
     }, 0);
@@ -147,7 +142,7 @@ describe.each(ROUTES)('$name under concurrency', (route) => {
     );
     for (const answer of answers) expect([200, 409]).toContain(answer.status);
     expect(answers.some((answer) => answer.status === 200)).toBe(true);
-    expect(brain.callsOf(key.userId)).toHaveLength(1);
+    expect(e2e.brain.callsOf(key.userId)).toHaveLength(1);
 
     for (const stream of [false, true]) {
       const repeat = await send(route, key.apiKey, stream, headers);
@@ -155,7 +150,7 @@ describe.each(ROUTES)('$name under concurrency', (route) => {
       expect(repeat.headers['idempotent-replayed']).toBe('true');
       if (stream) expect(completedStream(route, repeat)).toBe(true);
     }
-    expect(brain.callsOf(key.userId)).toHaveLength(1);
+    expect(e2e.brain.callsOf(key.userId)).toHaveLength(1);
     // Every admitted call is counted, replays and 409s included (SPEC §5).
     expect((await e2e.admin.getKey(key.userId, key.keyId)).usageCount).toBe(22);
   });

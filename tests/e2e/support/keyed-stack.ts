@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { LocalStack, LocalStackOptions } from '../../../local/stack.js';
+import { type CountingBrain, countingBrain } from '../../support/counting-brain.js';
 import { type KeysAdminClient, keysAdminClient } from '../../support/keys-admin-client.js';
 import { startTestStack } from './stack.js';
 
@@ -22,16 +23,32 @@ export interface KeyedStack {
   /** A new user with one key; `grant` is keys-admin's create input (limits, scopes, budget). */
   keyWith(label: string, grant?: Record<string, unknown>): Promise<TestKey>;
   closeWithStack(close: () => Promise<void>): void;
+  /** With `countedBrain`: the real reference brain, every invocation recorded by user. */
+  readonly brain: CountingBrain;
+}
+
+export interface KeyedStackOptions {
+  /** Run the stack's reference brain counted (tests/support/counting-brain.ts). */
+  countedBrain?: boolean;
 }
 
 /** Registers the file's beforeAll/afterAll; call it at the top level of a test file. */
-export function useKeyedStack(options: LocalStackOptions | (() => LocalStackOptions) = {}): KeyedStack {
+export function useKeyedStack(
+  options: LocalStackOptions | (() => LocalStackOptions) = {},
+  { countedBrain = false }: KeyedStackOptions = {},
+): KeyedStack {
   let stack: LocalStack | undefined;
   let admin: KeysAdminClient | undefined;
+  let brain: CountingBrain | undefined;
   const closers: Array<() => Promise<void>> = [];
 
   beforeAll(async () => {
-    stack = await startTestStack(typeof options === 'function' ? options() : options);
+    const stackOptions = typeof options === 'function' ? options() : options;
+    if (countedBrain) {
+      brain = await countingBrain({ slowFirstMs: 0 });
+      stackOptions.handlerOverrides = { ...stackOptions.handlerOverrides, 'reference-brain': brain.handler };
+    }
+    stack = await startTestStack(stackOptions);
     admin = keysAdminClient(stack.lambdaUrl);
   });
 
@@ -53,6 +70,10 @@ export function useKeyedStack(options: LocalStackOptions | (() => LocalStackOpti
     },
     get admin() {
       return started(admin);
+    },
+    get brain() {
+      if (!countedBrain) throw new Error('useKeyedStack: pass { countedBrain: true } to count the brain');
+      return started(brain);
     },
     async keyWith(label, grant = {}) {
       const keys = started(admin);

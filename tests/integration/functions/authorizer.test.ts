@@ -470,6 +470,50 @@ describe('POST /v1/messages/count_tokens: verified, never counted (SPEC §3d)', 
     expect(item?.usage_count).toBe(1);
   });
 
+  it('fails closed when its read cannot be made: unavailable, retryable, in Anthropic’s shape, nothing written', async () => {
+    const closed = countingDocumentClient(`http://127.0.0.1:${await freePort()}`, {
+      connectionTimeoutMs: 300,
+      requestTimeoutMs: 500,
+      maxAttempts: 1,
+    });
+    const down = createAuthorizer({
+      keys: createKeyServiceFor(closed.doc, tables.names, silentLogger),
+      logger: silentLogger,
+      countDecision: decisionCounter(createMetrics('authorizer-test')),
+    });
+
+    const result = await down(onRoute({ 'x-api-key': keys.valid }, '/v1/messages/count_tokens'));
+    closed.doc.destroy();
+
+    expect(effectOf(result)).toBe('Deny');
+    expect(result.context).toMatchObject({ reason: 'unavailable', shouldRetry: 'true' });
+    expect(JSON.parse(String(result.context?.body))).toMatchObject({
+      type: 'error',
+      error: { type: 'authentication_error', message: AUTH_MESSAGES.unavailable },
+    });
+    expect(closed.calls).toEqual(['GetItemCommand']);
+  });
+
+  it('the deployed handler module refuses in time when its read is never answered', async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    process.env.DYNAMODB_ENDPOINT = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    vi.resetModules();
+    const { handler } = await import('../../../functions/authorizer/handler.js');
+    const started = Date.now();
+
+    const result = await handler(
+      onRoute({ 'x-api-key': keys.valid }, '/v1/messages/count_tokens'),
+      lambdaContext(),
+    );
+    silent.closeAllConnections();
+    silent.close();
+
+    expect(effectOf(result)).toBe('Deny');
+    expect(result.context?.reason).toBe('unavailable');
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it('refuses a revoked, expired or unknown key as every route does, the 401 in Anthropic’s shape', async () => {
     for (const [key, reason] of [
       [keys.revoked, 'revoked'],
