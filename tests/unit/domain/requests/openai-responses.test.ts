@@ -26,8 +26,8 @@ import {
   type ResponsesCall,
   responsesFormat,
   responsesPathOf,
-  toResponse,
 } from '../../../../shared/domain/requests/openai-responses.js';
+import { toResponse } from '../../../../shared/domain/requests/responses-answer.js';
 import { UNSUPPORTED_RESPONSES_FIELDS } from '../../../../shared/domain/requests/responses-schema.js';
 import type { RequestFields } from '../../../../shared/domain/requests/schema.js';
 import { type CallerIdentity, toBrainRequest } from '../../../../shared/domain/requests/transform.js';
