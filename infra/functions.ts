@@ -74,8 +74,8 @@ export const FUNCTIONS: Record<FunctionName, FunctionDescription> = {
     tables: [
       {
         table: 'ApiKeys',
-        actions: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'],
-        why: "verify-and-count: one conditional UpdateItem per well-formed key; a sharded key's shards read once per container (BatchGetItem)",
+        actions: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        why: "verify-and-count: one conditional UpdateItem per well-formed key; a sharded key's shards read once per container (BatchGetItem); count_tokens verifies without counting, by one consistent GetItem",
       },
     ],
     invokesBrain: false,

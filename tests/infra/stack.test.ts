@@ -340,13 +340,15 @@ describe.each(STAGE_NAMES)('stage %s', (stage: StageName) => {
     const table = (name: 'apiKeys' | 'users' | 'userKeys' | 'idempotency' | 'budgets') =>
       `${id(stack().tables[name])}.Arn`;
 
-    it('lets the authorizer only UpdateItem on ApiKeys, and BatchGetItem to read a sharded key once', () => {
+    it('lets the authorizer only UpdateItem on ApiKeys, BatchGetItem to read a sharded key once, GetItem for count_tokens', () => {
       const fn = stack().authorizer;
       expect(permissionsOf(template(), fn.role)).toEqual(
         [
           ...logs(fn),
           ...xray,
           `Allow dynamodb:BatchGetItem ${table('apiKeys')}`,
+          // POST /v1/messages/count_tokens: verified by one consistent read, never counted.
+          `Allow dynamodb:GetItem ${table('apiKeys')}`,
           `Allow dynamodb:UpdateItem ${table('apiKeys')}`,
         ].sort(),
       );
