@@ -36,6 +36,7 @@ import {
 import { apiRequestsFormat, createRequestProcessor } from '../../shared/domain/requests/process.js';
 import type { WireFormat } from '../../shared/domain/requests/wire-format.js';
 import { HttpError } from '../../shared/errors.js';
+import { getHeader } from './answers.js';
 import {
   budgetMetrics,
   callerOf,
@@ -140,7 +141,7 @@ export const answer = middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, 
       return proxyAnswerOf({
         statusCode: 200,
         // Anthropic's SDKs read the same route in their own shape; they always send this header.
-        body: headersOf(event)['anthropic-version'] === undefined ? list : anthropicModelListOf(list),
+        body: getHeader(event.headers, 'anthropic-version') === undefined ? list : anthropicModelListOf(list),
         requestId: requestIdOf(event),
         replayed: false,
       });

@@ -173,11 +173,6 @@ export function jsonBodyOf(
 }
 
 /**
- * SPEC §3: every answer to a key with a rate limit, quota or budget carries its headers — 200s,
- * replays and every error this function makes (the 429 included). One place, after the
- * handler and after errorAnswers, so no path can miss them: `.use` it before errorAnswers.
- */
-/**
  * Anthropic's SDKs read the request id from `request-id` (an error's `requestID`, a message's
  * `_request_id`): on its routes every answer carries it too, beside `X-Request-Id`.
  */
@@ -195,6 +190,11 @@ export function anthropicRequestIdHeader(
   return { after: stamp, onError: stamp };
 }
 
+/**
+ * SPEC §3: every answer to a key with a rate limit, quota or budget carries its headers — 200s,
+ * replays and every error this function makes (the 429 included). One place, after the
+ * handler and after errorAnswers, so no path can miss them: `.use` it before errorAnswers.
+ */
 export function limitHeaders(): ProxyMiddleware {
   const stamp: NonNullable<ProxyMiddleware['after']> = (request) => {
     const response = request.response;
