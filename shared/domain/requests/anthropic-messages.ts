@@ -9,8 +9,7 @@ import { anthropicErrorTypeOf, type ErrorCode, type ErrorDetail, HttpError } fro
 import type { ApiSuccess } from '../brain/contract.js';
 import type { DeltaEvent } from '../brain/stream.js';
 import { estimateInputTokens } from '../brain/token-estimate.js';
-import { maxStringLength } from '../validation.js';
-import * as z from '../zod.js';
+import { issuesToDetails } from '../validation.js';
 import { chatFormOfAnthropic } from './anthropic-chat-form.js';
 import {
   ANTHROPIC_PARAM_FIELDS,
@@ -22,6 +21,7 @@ import { chatUsageOf } from './chat-completions.js';
 import { PROVIDER_PATTERN, type RequestFields } from './schema.js';
 import {
   firstProblemMessage,
+  keygateHeaderDetails,
   type ParsedCall,
   type StreamEncoder,
   type WireFormat,
@@ -38,24 +38,6 @@ export function splitAnthropicModel(value: string): { provider: string; model: s
     : { provider: value.slice(0, slash), model: value.slice(slash + 1) };
 }
 
-const headerSchema = z.lazy(() => z.optional(z.string().check(z.minLength(1), ...maxStringLength(128))));
-
-type Issues = readonly z.core.$ZodIssue[];
-
-function detailsOf(issues: Issues): ErrorDetail[] {
-  const details: ErrorDetail[] = [];
-  for (const issue of issues) {
-    const base = issue.path.map(String);
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys)
-        details.push({ path: [...base, key].join('.'), message: `unknown field "${key}"` });
-    } else {
-      details.push({ path: base.join('.'), message: issue.message });
-    }
-  }
-  return details;
-}
-
 function modelDetails(value: string): ErrorDetail[] {
   const { provider, model } = splitAnthropicModel(value);
   const details: ErrorDetail[] = [];
@@ -67,18 +49,6 @@ function modelDetails(value: string): ErrorDetail[] {
   }
   if (model.length === 0 || model.length > 128) {
     details.push({ path: 'model', message: 'the model name after the provider must be 1-128 characters' });
-  }
-  return details;
-}
-
-function headerDetails(headers: WireHeaders): ErrorDetail[] {
-  const details: ErrorDetail[] = [];
-  for (const [name, value] of [
-    ['Keygate-Project-Id', headers['keygate-project-id']],
-    ['Keygate-Agent-Id', headers['keygate-agent-id']],
-  ] as const) {
-    if (!headerSchema.safeParse(value).success)
-      details.push({ path: name, message: 'must be 1-128 characters' });
   }
   return details;
 }
@@ -108,8 +78,8 @@ function nativeParamsOf(body: Record<string, unknown>, headers: WireHeaders): An
 /** Validates a Messages body and its headers: one brain request's fields, or every problem. */
 export function parseAnthropicMessages(body: unknown, headers: WireHeaders) {
   const parsed = anthropicMessagesRequestSchema.safeParse(body);
-  const details = parsed.success ? modelDetails(parsed.data.model) : detailsOf(parsed.error.issues);
-  details.push(...headerDetails(headers));
+  const details = parsed.success ? modelDetails(parsed.data.model) : issuesToDetails(parsed.error.issues);
+  details.push(...keygateHeaderDetails(headers['keygate-project-id'], headers['keygate-agent-id']));
   if (!parsed.success || details.length > 0) return failed(details);
   const data = parsed.data;
   const native = nativeParamsOf(data, headers);
@@ -139,7 +109,7 @@ export function countTokens(
   headers: WireHeaders,
 ): { ok: true; input_tokens: number } | { ok: false; details: ErrorDetail[]; message: string } {
   const parsed = anthropicCountTokensRequestSchema.safeParse(body);
-  const details = parsed.success ? modelDetails(parsed.data.model) : detailsOf(parsed.error.issues);
+  const details = parsed.success ? modelDetails(parsed.data.model) : issuesToDetails(parsed.error.issues);
   if (!parsed.success || details.length > 0) return failed(details);
   return {
     ok: true,

@@ -25,7 +25,12 @@ import {
   wireChatParamsShape,
 } from './openai-chat-schema.js';
 import { metadataSchema, PROVIDER_PATTERN, type RequestFields } from './schema.js';
-import { firstProblemMessage, type WireFormat } from './wire-format.js';
+import {
+  firstProblemMessage,
+  keygateHeaderDetails,
+  refusedFieldDetails,
+  type WireFormat,
+} from './wire-format.js';
 
 export { CHAT_COMPLETIONS_PATH } from './paths.js';
 
@@ -156,17 +161,6 @@ export interface ChatHeaders {
   agentId?: string | undefined;
 }
 
-const headerSchema = z.lazy(() => z.optional(z.string().check(z.minLength(1), ...maxStringLength(128))));
-
-/** The fields we refuse, each named (a `null` is "absent"), before the schema's own issues. */
-function unsupportedFields(body: unknown): ErrorDetail[] {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return [];
-  const record = body as Record<string, unknown>;
-  return UNSUPPORTED_CHAT_FIELDS.filter(
-    (field) => Object.hasOwn(record, field) && record[field] !== null,
-  ).map((field) => ({ path: field, message: `"${field}" ${REFUSED_CHAT_FIELDS[field]}` }));
-}
-
 /** A valid body: the brain request's fields, the model as the caller wrote it, and how to answer. */
 export interface ParsedChatCompletion {
   ok: true;
@@ -186,7 +180,7 @@ export function parseChatCompletion(
   body: unknown,
   headers: ChatHeaders,
 ): ParsedChatCompletion | { ok: false; details: ErrorDetail[] } {
-  const details = unsupportedFields(body);
+  const details = refusedFieldDetails(body, UNSUPPORTED_CHAT_FIELDS, (field) => REFUSED_CHAT_FIELDS[field]);
   const unsupported = new Set(details.map((detail) => detail.path));
   const parsed = chatCompletionRequestSchema.safeParse(body, { reportInput: true });
   if (!parsed.success) {
@@ -203,14 +197,7 @@ export function parseChatCompletion(
       }
     }
   }
-  for (const [name, value] of [
-    ['Keygate-Project-Id', headers.projectId],
-    ['Keygate-Agent-Id', headers.agentId],
-  ] as const) {
-    if (!headerSchema.safeParse(value).success) {
-      details.push({ path: name, message: 'must be 1-128 characters' });
-    }
-  }
+  details.push(...keygateHeaderDetails(headers.projectId, headers.agentId));
   if (details.length > 0 || !parsed.success) return { ok: false, details };
 
   const chat = parsed.data;

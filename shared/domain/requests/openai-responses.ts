@@ -9,8 +9,7 @@
  * tools: what needs either is refused in the 400.
  */
 import type { ErrorDetail } from '../../errors.js';
-import { issuesToDetails, maxStringLength } from '../validation.js';
-import * as z from '../zod.js';
+import { issuesToDetails } from '../validation.js';
 import { splitModel } from './chat-completions.js';
 import type { BrainMessage, ContentPart, ToolCall } from './openai-chat-schema.js';
 import { toResponse } from './responses-answer.js';
@@ -24,7 +23,13 @@ import {
 } from './responses-schema.js';
 import { responsesStreamEncoder } from './responses-stream.js';
 import type { RequestFields } from './schema.js';
-import { firstProblemMessage, type ParsedCall, type WireFormat } from './wire-format.js';
+import {
+  firstProblemMessage,
+  keygateHeaderDetails,
+  type ParsedCall,
+  refusedFieldDetails,
+  type WireFormat,
+} from './wire-format.js';
 
 export { RESPONSES_PATH } from './paths.js';
 
@@ -35,17 +40,6 @@ const MAX_MESSAGES = 256;
 export interface ResponsesCall extends ParsedCall {
   /** The request's `instructions`, echoed by the response object (null: none). */
   instructions: string | null;
-}
-
-const headerSchema = z.lazy(() => z.optional(z.string().check(z.minLength(1), ...maxStringLength(128))));
-
-/** The fields we refuse, each named (a `null` is "absent"), before the schema's own issues. */
-function refusedFields(body: unknown): ErrorDetail[] {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return [];
-  const record = body as Record<string, unknown>;
-  return UNSUPPORTED_RESPONSES_FIELDS.filter(
-    (field) => Object.hasOwn(record, field) && record[field] !== null,
-  ).map((field) => ({ path: field, message: `"${field}" ${fieldRefusal(field)}` }));
 }
 
 function fieldRefusal(field: keyof typeof REFUSED_RESPONSES_FIELDS): string {
@@ -161,7 +155,7 @@ export function parseResponses(
   body: unknown,
   headers: Readonly<Record<string, string | undefined>>,
 ): { ok: true; call: ResponsesCall } | { ok: false; details: ErrorDetail[]; message: string } {
-  const details = refusedFields(body);
+  const details = refusedFieldDetails(body, UNSUPPORTED_RESPONSES_FIELDS, fieldRefusal);
   const refused = new Set(details.map((detail) => detail.path));
   const parsed = responsesRequestSchema.safeParse(body, { reportInput: true });
   if (!parsed.success) {
@@ -173,13 +167,7 @@ export function parseResponses(
   }
   const projectId = headers['keygate-project-id'];
   const agentHeader = headers['keygate-agent-id'];
-  for (const [name, value] of [
-    ['Keygate-Project-Id', projectId],
-    ['Keygate-Agent-Id', agentHeader],
-  ] as const) {
-    if (!headerSchema.safeParse(value).success)
-      details.push({ path: name, message: 'must be 1-128 characters' });
-  }
+  details.push(...keygateHeaderDetails(projectId, agentHeader));
   const messages = parsed.success ? brainMessagesOf(parsed.data.instructions, parsed.data.input) : [];
   if (parsed.success && messages.length === 0) {
     details.push({ path: 'input', message: 'holds no message: send at least one message item' });

@@ -80,3 +80,39 @@ export function firstProblemMessage(details: readonly ErrorDetail[]): string {
   const more = details.length > 1 ? ` (and ${details.length - 1} more; see details)` : '';
   return `Invalid request: ${first.path ? `${first.path}: ` : ''}${first.message}${more}`;
 }
+
+/**
+ * keygate's own headers, which every wire format takes (SPEC §3b): `Keygate-Project-Id` and
+ * `Keygate-Agent-Id`, each 1–128 characters (JavaScript length, as SPEC §3 counts) when sent.
+ */
+export function keygateHeaderDetails(
+  projectId: string | undefined,
+  agentId: string | undefined,
+): ErrorDetail[] {
+  const details: ErrorDetail[] = [];
+  for (const [name, value] of [
+    ['Keygate-Project-Id', projectId],
+    ['Keygate-Agent-Id', agentId],
+  ] as const) {
+    if (value !== undefined && (value.length < 1 || value.length > 128)) {
+      details.push({ path: name, message: 'must be 1-128 characters' });
+    }
+  }
+  return details;
+}
+
+/**
+ * The fields a wire format knows but refuses, each named with why (only `null`, "absent",
+ * passes) — reported before the schema's own issues, which then skip these fields.
+ */
+export function refusedFieldDetails<F extends string>(
+  body: unknown,
+  fields: readonly F[],
+  why: (field: F) => string,
+): ErrorDetail[] {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return [];
+  const record = body as Record<string, unknown>;
+  return fields
+    .filter((field) => Object.hasOwn(record, field) && record[field] !== null)
+    .map((field) => ({ path: field, message: `"${field}" ${why(field)}` }));
+}
