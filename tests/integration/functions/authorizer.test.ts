@@ -385,18 +385,34 @@ describe('the deployed handler module', () => {
   });
 });
 
+/** The wired authorizer on a DynamoDB endpoint nothing listens on, its SDK calls recorded. */
+async function unreachableAuthorizer() {
+  const closed = countingDocumentClient(`http://127.0.0.1:${await freePort()}`, {
+    connectionTimeoutMs: 300,
+    requestTimeoutMs: 500,
+    maxAttempts: 1,
+  });
+  const down = createAuthorizer({
+    keys: createKeyServiceFor(closed.doc, tables.names, silentLogger),
+    logger: silentLogger,
+    countDecision: decisionCounter(createMetrics('authorizer-test')),
+  });
+  return { closed, down };
+}
+
+/** The deployed handler module on a DynamoDB endpoint that accepts connections and never answers. */
+async function handlerOnSilentDynamo() {
+  const silent = createServer(() => {});
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  process.env.DYNAMODB_ENDPOINT = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  vi.resetModules();
+  const { handler } = await import('../../../functions/authorizer/handler.js');
+  return { handler, silent };
+}
+
 describe('when DynamoDB is unreachable', () => {
   it('the wired authorizer denies with the unavailable message instead of throwing or allowing', async () => {
-    const closed = countingDocumentClient(`http://127.0.0.1:${await freePort()}`, {
-      connectionTimeoutMs: 300,
-      requestTimeoutMs: 500,
-      maxAttempts: 1,
-    });
-    const down = createAuthorizer({
-      keys: createKeyServiceFor(closed.doc, tables.names, silentLogger),
-      logger: silentLogger,
-      countDecision: decisionCounter(createMetrics('authorizer-test')),
-    });
+    const { closed, down } = await unreachableAuthorizer();
 
     const result = await down(authorizerEvent({ Authorization: `Bearer ${keys.valid}` }));
     closed.doc.destroy();
@@ -412,11 +428,7 @@ describe('when DynamoDB is unreachable', () => {
   });
 
   it('the deployed handler module denies, without hanging, when DynamoDB accepts but never answers', async () => {
-    const silent = createServer(() => {});
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    process.env.DYNAMODB_ENDPOINT = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
-    vi.resetModules();
-    const { handler } = await import('../../../functions/authorizer/handler.js');
+    const { handler, silent } = await handlerOnSilentDynamo();
     const started = Date.now();
 
     const result = await handler(authorizerEvent({ 'X-API-Key': keys.valid }), lambdaContext());
@@ -471,16 +483,7 @@ describe('POST /v1/messages/count_tokens: verified, never counted (SPEC §3d)', 
   });
 
   it('fails closed when its read cannot be made: unavailable, retryable, in Anthropic’s shape, nothing written', async () => {
-    const closed = countingDocumentClient(`http://127.0.0.1:${await freePort()}`, {
-      connectionTimeoutMs: 300,
-      requestTimeoutMs: 500,
-      maxAttempts: 1,
-    });
-    const down = createAuthorizer({
-      keys: createKeyServiceFor(closed.doc, tables.names, silentLogger),
-      logger: silentLogger,
-      countDecision: decisionCounter(createMetrics('authorizer-test')),
-    });
+    const { closed, down } = await unreachableAuthorizer();
 
     const result = await down(onRoute({ 'x-api-key': keys.valid }, '/v1/messages/count_tokens'));
     closed.doc.destroy();
@@ -495,11 +498,7 @@ describe('POST /v1/messages/count_tokens: verified, never counted (SPEC §3d)', 
   });
 
   it('the deployed handler module refuses in time when its read is never answered', async () => {
-    const silent = createServer(() => {});
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    process.env.DYNAMODB_ENDPOINT = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
-    vi.resetModules();
-    const { handler } = await import('../../../functions/authorizer/handler.js');
+    const { handler, silent } = await handlerOnSilentDynamo();
     const started = Date.now();
 
     const result = await handler(
